@@ -1,0 +1,32 @@
+# sophsapp — common tasks. `make run` and `make test` are the two commands a
+# new checkout needs; see README.md.
+
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X github.com/sophsapp/sophsapp/internal/app.version=$(VERSION)
+
+.PHONY: run test generate check-generated build vet bench load
+
+## run: serve the API on 127.0.0.1:5000 (local PostgreSQL when DATABASE_URL is unset)
+run:
+	./scripts/run-dev
+
+## test: the whole suite against a throwaway PostgreSQL (and Nginx)
+test:
+	go test -count=1 -timeout 20m ./...
+
+## generate: regenerate gen/ from api/openapi.yaml, schema/ and queries/
+generate:
+	go generate ./...
+
+## check-generated: fail when gen/ does not match the spec and the SQL
+check-generated:
+	go generate ./...
+	@git diff --exit-code --stat -- gen || { echo "gen/ is stale: run 'go generate ./...' and commit the result" >&2; exit 1; }
+	@test -z "$$(git status --porcelain -- gen)" || { git status --porcelain -- gen; echo "gen/ has untracked files: commit them" >&2; exit 1; }
+
+## build: the sophsapp binary in bin/
+build:
+	go build -ldflags "$(LDFLAGS)" -o bin/sophsapp ./cmd/sophsapp
+
+vet:
+	go vet ./...

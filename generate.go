@@ -1,0 +1,18 @@
+// Package sophsapp is the root of the sophsapp module. It holds the code
+// generation entry point and the embedded database migrations.
+//
+// Run `go generate ./...` after editing api/openapi.yaml, schema/ or queries/:
+// oapi-codegen regenerates gen/api and sqlc regenerates gen/db, both with the
+// versions pinned in tools/go.mod.
+package sophsapp
+
+import "embed"
+
+//go:generate go tool -modfile=tools/go.mod oapi-codegen -config oapi.yaml api/openapi.yaml
+//go:generate go tool -modfile=tools/go.mod sqlc generate -f sqlc.yaml
+
+// Migrations holds the numbered, forward-only SQL migrations in schema/. The
+// same files are sqlc's schema, so the generated queries always match them.
+//
+//go:embed schema/*.sql
+var Migrations embed.FS

@@ -1,0 +1,266 @@
+package app_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sophsapp/sophsapp/internal/app"
+	"github.com/sophsapp/sophsapp/internal/apptest"
+	"github.com/sophsapp/sophsapp/internal/pgtest"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+func TestHealthOK(t *testing.T) {
+	a := apptest.Start(t, nil)
+	resp, err := a.Client.GetHealthWithResponse(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode() != http.StatusOK || resp.JSON200 == nil {
+		t.Fatalf("status %d, body %s", resp.StatusCode(), resp.Body)
+	}
+	if resp.JSON200.Status != "ok" || resp.JSON200.Database != "ok" {
+		t.Errorf("got %+v", *resp.JSON200)
+	}
+}
+
+// TestHealthDatabaseDown stops the server's own PostgreSQL under it: health
+// turns 503 quickly, and back to 200 by itself when PostgreSQL returns.
+func TestHealthDatabaseDown(t *testing.T) {
+	cluster, err := pgtest.StartCluster("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Remove()
+	a := apptest.StartEnv(t, apptest.Env(cluster.URL("postgres")))
+	health := func() (int, string, time.Duration) {
+		start := time.Now()
+		resp, err := a.Client.GetHealthWithResponse(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode(), string(resp.Body), time.Since(start)
+	}
+	if code, body, _ := health(); code != http.StatusOK {
+		t.Fatalf("before stop: %d %s", code, body)
+	}
+	if err := cluster.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	code, body, took := health()
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, `"database":"unavailable"`) {
+		t.Fatalf("database stopped: got %d %s", code, body)
+	}
+	if took > 2*time.Second {
+		t.Errorf("health took %s with the database down", took)
+	}
+	if err := cluster.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		code, _, _ := health()
+		if code == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("health did not recover within 5s of PostgreSQL's return")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestHealthDatabaseUnreachable points the server at an address where
+// nothing listens and at one that swallows packets: health still answers 503
+// within the ping timeout.
+func TestHealthDatabaseUnreachable(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A listener that never completes PostgreSQL's handshake: connections
+	// are accepted and then hang.
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	t.Cleanup(func() { ln.Close() })
+	for name, url := range map[string]string{
+		"refused": "postgres://postgres@127.0.0.1:1/x?sslmode=disable",
+		"hanging": "postgres://postgres@" + ln.Addr().String() + "/x?sslmode=disable",
+	} {
+		t.Run(name, func(t *testing.T) {
+			a := apptest.StartEnv(t, apptest.Env(url))
+			start := time.Now()
+			resp, err := a.Client.GetHealthWithResponse(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode() != http.StatusServiceUnavailable || resp.JSON503 == nil || resp.JSON503.Database != "unavailable" {
+				t.Fatalf("got %d %s", resp.StatusCode(), resp.Body)
+			}
+			if took := time.Since(start); took > 1500*time.Millisecond {
+				t.Errorf("health took %s", took)
+			}
+		})
+	}
+}
+
+func TestConfigErrorsNameEachVariable(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	env := map[string]string{
+		"MAX_BODY_BYTES":   "lots",
+		"SHUTDOWN_TIMEOUT": "soon",
+		"LOG_LEVEL":        "chatty",
+		"TRUSTED_PROXIES":  "not-an-ip",
+		"APP_ENV":          "staging",
+	}
+	err := app.Run(context.Background(), []string{"sophsapp", "serve"}, env, &stdout, &stderr)
+	if err == nil {
+		t.Fatal("serve started with a broken configuration")
+	}
+	for _, name := range []string{"DATABASE_URL", "MAX_BODY_BYTES", "SHUTDOWN_TIMEOUT", "LOG_LEVEL", "TRUSTED_PROXIES", "APP_ENV", "JWT_SECRET"} {
+		if !strings.Contains(stderr.String(), name) {
+			t.Errorf("stderr does not name %s:\n%s", name, stderr.String())
+		}
+	}
+}
+
+func TestShortJWTSecretRefusedOutsideDevelopment(t *testing.T) {
+	env := apptest.Env("postgres://localhost/x")
+	env["JWT_SECRET"] = "short"
+	var stderr bytes.Buffer
+	if err := app.Run(context.Background(), []string{"sophsapp", "serve"}, env, io.Discard, &stderr); err == nil || !strings.Contains(stderr.String(), "JWT_SECRET") {
+		t.Fatalf("short secret accepted: %v %s", err, stderr.String())
+	}
+	env["APP_ENV"] = "development"
+	env["JWT_SECRET"] = ""
+	env["DATABASE_URL"] = "::not a url::"
+	stderr.Reset()
+	err := app.Run(context.Background(), []string{"sophsapp", "serve"}, env, io.Discard, &stderr)
+	if err == nil || strings.Contains(stderr.String(), "JWT_SECRET") || !strings.Contains(stderr.String(), "DATABASE_URL") {
+		t.Fatalf("development mode: %v %s", err, stderr.String())
+	}
+}
+
+func TestVersionAndUsage(t *testing.T) {
+	var out bytes.Buffer
+	if err := app.Run(context.Background(), []string{"sophsapp", "version"}, nil, &out, io.Discard); err != nil || strings.TrimSpace(out.String()) == "" {
+		t.Fatalf("version: %v %q", err, out.String())
+	}
+	if err := app.Run(context.Background(), []string{"sophsapp", "frobnicate"}, nil, io.Discard, io.Discard); !errors.Is(err, app.ErrUsage) {
+		t.Fatalf("unknown command: %v", err)
+	}
+}
+
+func TestMigrateCommand(t *testing.T) {
+	env := apptest.Env(pgtest.NewDatabase(t))
+	var out bytes.Buffer
+	if err := app.Run(context.Background(), []string{"sophsapp", "migrate"}, env, &out, io.Discard); err != nil {
+		t.Fatalf("migrate: %v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "database is up to date") {
+		t.Errorf("output: %s", out.String())
+	}
+}
+
+func TestErrorsAreJSON(t *testing.T) {
+	a := apptest.Start(t, map[string]string{"MAX_BODY_BYTES": "1024"})
+	cases := []struct {
+		name, method, path string
+		body               string
+		status             int
+	}{
+		{"unknown api route", "GET", "/api/nope", "", http.StatusNotFound},
+		{"unknown route outside api", "GET", "/index.php", "", http.StatusNotFound},
+		{"wrong method", "POST", "/api/health", "", http.StatusMethodNotAllowed},
+		{"body too large", "POST", "/api/health", strings.Repeat("x", 2048), http.StatusRequestEntityTooLarge},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			req, _ := http.NewRequest(c.method, a.URL+c.path, strings.NewReader(c.body))
+			resp, err := a.HTTP.Do(req) // the contract transport checks the JSON shape
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != c.status {
+				t.Fatalf("status %d, want %d", resp.StatusCode, c.status)
+			}
+		})
+	}
+}
+
+func TestRequestIDEcho(t *testing.T) {
+	a := apptest.Start(t, nil)
+	get := func(id string) string {
+		req, _ := http.NewRequest("GET", a.URL+"/api/health", nil)
+		if id != "" {
+			req.Header.Set("X-Request-ID", id)
+		}
+		resp, err := a.HTTP.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.Header.Get("X-Request-ID")
+	}
+	if got := get("abc-123.def"); got != "abc-123.def" {
+		t.Errorf("incoming id not echoed: %q", got)
+	}
+	first, second := get(""), get("")
+	if first == "" || first == second {
+		t.Errorf("generated ids %q, %q", first, second)
+	}
+	if got := get("bad id\twith spaces"); got == "" || strings.ContainsAny(got, " \t") {
+		t.Errorf("unsafe id was not replaced: %q", got)
+	}
+	line := a.RequestLog(t, "abc-123.def")
+	for _, k := range []string{"time", "method", "path", "status", "duration_ms", "bytes", "client_ip", "request_id"} {
+		if _, ok := line[k]; !ok {
+			t.Errorf("access log lacks %q: %v", k, line)
+		}
+	}
+	if ts, _ := line["time"].(string); !strings.HasSuffix(ts, "Z") {
+		t.Errorf("timestamp %q is not UTC", ts)
+	}
+}
+
+func TestClientIPFromTrustedProxyOnly(t *testing.T) {
+	for name, c := range map[string]struct {
+		trusted, wantIP, wantScheme string
+	}{
+		"loopback proxy trusted": {"127.0.0.1/32,::1/128", "203.0.113.7", "https"},
+		"peer not trusted":       {"10.0.0.0/8", "127.0.0.1", "http"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			a := apptest.Start(t, map[string]string{"TRUSTED_PROXIES": c.trusted})
+			req, _ := http.NewRequest("GET", a.URL+"/api/health", nil)
+			req.Header.Set("X-Real-IP", "203.0.113.7")
+			req.Header.Set("X-Forwarded-Proto", "https")
+			req.Header.Set("X-Request-ID", "ip-check")
+			resp, err := a.HTTP.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			line := a.RequestLog(t, "ip-check")
+			if line["client_ip"] != c.wantIP || line["scheme"] != c.wantScheme {
+				t.Errorf("logged client_ip=%v scheme=%v, want %s %s", line["client_ip"], line["scheme"], c.wantIP, c.wantScheme)
+			}
+		})
+	}
+}

@@ -1,0 +1,160 @@
+// Package config reads sophsapp's settings from the environment.
+//
+// Every setting is an environment variable; .env.example at the repository
+// root documents each one. Load collects every problem at once, so a bad
+// deployment is fixed in one round.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"reflect"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+)
+
+// Environments accepted by APP_ENV.
+const (
+	Production  = "production"
+	Development = "development"
+)
+
+// MinJWTSecretLen is the shortest JWT_SECRET accepted outside development.
+const MinJWTSecretLen = 32
+
+// Config is the whole of sophsapp's configuration.
+type Config struct {
+	// DatabaseURL is a PostgreSQL connection string.
+	DatabaseURL string `env:"DATABASE_URL,required,notEmpty"`
+	// ListenAddr is the host:port the API listens on when systemd does not
+	// pass a socket.
+	ListenAddr string `env:"LISTEN_ADDR" envDefault:"127.0.0.1:5000"`
+	// DatabaseMaxConns caps the connection pool; 4-8 suits a 2-core host.
+	DatabaseMaxConns int32 `env:"DATABASE_MAX_CONNS" envDefault:"8"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel slog.Level `env:"LOG_LEVEL" envDefault:"info"`
+	// ShutdownTimeout bounds how long in-flight requests may take to finish
+	// after SIGTERM. Keep it below systemd's TimeoutStopSec.
+	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"20s"`
+	// RequestTimeout is the deadline of every request's context, database
+	// work included.
+	RequestTimeout time.Duration `env:"REQUEST_TIMEOUT" envDefault:"30s"`
+	// TrustedProxies are the peers whose X-Real-IP and X-Forwarded-Proto
+	// headers are believed.
+	TrustedProxies []netip.Prefix `env:"TRUSTED_PROXIES" envDefault:"127.0.0.1/32,::1/128"`
+	// MaxBodyBytes caps request bodies; it matches Nginx's
+	// client_max_body_size 50m.
+	MaxBodyBytes int64 `env:"MAX_BODY_BYTES" envDefault:"52428800"`
+	// MigrateOnStart applies pending migrations before serving.
+	MigrateOnStart bool `env:"MIGRATE_ON_START" envDefault:"false"`
+	// Env is production or development. Development relaxes JWT_SECRET.
+	Env string `env:"APP_ENV" envDefault:"production"`
+	// JWTSecret signs the tokens; at least MinJWTSecretLen bytes.
+	JWTSecret string `env:"JWT_SECRET"`
+	// JWTTTL is how long an issued token stays valid.
+	JWTTTL time.Duration `env:"JWT_TTL" envDefault:"72h"`
+}
+
+// Load parses cfg from environ, a map of variable names to values. The
+// error names every variable that is missing or invalid and what it expects.
+func Load(environ map[string]string) (Config, error) {
+	var cfg Config
+	var problems []string
+	if err := env.ParseWithOptions(&cfg, env.Options{Environment: environ}); err != nil {
+		problems = append(problems, describe(err)...)
+	}
+	problems = append(problems, cfg.check(environ)...)
+	if len(problems) > 0 {
+		return cfg, fmt.Errorf("invalid configuration:\n  %s", strings.Join(problems, "\n  "))
+	}
+	return cfg, nil
+}
+
+// check holds the rules a type alone cannot express.
+func (c Config) check(environ map[string]string) []string {
+	var p []string
+	if c.DatabaseMaxConns < 1 {
+		p = append(p, "DATABASE_MAX_CONNS: expected a positive integer")
+	}
+	if c.ShutdownTimeout <= 0 {
+		p = append(p, "SHUTDOWN_TIMEOUT: expected a positive duration such as 20s")
+	}
+	if c.RequestTimeout <= 0 {
+		p = append(p, "REQUEST_TIMEOUT: expected a positive duration such as 30s")
+	}
+	if c.MaxBodyBytes < 1 {
+		p = append(p, "MAX_BODY_BYTES: expected a positive number of bytes")
+	}
+	if c.JWTTTL <= 0 {
+		p = append(p, "JWT_TTL: expected a positive duration such as 72h")
+	}
+	if !slices.Contains([]string{Production, Development}, c.Env) {
+		p = append(p, fmt.Sprintf("APP_ENV: expected %q or %q, got %q", Production, Development, c.Env))
+	}
+	if c.Env != Development && len(c.JWTSecret) < MinJWTSecretLen {
+		what := "is not set"
+		if _, ok := environ["JWT_SECRET"]; ok {
+			what = fmt.Sprintf("is %d bytes", len(c.JWTSecret))
+		}
+		p = append(p, fmt.Sprintf("JWT_SECRET: expected a random secret of at least %d bytes (e.g. openssl rand -base64 48), but it %s", MinJWTSecretLen, what))
+	}
+	return p
+}
+
+// describe turns caarlos0/env's errors into one line per variable.
+func describe(err error) []string {
+	var agg env.AggregateError
+	if !errors.As(err, &agg) {
+		return []string{err.Error()}
+	}
+	var out []string
+	for _, e := range agg.Errors {
+		var notSet env.VarIsNotSetError
+		var empty env.EmptyVarError
+		var parse env.ParseError
+		switch {
+		case errors.As(e, &notSet):
+			out = append(out, notSet.Key+": required, but not set")
+		case errors.As(e, &empty):
+			out = append(out, empty.Key+": required, but empty")
+		case errors.As(e, &parse):
+			out = append(out, fmt.Sprintf("%s: expected %s: %v", varName(parse.Name), expects(parse.Type), parse.Err))
+		default:
+			out = append(out, e.Error())
+		}
+	}
+	return out
+}
+
+// varName maps a Config field name to its environment variable.
+func varName(field string) string {
+	f, ok := reflect.TypeFor[Config]().FieldByName(field)
+	if !ok {
+		return field
+	}
+	name, _, _ := strings.Cut(f.Tag.Get("env"), ",")
+	return name
+}
+
+func expects(t reflect.Type) string {
+	switch t {
+	case reflect.TypeFor[time.Duration]():
+		return "a duration such as 30s or 5m"
+	case reflect.TypeFor[slog.Level]():
+		return "one of debug, info, warn, error"
+	case reflect.TypeFor[[]netip.Prefix]():
+		return "a comma-separated list of CIDR prefixes such as 127.0.0.1/32,::1/128"
+	case reflect.TypeFor[bool]():
+		return "true or false"
+	}
+	switch t.Kind() {
+	case reflect.Int, reflect.Int32, reflect.Int64:
+		return "an integer"
+	}
+	return "a " + t.String()
+}

@@ -1,0 +1,69 @@
+// Package database opens sophsapp's PostgreSQL pool and applies the
+// embedded migrations.
+package database
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+
+	"github.com/sophsapp/sophsapp"
+)
+
+// Open builds a pool for url without connecting: the service starts while
+// the database is down and connects as soon as it answers. Dead connections
+// are found by the periodic health check and replaced, so a restarted
+// database is picked up without restarting the service.
+func Open(ctx context.Context, url string, maxConns int32) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		// pgx's message can echo the password; name the problem only.
+		return nil, errors.New("DATABASE_URL: not a valid PostgreSQL connection string")
+	}
+	cfg.MaxConns = maxConns
+	cfg.MinConns = 0
+	cfg.HealthCheckPeriod = time.Second
+	cfg.MaxConnIdleTime = 5 * time.Minute
+	cfg.MaxConnLifetime = time.Hour
+	// A connection attempt to an unreachable host must fail fast so that
+	// requests answer 503 instead of waiting on the kernel's TCP timeout.
+	if cfg.ConnConfig.ConnectTimeout == 0 || cfg.ConnConfig.ConnectTimeout > 2*time.Second {
+		cfg.ConnConfig.ConnectTimeout = 2 * time.Second
+	}
+	return pgxpool.NewWithConfig(ctx, cfg)
+}
+
+// Migrate applies every pending migration in schema/. A PostgreSQL advisory
+// lock serialises concurrent runs, so several instances may migrate at start.
+func Migrate(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {
+	migrations, err := fs.Sub(sophsapp.Migrations, "schema")
+	if err != nil {
+		return err
+	}
+	locker, err := lock.NewPostgresSessionLocker()
+	if err != nil {
+		return err
+	}
+	db := stdlib.OpenDBFromPool(pool)
+	defer db.Close()
+	p, err := goose.NewProvider(goose.DialectPostgres, db, migrations, goose.WithSessionLocker(locker))
+	if err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
+	results, err := p.Up(ctx)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	for _, r := range results {
+		log.Info("migration applied", "version", r.Source.Version, "file", r.Source.Path, "duration", r.Duration)
+	}
+	return nil
+}

@@ -1,0 +1,125 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/sophsapp/sophsapp/gen/api"
+)
+
+// Errors handlers return to choose a status. Wrap them with context
+// (fmt.Errorf("article %q: %w", slug, ErrNotFound)); the wrapping text is
+// logged for 5xx only and never reaches the client.
+var (
+	ErrUnauthorized = errors.New("missing or invalid authorization token")
+	ErrForbidden    = errors.New("forbidden")
+	ErrNotFound     = errors.New("not found")
+)
+
+// ValidationError is a 422 with one client-facing message per problem.
+type ValidationError []string
+
+func (e ValidationError) Error() string { return fmt.Sprintf("validation failed: %q", []string(e)) }
+
+// Invalid returns a ValidationError with the given messages.
+func Invalid(msgs ...string) error { return ValidationError(msgs) }
+
+// uniqueMessages names, per unique constraint in schema/, what the client is
+// told when a write collides with it.
+var uniqueMessages = map[string]string{
+	"users_email_key":    "email has already been taken",
+	"users_username_key": "username has already been taken",
+	"articles_slug_key":  "slug has already been taken",
+}
+
+// problem is an error with the status and messages a client sees.
+type problem struct {
+	status int
+	msgs   []string
+}
+
+// classify is the one place that maps an error to what the client sees.
+// Anything it does not recognise is a 500 with a generic message.
+func classify(err error) problem {
+	var (
+		verr     ValidationError
+		pgErr    *pgconn.PgError
+		tooLarge *http.MaxBytesError
+		connErr  *pgconn.ConnectError
+		netErr   net.Error
+	)
+	switch {
+	case errors.As(err, &verr):
+		return problem{http.StatusUnprocessableEntity, verr}
+	case errors.Is(err, ErrUnauthorized):
+		return problem{http.StatusUnauthorized, []string{ErrUnauthorized.Error()}}
+	case errors.Is(err, ErrForbidden):
+		return problem{http.StatusForbidden, []string{"you are not allowed to do this"}}
+	case errors.Is(err, ErrNotFound), errors.Is(err, pgx.ErrNoRows):
+		return problem{http.StatusNotFound, []string{"not found"}}
+	case errors.As(err, &tooLarge):
+		return problem{http.StatusRequestEntityTooLarge, []string{fmt.Sprintf("request body is larger than %d bytes", tooLarge.Limit)}}
+	case errors.As(err, &pgErr):
+		switch pgErr.Code {
+		case "23505": // unique_violation
+			if msg, ok := uniqueMessages[pgErr.ConstraintName]; ok {
+				return problem{http.StatusUnprocessableEntity, []string{msg}}
+			}
+			return problem{http.StatusUnprocessableEntity, []string{"already exists"}}
+		case "23514": // check_violation: a value outside the limits in schema/
+			return problem{http.StatusUnprocessableEntity, []string{"a value is outside its allowed range"}}
+		case "57P01", "57P02", "57P03", "53300": // shutting down, too many connections
+			return problem{http.StatusServiceUnavailable, []string{"service temporarily unavailable, try again"}}
+		}
+	case errors.As(err, &connErr), pgconn.Timeout(err),
+		errors.Is(err, context.DeadlineExceeded),
+		errors.As(err, &netErr):
+		return problem{http.StatusServiceUnavailable, []string{"service temporarily unavailable, try again"}}
+	}
+	return problem{http.StatusInternalServerError, []string{"internal server error"}}
+}
+
+// errorWriter writes errors as JSON in the API's error shape.
+type errorWriter struct {
+	log *slog.Logger
+}
+
+// handle maps err with classify, logs what the client must not see, and
+// writes the response. It is the error hook of every layer: validator,
+// parameter binding, strict request decoding and handlers.
+func (ew errorWriter) handle(w http.ResponseWriter, r *http.Request, err error) {
+	if r.Context().Err() != nil && errors.Is(err, context.Canceled) {
+		// The client went away; there is nobody to answer.
+		ew.write(w, r, 499, "client closed request")
+		return
+	}
+	p := classify(err)
+	if p.status >= 500 {
+		ew.log.ErrorContext(r.Context(), "request failed", "status", p.status, "error", err.Error(), "request_id", RequestID(r.Context()))
+	}
+	ew.write(w, r, p.status, p.msgs...)
+}
+
+// write sends status with msgs in the API's error shape.
+func (ew errorWriter) write(w http.ResponseWriter, r *http.Request, status int, msgs ...string) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("X-Content-Type-Options", "nosniff")
+	if status == http.StatusServiceUnavailable {
+		h.Set("Retry-After", "1")
+	}
+	w.WriteHeader(status)
+	var body api.GenericErrorModel
+	body.Errors.Body = msgs
+	if err := json.NewEncoder(w).Encode(body); err != nil {
+		ew.log.DebugContext(r.Context(), "writing error response", "error", err)
+	}
+}

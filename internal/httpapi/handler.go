@@ -1,0 +1,79 @@
+// Package httpapi is the HTTP face of sophsapp: the middleware chain, the
+// spec validator, and the Server that implements the operations generated
+// from api/openapi.yaml.
+//
+// A request travels: withRequestInfo (id, client address) → accessLog →
+// recoverer → limits (deadline, body cap) → validate (route, token, spec) →
+// the generated ServeMux and strict wrapper → a (*Server) method → sqlc.
+package httpapi
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"time"
+
+	"github.com/getkin/kin-openapi/routers/gorillamux"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/sophsapp/sophsapp/gen/api"
+	"github.com/sophsapp/sophsapp/gen/db"
+	"github.com/sophsapp/sophsapp/internal/auth"
+)
+
+// Deps is what the handler needs from the process.
+type Deps struct {
+	Pool           *pgxpool.Pool
+	Log            *slog.Logger
+	Tokens         *auth.Tokens
+	Version        string
+	TrustedProxies []netip.Prefix
+	MaxBodyBytes   int64
+	RequestTimeout time.Duration
+	// Extra is mounted beside the API (e.g. /metrics); nil for none.
+	Extra map[string]http.Handler
+}
+
+// NewHandler returns the whole HTTP surface of the service.
+func NewHandler(d Deps) (http.Handler, error) {
+	spec, err := api.GetSwagger()
+	if err != nil {
+		return nil, fmt.Errorf("load embedded spec: %w", err)
+	}
+	spec.Servers = nil // route on the path alone, whatever the Host header
+	router, err := gorillamux.NewRouter(spec)
+	if err != nil {
+		return nil, fmt.Errorf("build router: %w", err)
+	}
+	ew := errorWriter{log: d.Log}
+	s := &Server{pool: d.Pool, q: db.New(d.Pool), log: d.Log, tokens: d.Tokens, version: d.Version}
+
+	mux := http.NewServeMux()
+	strict := api.NewStrictHandlerWithOptions(s, nil, api.StrictHTTPServerOptions{
+		RequestErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
+			ew.handle(w, r, Invalid("body: "+err.Error()))
+		},
+		ResponseErrorHandlerFunc: ew.handle,
+	})
+	apiHandler := api.HandlerWithOptions(strict, api.StdHTTPServerOptions{
+		BaseRouter: http.NewServeMux(),
+		ErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
+			ew.handle(w, r, Invalid(err.Error()))
+		},
+	})
+	mux.Handle("/api/", validate(router, d.Tokens, ew)(apiHandler))
+	for pattern, h := range d.Extra {
+		mux.Handle(pattern, h)
+	}
+	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ew.write(w, r, http.StatusNotFound, "no such endpoint: "+r.URL.Path)
+	}))
+
+	var h http.Handler = mux
+	h = limits(d.RequestTimeout, d.MaxBodyBytes, ew)(h)
+	h = recoverer(d.Log, ew)(h)
+	h = accessLog(d.Log)(h)
+	h = withRequestInfo(d.TrustedProxies)(h)
+	return h, nil
+}

@@ -1,0 +1,206 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/sophsapp/sophsapp/internal/auth"
+)
+
+// requestInfo is what the outer middleware learns about a request; inner
+// layers fill in the operation.
+type requestInfo struct {
+	id        string
+	clientIP  string
+	scheme    string
+	operation string
+}
+
+type infoKey struct{}
+
+func info(ctx context.Context) *requestInfo {
+	if ri, ok := ctx.Value(infoKey{}).(*requestInfo); ok {
+		return ri
+	}
+	return &requestInfo{}
+}
+
+// RequestID returns the id of the request ctx belongs to.
+func RequestID(ctx context.Context) string { return info(ctx).id }
+
+// validRequestID accepts ids a proxy or client may reasonably send: short,
+// printable, and safe to copy into logs and headers.
+func validRequestID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for _, c := range id {
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("-_.:", c)
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// withRequestInfo assigns the request id (an incoming X-Request-ID when it
+// is sane, a new one otherwise), echoes it, and works out the client's
+// address and scheme. X-Real-IP and X-Forwarded-Proto are believed only from
+// a trusted proxy, so a client cannot choose the address that is logged.
+func withRequestInfo(trusted []netip.Prefix) func(http.Handler) http.Handler {
+	isTrusted := func(a netip.Addr) bool {
+		a = a.Unmap()
+		for _, p := range trusted {
+			if p.Contains(a) {
+				return true
+			}
+		}
+		return false
+	}
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			ri := &requestInfo{id: r.Header.Get("X-Request-ID"), scheme: "http"}
+			if !validRequestID(ri.id) {
+				ri.id = rand.Text()
+			}
+			if r.TLS != nil {
+				ri.scheme = "https"
+			}
+			host, _, err := net.SplitHostPort(r.RemoteAddr)
+			if err != nil {
+				host = r.RemoteAddr
+			}
+			ri.clientIP = host
+			if peer, err := netip.ParseAddr(host); err == nil && isTrusted(peer) {
+				if real, err := netip.ParseAddr(strings.TrimSpace(r.Header.Get("X-Real-IP"))); err == nil {
+					ri.clientIP = real.String()
+				}
+				if p := r.Header.Get("X-Forwarded-Proto"); p == "https" || p == "http" {
+					ri.scheme = p
+				}
+			}
+			w.Header().Set("X-Request-ID", ri.id)
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), infoKey{}, ri)))
+		})
+	}
+}
+
+// statusRecorder remembers the status and size of a response.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	n, err := s.ResponseWriter.Write(b)
+	s.bytes += int64(n)
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// accessLog writes one JSON line per request.
+func accessLog(log *slog.Logger) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			start := time.Now()
+			rec := &statusRecorder{ResponseWriter: w}
+			defer func() {
+				ri := info(r.Context())
+				log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+					slog.String("method", r.Method),
+					slog.String("path", r.URL.Path),
+					slog.String("operation", ri.operation),
+					slog.Int("status", rec.status),
+					slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
+					slog.Int64("bytes", rec.bytes),
+					slog.String("client_ip", ri.clientIP),
+					slog.String("scheme", ri.scheme),
+					slog.String("request_id", ri.id),
+				)
+			}()
+			next.ServeHTTP(rec, r)
+		})
+	}
+}
+
+// recoverer turns a panic into a logged stack and a 500 JSON answer, so one
+// bad request never takes the process down.
+func recoverer(log *slog.Logger, ew errorWriter) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			rec := &statusRecorder{ResponseWriter: w}
+			defer func() {
+				v := recover()
+				if v == nil {
+					return
+				}
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				log.ErrorContext(r.Context(), "panic serving request", "panic", v, "stack", string(debug.Stack()), "request_id", RequestID(r.Context()))
+				if rec.status == 0 {
+					ew.write(w, r, http.StatusInternalServerError, "internal server error")
+				}
+			}()
+			next.ServeHTTP(rec, r)
+		})
+	}
+}
+
+// limits gives every request a deadline and caps its body. A body declared
+// larger than the cap is refused before it is read.
+func limits(timeout time.Duration, maxBody int64, ew errorWriter) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.ContentLength > maxBody {
+				ew.handle(w, r, &http.MaxBytesError{Limit: maxBody})
+				return
+			}
+			r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+			ctx, cancel := context.WithTimeout(r.Context(), timeout)
+			defer cancel()
+			next.ServeHTTP(w, r.WithContext(ctx))
+		})
+	}
+}
+
+// authenticate reads "Authorization: Token <jwt>" (or "Bearer <jwt>") and
+// returns ctx carrying the user. No header leaves ctx anonymous and the spec
+// decides whether the operation needs a user; a header that is present but
+// invalid is an error, never a silent downgrade to anonymous.
+func authenticate(ctx context.Context, tokens *auth.Tokens, header string) (context.Context, error) {
+	if header == "" {
+		return ctx, nil
+	}
+	scheme, token, _ := strings.Cut(header, " ")
+	token = strings.TrimSpace(token)
+	if !strings.EqualFold(scheme, "Token") && !strings.EqualFold(scheme, "Bearer") || token == "" {
+		return ctx, ErrUnauthorized
+	}
+	id, err := tokens.Parse(token)
+	if err != nil {
+		return ctx, errors.Join(ErrUnauthorized, err)
+	}
+	return auth.WithUser(ctx, auth.User{ID: id, Token: token}), nil
+}

@@ -1,0 +1,140 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+
+	"github.com/sophsapp/sophsapp/internal/auth"
+)
+
+// validate routes a request through the spec before any handler sees it:
+// unknown paths are 404, wrong methods 405, a bad token 401, and a request
+// that does not match its operation's parameters, body or security is 422
+// (or 401 for missing credentials), all in the API's error shape.
+func validate(router routers.Router, tokens *auth.Tokens, ew errorWriter) func(http.Handler) http.Handler {
+	opts := &openapi3filter.Options{
+		MultiError: true,
+		AuthenticationFunc: func(ctx context.Context, in *openapi3filter.AuthenticationInput) error {
+			if _, ok := auth.FromContext(in.RequestValidationInput.Request.Context()); !ok {
+				return ErrUnauthorized
+			}
+			return nil
+		},
+	}
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			route, params, err := router.FindRoute(r)
+			switch {
+			case errors.Is(err, routers.ErrMethodNotAllowed):
+				ew.write(w, r, http.StatusMethodNotAllowed, fmt.Sprintf("method %s is not allowed on %s", r.Method, r.URL.Path))
+				return
+			case err != nil:
+				ew.write(w, r, http.StatusNotFound, "no such endpoint: "+r.URL.Path)
+				return
+			}
+			info(r.Context()).operation = route.Operation.OperationID
+			// Operations declared with `security: []` ignore credentials
+			// entirely, so a stale token never fails a health check.
+			if sec := route.Operation.Security; sec == nil || len(*sec) > 0 {
+				ctx, err := authenticate(r.Context(), tokens, r.Header.Get("Authorization"))
+				if err != nil {
+					ew.handle(w, r, err)
+					return
+				}
+				r = r.WithContext(ctx)
+			}
+			in := &openapi3filter.RequestValidationInput{Request: r, PathParams: params, Route: route, Options: opts}
+			if err := openapi3filter.ValidateRequest(r.Context(), in); err != nil {
+				ew.handle(w, r, requestProblem(err))
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// requestProblem turns a kin-openapi validation error into the error
+// classify understands, with one readable message per problem.
+func requestProblem(err error) error {
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return tooLarge
+	}
+	var secErr *openapi3filter.SecurityRequirementsError
+	if errors.As(err, &secErr) {
+		return ErrUnauthorized
+	}
+	var msgs []string
+	collect(err, &msgs)
+	if len(msgs) == 0 {
+		msgs = []string{"invalid request"}
+	}
+	return ValidationError(msgs)
+}
+
+func collect(err error, msgs *[]string) {
+	var multi openapi3.MultiError
+	var reqErr *openapi3filter.RequestError
+	var schemaErr *openapi3.SchemaError
+	var secErr *openapi3filter.SecurityRequirementsError
+	switch {
+	case errors.As(err, &multi) && len(multi) > 0 && isMulti(err):
+		for _, e := range multi {
+			collect(e, msgs)
+		}
+	case errors.As(err, &secErr):
+		*msgs = append(*msgs, ErrUnauthorized.Error())
+	case errors.As(err, &reqErr) && reqErr.Err != nil && reqErr.Parameter == nil && hasSchemaError(reqErr.Err):
+		collect(reqErr.Err, msgs)
+	case errors.As(err, &reqErr) && reqErr.Parameter != nil:
+		reason := reqErr.Reason
+		if errors.As(reqErr.Err, &schemaErr) {
+			reason = schemaErr.Reason
+		} else if reqErr.Err != nil && reason == "" {
+			reason = reqErr.Err.Error()
+		}
+		*msgs = append(*msgs, fmt.Sprintf("%s parameter %q: %s", reqErr.Parameter.In, reqErr.Parameter.Name, reason))
+	case errors.As(err, &schemaErr):
+		if path := strings.Join(schemaErr.JSONPointer(), "."); path != "" {
+			*msgs = append(*msgs, path+": "+schemaErr.Reason)
+		} else {
+			*msgs = append(*msgs, schemaErr.Reason)
+		}
+	case errors.As(err, &reqErr) && reqErr.RequestBody != nil:
+		*msgs = append(*msgs, "body: "+bodyReason(reqErr))
+	default:
+		*msgs = append(*msgs, err.Error())
+	}
+}
+
+func isMulti(err error) bool {
+	_, ok := err.(openapi3.MultiError)
+	return ok
+}
+
+func hasSchemaError(err error) bool {
+	var s *openapi3.SchemaError
+	var m openapi3.MultiError
+	return errors.As(err, &s) || errors.As(err, &m)
+}
+
+func bodyReason(e *openapi3filter.RequestError) string {
+	var parseErr *openapi3filter.ParseError
+	if errors.As(e.Err, &parseErr) {
+		return "malformed JSON"
+	}
+	if e.Reason != "" {
+		return e.Reason
+	}
+	if e.Err != nil {
+		return e.Err.Error()
+	}
+	return "invalid"
+}

@@ -1,0 +1,269 @@
+// Package pgtest gives tests a real PostgreSQL: a throwaway cluster made
+// from the system's PostgreSQL binaries (on tmpfs when there is one), or the
+// server named by TEST_DATABASE_URL, and a fresh database per test cloned
+// from a migrated template.
+//
+// A test package uses it from TestMain:
+//
+//	func TestMain(m *testing.M) { pgtest.Main(m) }
+//
+// and each test calls pgtest.NewDatabase(t) for a connection string.
+package pgtest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/sophsapp/sophsapp/internal/database"
+)
+
+// Cluster is a PostgreSQL server in a private data directory, listening on
+// a loopback port. It is owned by the postgres user when the tests run as
+// root, since initdb refuses root.
+type Cluster struct {
+	Dir  string
+	Port int
+	bin  string
+	user string // run PostgreSQL's binaries as this user; "" for the current one
+}
+
+// StartCluster creates and starts a cluster under a new directory in base
+// ("" picks tmpfs when available).
+func StartCluster(base string) (*Cluster, error) {
+	bin, err := binDir()
+	if err != nil {
+		return nil, err
+	}
+	if base == "" {
+		base = tmpBase()
+	}
+	dir, err := os.MkdirTemp(base, "sophsapp-pg-")
+	if err != nil {
+		return nil, err
+	}
+	c := &Cluster{Dir: dir, bin: bin}
+	if os.Geteuid() == 0 {
+		u, err := user.Lookup("postgres")
+		if err != nil {
+			os.RemoveAll(dir)
+			return nil, errors.New("pgtest: running as root needs a 'postgres' user to own the throwaway cluster (installed with the postgresql package)")
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		if err := os.Chown(dir, uid, gid); err != nil {
+			os.RemoveAll(dir)
+			return nil, err
+		}
+		c.user = "postgres"
+	}
+	if out, err := c.pg("initdb", "-D", dir, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync").CombinedOutput(); err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("initdb: %v\n%s", err, out)
+	}
+	if c.Port, err = freePort(); err != nil {
+		return nil, err
+	}
+	if err := c.Start(); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	return c, nil
+}
+
+// Start starts the (stopped) cluster and waits until it accepts connections.
+func (c *Cluster) Start() error {
+	opts := fmt.Sprintf("-k %s -h 127.0.0.1 -p %d -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200", c.Dir, c.Port)
+	out, err := c.pg("pg_ctl", "-D", c.Dir, "-l", filepath.Join(c.Dir, "server.log"), "-w", "-t", "30", "-o", opts, "start").CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("pg_ctl start: %v\n%s", err, out)
+	}
+	return nil
+}
+
+// Stop stops the cluster at once, dropping every connection, as a crash or
+// an operator's immediate stop would.
+func (c *Cluster) Stop() error {
+	out, err := c.pg("pg_ctl", "-D", c.Dir, "-w", "-m", "immediate", "stop").CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("pg_ctl stop: %v\n%s", err, out)
+	}
+	return nil
+}
+
+// Remove stops the cluster if it runs and deletes its directory.
+func (c *Cluster) Remove() {
+	_ = c.pg("pg_ctl", "-D", c.Dir, "-m", "immediate", "stop").Run()
+	os.RemoveAll(c.Dir)
+}
+
+// URL returns a connection string for database name.
+func (c *Cluster) URL(name string) string {
+	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", c.Port, name)
+}
+
+func (c *Cluster) pg(name string, args ...string) *exec.Cmd {
+	path := filepath.Join(c.bin, name)
+	if c.user != "" {
+		return exec.Command("runuser", append([]string{"-u", c.user, "--", path}, args...)...)
+	}
+	return exec.Command(path, args...)
+}
+
+// binDir finds PostgreSQL's server binaries: $PG_BINDIR, the newest
+// /usr/lib/postgresql/*/bin (Debian, Ubuntu), or initdb on $PATH.
+func binDir() (string, error) {
+	if d := os.Getenv("PG_BINDIR"); d != "" {
+		return d, nil
+	}
+	matches, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb")
+	slices.SortFunc(matches, func(a, b string) int {
+		va, _ := strconv.Atoi(filepath.Base(filepath.Dir(filepath.Dir(a))))
+		vb, _ := strconv.Atoi(filepath.Base(filepath.Dir(filepath.Dir(b))))
+		return vb - va
+	})
+	if len(matches) > 0 {
+		return filepath.Dir(matches[0]), nil
+	}
+	if p, err := exec.LookPath("initdb"); err == nil {
+		return filepath.Dir(p), nil
+	}
+	return "", errors.New("pgtest: PostgreSQL server binaries not found; install them (Debian/Ubuntu: apt-get install postgresql) or set TEST_DATABASE_URL")
+}
+
+func tmpBase() string {
+	if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {
+		if f, err := os.CreateTemp("/dev/shm", "probe-"); err == nil {
+			f.Close()
+			os.Remove(f.Name())
+			return "/dev/shm"
+		}
+	}
+	return os.TempDir()
+}
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// The package-wide server and template, set up by Main.
+var (
+	adminURL string // a maintenance database on the test server
+	template string // name of the migrated template database
+	counter  atomic.Int64
+	setupMu  sync.Mutex
+)
+
+// Main runs the package's tests against a throwaway cluster, or against
+// TEST_DATABASE_URL when it is set, and removes the cluster afterwards.
+func Main(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	var cluster *Cluster
+	if u := os.Getenv("TEST_DATABASE_URL"); u != "" {
+		adminURL = u
+	} else {
+		var err error
+		cluster, err = StartCluster("")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer cluster.Remove()
+		adminURL = cluster.URL("postgres")
+	}
+	template = fmt.Sprintf("sophsapp_tmpl_%d_%d", os.Getpid(), time.Now().UnixNano()%1e6)
+	if err := createTemplate(); err != nil {
+		fmt.Fprintln(os.Stderr, "pgtest:", err)
+		return 1
+	}
+	defer dropDatabase(template)
+	return m.Run()
+}
+
+func createTemplate() error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := exec1(ctx, adminURL, "CREATE DATABASE "+pgx.Identifier{template}.Sanitize()); err != nil {
+		return err
+	}
+	pool, err := pgxpool.New(ctx, withDatabase(adminURL, template))
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	return database.Migrate(ctx, pool, slog.New(slog.NewTextHandler(io.Discard, nil)))
+}
+
+// NewDatabase creates a database cloned from the migrated template and
+// returns its connection string; it is dropped when the test ends.
+func NewDatabase(t testing.TB) string {
+	t.Helper()
+	if template == "" {
+		t.Fatal("pgtest: call pgtest.Main from TestMain")
+	}
+	name := fmt.Sprintf("%s_t%d", template, counter.Add(1))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// Cloning takes a lock on the template; serialise clones within the
+	// package so none waits on another's lock timeout.
+	setupMu.Lock()
+	err := exec1(ctx, adminURL, fmt.Sprintf("CREATE DATABASE %s TEMPLATE %s", pgx.Identifier{name}.Sanitize(), pgx.Identifier{template}.Sanitize()))
+	setupMu.Unlock()
+	if err != nil {
+		t.Fatalf("pgtest: create database: %v", err)
+	}
+	t.Cleanup(func() { dropDatabase(name) })
+	return withDatabase(adminURL, name)
+}
+
+func dropDatabase(name string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_ = exec1(ctx, adminURL, fmt.Sprintf("DROP DATABASE IF EXISTS %s WITH (FORCE)", pgx.Identifier{name}.Sanitize()))
+}
+
+func exec1(ctx context.Context, url, sql string) error {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, sql)
+	return err
+}
+
+// withDatabase returns u with its database name replaced by name.
+func withDatabase(u, name string) string {
+	parsed, err := url.Parse(u)
+	if err != nil || !strings.HasPrefix(parsed.Scheme, "postgres") {
+		panic("pgtest: TEST_DATABASE_URL must be a postgres:// URL")
+	}
+	parsed.Path = "/" + name
+	return parsed.String()
+}
