@@ -1,12 +1,14 @@
 package app_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -262,5 +264,56 @@ func TestClientIPFromTrustedProxyOnly(t *testing.T) {
 				t.Errorf("logged client_ip=%v scheme=%v, want %s %s", line["client_ip"], line["scheme"], c.wantIP, c.wantScheme)
 			}
 		})
+	}
+}
+
+// TestGracefulShutdownFinishesInFlight sends half a request body, asks the
+// server to stop, checks that new connections are refused while the
+// accepted request is still answered, and that Serve then returns cleanly.
+func TestGracefulShutdownFinishesInFlight(t *testing.T) {
+	a := apptest.Start(t, nil)
+	addr := strings.TrimPrefix(a.URL, "http://")
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	body := `{"user":{"email":"","password":""}}`
+	head := "POST /api/users/login HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n" +
+		"Content-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n"
+	if _, err := io.WriteString(conn, head+body[:10]); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond) // the handler is now reading the body
+	stopped := make(chan error, 1)
+	go func() { stopped <- a.Stop() }()
+	time.Sleep(300 * time.Millisecond)
+	select {
+	case err := <-stopped:
+		t.Fatalf("server stopped with a request in flight: %v", err)
+	default:
+	}
+	if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+		c.Close()
+		t.Error("a new connection was accepted during shutdown")
+	}
+	if _, err := io.WriteString(conn, body[10:]); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("in-flight request got no answer: %v", err)
+	}
+	got, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(string(got), "email can't be blank") {
+		t.Errorf("in-flight request: %d %s", resp.StatusCode, got)
+	}
+	select {
+	case err := <-stopped:
+		if err != nil {
+			t.Fatalf("Serve: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("server did not stop after the in-flight request finished")
 	}
 }

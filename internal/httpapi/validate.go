@@ -102,11 +102,7 @@ func collect(err error, msgs *[]string) {
 		}
 		*msgs = append(*msgs, fmt.Sprintf("%s parameter %q: %s", reqErr.Parameter.In, reqErr.Parameter.Name, reason))
 	case errors.As(err, &schemaErr):
-		if path := strings.Join(schemaErr.JSONPointer(), "."); path != "" {
-			*msgs = append(*msgs, path+": "+schemaErr.Reason)
-		} else {
-			*msgs = append(*msgs, schemaErr.Reason)
-		}
+		*msgs = append(*msgs, schemaMessage(schemaErr))
 	case errors.As(err, &reqErr) && reqErr.RequestBody != nil:
 		*msgs = append(*msgs, "body: "+bodyReason(reqErr))
 	default:
@@ -137,4 +133,22 @@ func bodyReason(e *openapi3filter.RequestError) string {
 		return e.Err.Error()
 	}
 	return "invalid"
+}
+
+// schemaMessage words a schema violation for the client. A schema in the
+// spec may carry its own message in an `x-error` extension; a missing
+// required property reads "<name> can't be blank"; anything else is the
+// value's JSON path and kin-openapi's reason (which never echoes the value).
+func schemaMessage(e *openapi3.SchemaError) string {
+	path := e.JSONPointer()
+	if e.SchemaField == "required" && len(path) > 0 {
+		return path[len(path)-1] + " can't be blank"
+	}
+	if msg, ok := e.Schema.Extensions["x-error"].(string); ok && e.SchemaField != "type" {
+		return msg
+	}
+	if len(path) == 0 {
+		return e.Reason
+	}
+	return strings.Join(path, ".") + ": " + e.Reason
 }
