@@ -21,7 +21,6 @@ import (
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/oapi-codegen/runtime"
-	openapi_types "github.com/oapi-codegen/runtime/types"
 	"github.com/sophsapp/sophsapp/internal/jsontime"
 )
 
@@ -130,8 +129,8 @@ type Comment struct {
 // Description defines model for Description.
 type Description = string
 
-// Email defines model for Email.
-type Email = openapi_types.Email
+// Email An email address; unique regardless of case.
+type Email = string
 
 // GenericErrorModel defines model for GenericErrorModel.
 type GenericErrorModel struct {
@@ -209,6 +208,7 @@ type NewCommentRequest struct {
 
 // NewUser defines model for NewUser.
 type NewUser struct {
+	// Email An email address; unique regardless of case.
 	Email    Email    `json:"email"`
 	Password Password `json:"password"`
 	Username Username `json:"username"`
@@ -277,7 +277,9 @@ type UpdateArticleRequest struct {
 
 // UpdateUser defines model for UpdateUser.
 type UpdateUser struct {
-	Bio      *Bio      `json:"bio,omitempty"`
+	Bio *Bio `json:"bio,omitempty"`
+
+	// Email An email address; unique regardless of case.
 	Email    *Email    `json:"email,omitempty"`
 	Image    *Image    `json:"image,omitempty"`
 	Password *Password `json:"password,omitempty"`
@@ -7773,73 +7775,73 @@ func (sh *strictHandler) Login(w http.ResponseWriter, r *http.Request) {
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
 	"7Fx7c9s4kv8qKN5WZaaOkWVZyeQ0tXXryU5mfZtJXIlTW3WhtwSRLQoxCHAA0IrGpe9+hRffouRXdvYS",
-	"/2VReDS6G92/flA3QcyznDNgSgazmyDHAmegQJhPr0lGlP4nARkLkivCWTALznEKSJLfYRSEAdFPfitA",
-	"bIIwYDiDYBZQMy8MZLyCDNsFlrigKphNxmGw5CLDKpgFhKmTSRAGGf5MsiILZsfjcRhkhLlPYaA2OdiB",
-	"kIIIttsweLtcSuih6k2RLUAgvkREQSaR4khekXwXjdwu00vkPhr1X43OcS+d72mRnmO10isbAnL9odxf",
-	"0iINwkDAbwURkAQzJQqoU5Phz6+BpXqBE7ed/1wxRipBWGr2+yBB6LUH9izckEP3fT7dt+1WryRzziQY",
-	"jflZCC70PzFnCpgRE85zSmKsxXT0SWpZ3dS2+5OAZTAL/uOoUsQj+608+gUYCBKbRX/lCVC7Y1PupwyB",
-	"HhCiNVErxBmgDKTUOpqDQLngCwrZKNiGwSsuFiRJgH1ZCi9WgARIXogY0AIoZ6lRT8y4WoFAWiyGvl8L",
-	"qkhO4VQoElOQb//+YIS2l37npNbLUZRr7vElwm40wixBagVIcYUpyrCKV4Sl5tGSUG0vzAHecPWKFyz5",
-	"svx9w5Es4lXJY0PKueBLQuEBWehW3MM5O8iQ8J6wtOT4AxLSWHeQHOYlaOj5wHChVlyQ3+HLS0jxK2Bo",
-	"vQIB5o4SibwNChEXCDNE2DWmJNGf4HOuv7GzzPdrwVmKYgEJMEUwle5IueCxvu4LCv+KW/1bAVLpwzji",
-	"fxw0QNpGP6Ai6OWG5K9J1MbFmUZs2Tky7sKtobdwmmT8v+A5CEWsNbfqcuC90Odb8GSjh7fcRBjEArCC",
-	"5FTtW+yCZCAVzvKgfZqeVZf4mguirDa7bxecU8Cs/rV8yQvL6rabDq0b7ltb4fQ1kWaWwRP9g+wDLATe",
-	"mM9EWT52RhZ5cmsGbOtu+qNHDHaPJnMc5yuq6xyvb17nWYdBoRf4ZXkyvvgEsdIHcEpyLuCawLoLvypb",
-	"gwhDGFEildU7XihElESaRI3G7qlj31TpkVXp8XToJ8JbCHNikDQrKLUG3ILR5pHD4PNTsLgyWBCuja3i",
-	"HGkYhb7DCmVcKqQXQvEKCxxrNPK92c5Zo9p+xxV2r6HaHCsFQmtxFL0PBvfnyQbFmD1RaAFoQTG7Mtgo",
-	"K6R54smx+9QI0vS85FnmbP4fy84So/X1kOf5NAh7VPwBVI8kA4rlrNiACv21eY9bor27YGtX4FD5tqT7",
-	"c4YJbfARzJOwoe/PpnWq/vnxn1Ek/3L5n3/x/0TRyP/7p0GCzeI14KFJ6OKWjqqZ6bL73GvUoQaqJVUz",
-	"vSuv1ii3eZ9c/waY2ri1SVeCFV5gaSwhMB1tfwz4lVYbhq8xsWbjMuySKxVWhez6KX6lQSgzoYsEcU1i",
-	"0AJHmMk1CI/oJFIrrBADsHGPJ0P7r1uRcQ1COl3tgY8FYzqMWhSEJk8kcoNHQV9837Df9nBhxZ5qpz7u",
-	"nmU4hY7pnb64jekleo1dxnf6om18X/OUMA1Qe3TQ35T2xRjKNXR1v3lN9Z45lnLNRdOalQ8bF/GHyeHb",
-	"+RU6O7bV2933csc+UZR8eWc1rcuewjFtyL5W3G0TYWb3bbwzA9B1R25Ewx4MUdPChj1oxi9ZwqfmZfgb",
-	"X6MMs02VcDAphnp+waBKSkdBb7KtzoGS/Pa2Q1xxvnmAK7EbcTBXvLvfZzvLhfvoewPrneGZt9lDRBgM",
-	"1MW/Q1PqLraJXgc9vhtWh67DCEEPavNiILgZ5s7O24Qr7g2RU+PzDn3aRcBOVLfows/Jl0Gfkw74PMxd",
-	"18+zk6Fxdd49DC0vQL/C7yJgj9MY2tRisJYnGMTUfpwGtz47fkDWxYzrM70uvX6QK3BnvZcj8Pw62A2c",
-	"39lHvjjIR3pdfIEURz9MWiDZxzDdy2JDw2E4ogNxTilf6w+9cTrxQGfvQnVpD4Otmlg1lX6TOi29jG6l",
-	"iztHziteHBT2tcjy0/v27s8Q39U23sUwWgpKW7LHqR7sSm9hSS56si6Dta3D7TBGCqeHGOLn05b+Z/jz",
-	"mSVmMm7BgsYGpSHXO0l3nAFwYkbdPXwz03uZWMbxHcx29v4tevF8fKyB2YeLlzbFnBFKiYSYs0SGCEbp",
-	"CE3Gx8+fjidPj19cjE9mk8ns2fPR85Mf/teEUp9xlmsFDHaNCmql2AQreKqIuYld4aT8qXv4SXKmh41+",
-	"NdTUv31KspwLa2tNnTRIiVoVi1HMsyPJ85XEeV79oyGmYJge+SUN5y48vmnEL8/urk8G9Rzk2J89aynU",
-	"B5M9qUHEbpS5JEATU3CMV5il8COaO0w3D20snJJrYCESkFMcg7SVPpzKbrb2/wnk7Oh5g433xZJNmdzG",
-	"atqZHgBlhJ3X9j8O+33moCwI1+veDjyVTnRotE0pfEmo1eRW/f5o/dV3hAKWyhTgjM5XKt/k7b0AV01E",
-	"B2OufkR7KOQphdf55nC0Ywp//dWEg3GQx7R2rXAXLtrFgN3O6yC235rh/lAH+nybij3al3b1hy5N87HW",
-	"soafL4teMjfWlAskKZYrsHGYhLgQRG3e65NZBlx46XSNty2bLwXPkICUSCVMoVgvSnlKWIgkMIWwjNj8",
-	"1FX3zYgZMquiqBiPT+JPa2X+gTn6bv4TYAGi+w2RCMcx5MoU3vn3I/SWRUxLyqwoXfXelZH1cG5IxTQc",
-	"Kt8jIiMmFaEUYTQdH4eIwTUIhJEk1BDPONtkvJA++zqKmO/aWgFOQFQtTI0zVpLCOfk7bGwNnLAl7zLT",
-	"+3RzSvQ/79++Qe9+fn+BTs/P0JIL9JKzpCAq1GTxmGCKFpSnKWEpyilWGoTMTDFdRsx0w5ij4UKtgClX",
-	"vg99+4dtmLHxgQyrrJbBSNqzhhErC2dmrE8CheYTRjkIqTmLlgDJCJ0pv5pxzu8A039wQZOIxZwprXgh",
-	"khxhtqm+01rDFLAErbm4kginmDCpEFGoYNYuJqOIReznaxAb20SluWN4Q5ixo3KFcwjR/CZyyfsomN1E",
-	"BgZEwexjFLhOhygI0Wg0utxu52HEXLeBzVLbTLrEG60/WKG1Frnp5phpbUCMa41Z4LLZYzo+QYyriG14",
-	"IaT+PNWDTIuPWhGWhmh6fGLKyTYXjUUKIZpOJqUKOj3SD/8rYnqQyS765H6Ino1PkAKNBbEgdINqaXyr",
-	"fJTE4IyV07xfzy5qSKPSp9Pzs1r2fRYcj8ajsR7Jc2A4J8EsOBmNRycmG6BW5sIf4Zwc1dOsaV9H4yuX",
-	"+Yx5tiAMZmj+3wqnf065vrCT57ZK9udP+Armptwukf7/iaz0TeE0hSRiKR+heSMZam67ViVWtk02c6+t",
-	"9q4wYowrWzUhv5vmMP1/jlPQ2gmZRDwjCs21WOYj9I9aw0kYsXlZMp4bBZ9b4kdlCD1HWIBZMsaUgngi",
-	"rRxK63OWBLPgF1CnVXa33qz6sc28t4xu2hdvRQxLdrWEKpwGA52QHe+4Z0tBlAKGFhu7sfccu3Z3Rc+H",
-	"I6Bk+cEk1Ov6t6Giz3FXwjmybcQHDHStvdvLVlfpZDzehQ/KcUc9zZPbMJiOj/dPbTTG6UmTySGT6q1n",
-	"Jt5x7cP7Ztom2ToWMPrrUMDHy214o1kgiyzDYhPMAh3llHLV7nMNUqElEaZLw8b+H4PyZlxqVM6l6kcU",
-	"khapvvwZTsACCxPumRD0O8rXIGIsIUSrTb4ChhUkISoYiXkCEaOgjEm6glx9b0NUvUzByG8F2GDSd7X6",
-	"bqAVtoZG4gwiZvYZVREougLI7QAThSIuEhAlhEoK2xsHvebgpWkj8IGWxYYgle/7eJAeu26JYduEoRpx",
-	"bzsKe4DWtdtD/121taGqViQaDuJSLD0Kug2bPvBIw5yaI9xp9l+BsU4t0//NAD2iSP15rBuxHaWy5qor",
-	"nLvfMHXkfqPN0dZaKgqqJ4X1V/PcbuhtinHnRMkabG7CaYVTRAm7MimspjLZ9epGoyHo6S4KktHdxTk+",
-	"2T+pejnBzJjun1F22//RNMYyDGn8PmwGwn33PbjLRXwww/rvJoQ2bvgF1F5LfFtbWr7WpLfKix6Q8dKE",
-	"ltJFDyb3bFz7CJ1qC+Gghn7UvNTYfKvtwY8R019wmli0oiyukGtteKbjaR8WaCZdHwcL9GaJD4IDX1Rr",
-	"vy5jY4VygLHZ4XuO6o09e8yR7xLaYZYe9E2tTkfSjhc8PPmjr9fO2fioNHRP6rhgByYpJXlfC+jirIHA",
-	"xBevHy0+aXXsHG6QHvBttHalf4eyagvvZPMV6WszQrLHR5z1++aaZu6zWEc3JGlh5wGsW9fDb5D3ESFv",
-	"XDL6Qa1NeLPb+j+RiCRlWq/51rd542L3+96d1z4G37+/3KWTPv4aCuXOEshyrszlHwzLXvnFvsH/O8Oi",
-	"ssDUb2Y8ix/MAx4u6oZ3/Cbqe4v61cGC9pd3Vb5t01t4OnWh1mQ8djnd8gUYlBOWIlnEMUBi6yq+VGi6",
-	"vkz25dn4JLJZ4DWRpj5k3qSRiPFOxZSkjAuTtdnU3+42ddCI2UrxGhMljcNEkvJ19TZOf4nIvUv0iJjH",
-	"7bAD5PjXijQrNOEl77AAVOTGqT6z/vELUkMkKnK0cC/jljQRLRWFBOB4Zcqf91fUhnK+g5wLpdXIVAXU",
-	"fv7UdNedrFJcX18/uvG1rO1OLW6UING8Vmp0xeiKomYisyqWjfrUyzXk/rT5UP85lduarur3Kb7u9JRv",
-	"mahJ3bHmLp6p8SM4FVjpUZsjK+y7wpUPzM7XG37ThPsiFcNKhM2dexRFOACmoFfeQBgUL4Eu7Y+ULAsJ",
-	"iS05TCeTriq8+qYID4Rj9quBv9C+331Xvu5Cf/+IAKDRjb/D8doO6of1pibT5duzEWGaVaHtDTda2k5z",
-	"GT5UbPOdlrvY9rIQApj6YPl/ew12v29zV/V9JL3SfsZ4eXu6tnppop2JuU05w8AXCtiXMQzelQhTzmCE",
-	"ThmCLFebiNlGGcQFYgWlptdwviB8rp/MTcvsHMUUsJCIqN2VjbZoHqu6UW+QfqjSxj3V4o9YbjhAn+qX",
-	"zr7w1euCbDQsTfAWx7wwDbEJEqAKwbROtH68qT+afkS9aL2m+FDtLzWl+BfItxWjpESq/UI8Mi3Xu0X5",
-	"8+fYGQusrz8m1IiyfDdS333fQeH6fJcC5MqJFp1GzP7MWTUXux8+K9dInTGTOAM0HR/3WQzz6wCPpA2d",
-	"3y/4io1E0zXzFBHWp0Lb8llbYV5rRwLS9qyUYbCLxQklyvxglsvj+jC/kwd+V3sxILSvBZQ/2Fi3UbW1",
-	"LG3dpc6LBSVxbxt7bXYJyLoLnJZdiqalj/IFpqY5uaSo2dle6+z3ldruoi6Fpd2oTzvXJlYJru5Mn3g3",
-	"yaPu1DIv35NcrwBWbYLBU9vL7f8FAAD//w==",
+	"/2WRINDobnT/+kHeBDHPcs6AKRnMboIcC5yBAmF+vSYZUfqfBGQsSK4IZ8EsOMcpIEl+h1EQBkRf+a0A",
+	"sQnCgOEMgllAzXNhIOMVZNhOsMQFVcFsMg6DJRcZVsEsIEydTIIwyPBnkhVZMDsej8MgI8z9CgO1ycEO",
+	"hBREsN2GwdvlUkIPVW+KbAEC8SUiCjKJFEfyiuS7aOR2ml4i99Go/2p0jnvpfE+L9ByrlZ7ZEJDrH+X6",
+	"khZpEAYCfiuIgCSYKVFAnZoMf34NLNUTnLjl/O+KMVIJwlKz3gcJQs89sGbhhhy67vPpvmW3eiaZcybB",
+	"aMzPQnCh/4k5U8CMmHCeUxJjLaajT1LL6qa23J8ELINZ8B9HlSIe2bvy6BdgIEhsJv2VJ0Dtik25nzIE",
+	"ekCI1kStEGeAMpBS62gOAuWCLyhko2AbBq+4WJAkAfZlKbxYARIgeSFiQAugnKVGPTHjagUCabEY+n4t",
+	"qCI5hVOhSExBvv37gxHanvqdk1ovR1GuuceXCLvRCLMEqRUgxRWmKMMqXhGWmktLQrW9MBt4w9UrXrDk",
+	"y/L3DUeyiFcljw0p54IvCYUHZKGbcQ/n7CBDwnvC0pLjD0hIY95BcpiXoKHnA8OFWnFBfocvLyHFr4Ch",
+	"9QoEmDNKJPI2KERcIMwQYdeYkkT/gs+5vmOfMvfXgrMUxQISYIpgKt2WcsFjfdwXFP4Vp/q3AqTSm3HE",
+	"/zhogLSNfkBF0NMNyV+TqI2LM43YsnNk3IWbQy/hNMn4f8FzEIpYa27V5cBzofe34MlGD2+5iTCIBWAF",
+	"yanaN9kFyUAqnOVBezc9sy7xNRdEWW12dxecU8Csflu+5IVlddtNh9YN982tcPqaSPOUwRP9g+wFLATe",
+	"mN9EWT52RhZ5cmsGbOtu+qNHDHaNJnMc5yuq6xyvL17nWYdBoRf4ZbkzvvgEsdIbcEpyLuCawLoLvypb",
+	"gwhDGFEildU7XihElESaRI3G7qlj31TpkVXp8XToJ8JbCHNikDQrKLUG3ILR5pbD4PNTsLgyWBCuja3i",
+	"HGkYhb7DCmVcKqQnQvEKCxxrNPK9Wc5Zo9p6xxV2r6HaHCsFQmtxFL0PBtfnyQbFmD1RaAFoQTG7Mtgo",
+	"K6S54smx69QI0vS85FnmbP4fy84So/X1kOf5NAh7VPwBVI8kA4rlrNiACv21eY5bor27YGtH4FD5tqT7",
+	"c4YJ7bWLoO8gnCQCpPwRFYz8VmjskGKRUJBSI+0YSxNO18/Gs2l9B//8+M8okn+5/M+/+H+iaOT//dPg",
+	"5iwBFUjR5HYxTkctzeOye91r36HGrKUB5vGubFuj3OJ9OvA3wNTGuE26EqzwAktjNYHpyPxjwK+0ijF8",
+	"jYk1MZdhl1ypsCpkV3b8SgNWZsIcCeKaxKCVA2Em1yA8+pNIrbBCDMDGSJ4MLc5bkXENQjq97oGaBWM6",
+	"5FoUhCZPJHKDR0FfLqBh6+3mwoo91Up93D3LcAodMz19cRszTfQcuwz19EXbUL/mKWEazPbooD9V7YMx",
+	"lJfo6n7zSOs1cyzlmoum5SsvNg7iD5PDl/MzdFZsq7fZV42MPlGUfHlnNa3LnsIxbcgWV9xtE2Ge7lt4",
+	"Z7ag67rciIY9GKKmhSN7kI+fsoRazcPwN75GGWabKjlh0hH1XIRBoJSOgt7EXJ0DJfntZYe44vz4AFdi",
+	"N+JgrnhosM92lhP30fcG1jtDOW+zh4gweKmLlYceqbvjJtIdRAduWB3mDqMJPajNi4FAaJg7O08Trrg3",
+	"RE6Nzzv0aRcBOxHgogtVJ18GqU46QPUwd13fz06GxtV+9zC0PAD9Cr+LgD1OY2hRi9danmAQf/txGgj7",
+	"TPoBGRozrs/0ulT8Qa7A7fVejsDz62A3cH5nH/niIB/pdfEFUhz9MGkBah/vdA+LDSOH4YgO2jmlfK1/",
+	"9Mb0xAOdvRPVpT0Mtmpi1VT6Req09DK6lVrubDmveHFQiNgiyz/et3Z/NvmutvEuhtFSUNqSPU71YFd6",
+	"C0ty0ZOhGayDHW6HMVI4PcQQP5+29D/Dn88sMZNxCxY0FigNuV5Juu0MgBMz6u7hm3m8l4llzN/BbGfv",
+	"36IXz8fHGph9uHhp09EZoZRIiDlLZIhglI7QZHz8/Ol48vT4xcX4ZDaZzJ49Hz0/+eF/TSj1GWe5VsBg",
+	"16igVrZNsIKnipiT2BVOyp+6i58kZ3rY6FdDTf3uU5LlXFhba2qqQUrUqliMYp4dSZ6vJM7z6h8NMQXD",
+	"9MhPaTh34fFNI355dnd9MqjnIMf+7FlLoT6YTEsNInajzCUBmpjiZLzCLIUf0dxhunloY+GUXAMLkYCc",
+	"4hikrQriVHYzu/9PIGdHzxtsvC+WbMrkNlbTPukBUEbYeW3947DfZw7KgnA97+3AU+lEh0bblMKXhFpN",
+	"btXPj9ZffUYoYKlMsc7ofKXyTd7eC3DVRHQw5upHtIdCnlJ4nTuHox1TJOyvPByMgzymtXOFu3DRLgbs",
+	"dl4Hsf3WDPebOtDn21Ts0b60q990aZqPtZY1/HxZIJO5saZcIEmxXIGNwyTEhSBq817vzDLgwkuna7xt",
+	"iX0peIYEpEQqYYrKelLKU8JCJIEphGXE5qeuE8CMmCEzK4qK8fgk/rRW5h+Yo+/mPwEWILp3iEQ4jiFX",
+	"pkjPvx+htyxiWlJmRukq/a7krIdzQyqm4VCpHxEZMakIpQij6fg4RAyuQSCMJKGGeMbZJuOF9NnXUcR8",
+	"h9cKcAKiandq7LGSFM7J32Fj6+WELXmXmd6nm12i/3n/9g169/P7C3R6foaWXKCXnCUFUaEmi8cEU7Sg",
+	"PE0JS1FOsdIgZGYK7zJipnPGbA0XagVMuVJ/6FtFbHONjQ9kWGW1DEbSnjWMWFlkM2N9Eig0vzDKQUjN",
+	"WbQESEboTPnZjHN+B5j+gwuaRCzmTGnFC5HkCLNNdU9rDVPAErTm4koinGLCpEJEoYJZu5iMIhaxn69B",
+	"bGzDleaO4Q1hxo7KFc4hRPObyCXvo2B2ExkYEAWzj1HguiKiIESj0ehyu52HEXOdCTZLbTPpEm+0/mCF",
+	"1lrkpvNjprUBMa41ZoHLxpDp+AQxriK24YWQ+vdUDzLtQGpFWBqi6fGJKT3bXDQWKYRoOpmUKuj0SF/8",
+	"r4jpQSa76JP7IXo2PkEKNBbEgtANqqXxrfJREoMzVk7zfj27qCGNSp9Oz89q2fdZcDwaj8Z6JM+B4ZwE",
+	"s+BkNB6dmGyAWpkDf4RzclRPs6Z93Y+vXOYz5tmCMJih+X8rnP455frATp7bitqfP+ErmJvSvET6/yey",
+	"0jeF0xSSiKV8hOaNZKg57VqVWNli2cy9tlrBwogxrmzVhPxuGsn0/zlOQWsnZBLxjCg012KZj9A/as0p",
+	"YcTmZXl5bhR8bokflSH0HGEBZsoYUwriibRyKK3PWRLMgl9AnVbZ3Xpj68c2894yumkfvBUxLNnVPqpw",
+	"Ggx0TXa8454lBVEKGFps7MLec+xa3RVIH46AkuUHk1DvAbgNFX2OuxLOkW05PmCgawPeXrY6UCfj8S58",
+	"UI476mm03IbBdHy8/9FGE51+aDI55KF6m5qJd1yr8b4nbUNtHQsY/XUo4OPlNrzRLJBFlmGxCWaBjnJK",
+	"uWr3uQap0JII09FhY/+PQXkyLjUq51L1IwpJi1Qf/gwnYIGFCfdMCPod5WsQMZYQotUmXwHDCpIQFYzE",
+	"PIGIUVDGJF1Brr63IaqexpW/TTDpO2B959AKW0MjcQYRM+uMqggUXQHkdoCJQhEXCYgSQiWF7aODXnPw",
+	"0rQc+EDLYkOQyveIPEg/XrfEsG3CUI24tx2FPUDr2q2k/67a2lBVKxINB3Eplh4F3YZNH3ikYU7NEe40",
+	"+6/AWKeW6f9mgB5RpH4/1o3Y7lNZc9UVzt1vmDpyv9HmaGstFQXVk8L6q7luF/Q2xbhzomQNNjfhtMIp",
+	"ooRdmRRWU5nsfHWj0RD0dBcFyeju4hyf7H+oepHBPDHd/0TZmf9H0xjLMKTx+7AZCPed9+AuB/HBDOu/",
+	"mxDauOEXUHst8W1tafkKlF4qL3pAxksTWkoXPZjcs3HtI3SqLYSDGvpS81Bjc1fbgx8jpm9wmli0oiyu",
+	"kGtteKbjaR8WaCZdHwcL9GaJD4IDX1Rrvy5jY4VygLHZ4XuO6o09e8yR7xLaYZYe9K2uTkfSjpdBPPmj",
+	"r9fO2fioNHRP6rhgByYpJXlfC+jirIHAxBevHy0+aXXsHG6QHvDNtXalf4eyagvvZPMV6WszQrLbR5z1",
+	"++aaZu6zWEc3JGlh5wGsW9fDb5D3ESFvXDL6Qa1NeLPb+j+RiCRlWq/5hrh5O2P3u+GdV0QG39W/3KWT",
+	"Pv4aCuXOEshyrszhHwzLXvnJvsH/O8OissDUb2Y8ix/MAx4u6oZ3/Cbqe4v61cGC9od3Vb5t01t4OnWh",
+	"1mQ8djnd8gUYlBOWIlnEMUBi6yq+VGi6vkz25dn4JLJZ4DWRpj5k3qSRiPFOxZSkjAuTtdnU3wQ3ddCI",
+	"2UrxGhMljcNEkvJ19TZOf4nIvUv0iJjHrbAD5PjXijQrNOEl77AAVOTGqT6z/vELUkMkKnK0cC/uljQR",
+	"LRWFBOB4Zcqf91fUhnK+g5wLpdXIVAXUfv7UdNftrFJcX18/uvG1rO1OLW6UING8Vmp0xeiKomYisyqW",
+	"jfrUyzXk/rT5UP/0ym1NV/Uti687PeVbJmpSd6y5i2dqfDCnAis9anNkhX1XuPKB2ef1gt804b5IxbAS",
+	"YXPmHkURDoAp6JU3EAbFS6BL+0GTZSEhsSWH6WTSVYVX3xThgXDMfjXwB9r3u+/K113o+48IABrd+Dsc",
+	"r+2gflhvajJdvj0bEaZZFdrecKOl7TSX4UPFNt9puYttLwshgKkPlv+312D3LZy7qu8j6ZX2M8bL2921",
+	"1UsT7UzMbcoZBr5QwL6MYfCuRJhyBiNkPhGQq03EbKMM4gKxglLTazhfED7XV+amZXaOYgpYSETU7spG",
+	"WzSPVd2oN0g/VGnjnmrxRyw3HKBP9UNnX/jqdUE2GpYmeItjXpiG2AQJUIVgWidaH3rqj6YfUS9aryk+",
+	"VPtLTSn+BfJtxSgpkWq/EI9My/VuUf78OXbGApdfCGEJKt+N1Gffd1C4Pt+lALlyokWnEbOfRKuexe4j",
+	"aeUcqTNmEmeApuPjPothvg7wSNrQ+X7BV2wkmq6Zp4iwPhXaltfaCvNaOxKQtmelDINdLE4oUebjWi6P",
+	"68P8Th74Xe3FgNC+FlB+3LFuo2pzWdq6U50XC0ri3jb22tMlIOtOcFp2KZqWPsoXmJrm5JKiZmd7rbPf",
+	"V2q7k7oUlnajPu1ce7BKcHWf9Il3kzzqPlrm5XuS6xXAqj1g8NT2cvt/AQAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
