@@ -17,6 +17,7 @@ import (
 	"github.com/sophsapp/sophsapp/internal/config"
 	"github.com/sophsapp/sophsapp/internal/database"
 	"github.com/sophsapp/sophsapp/internal/httpapi"
+	"github.com/sophsapp/sophsapp/internal/metrics"
 )
 
 // Server timeouts. WriteTimeout is a little above Nginx's 60 s proxy
@@ -61,6 +62,7 @@ func Serve(ctx context.Context, cfg config.Config, ln net.Listener, log *slog.Lo
 		TrustedProxies: cfg.TrustedProxies,
 		MaxBodyBytes:   cfg.MaxBodyBytes,
 		RequestTimeout: cfg.RequestTimeout,
+		Metrics:        metrics.New(version, pool),
 	})
 	if err != nil {
 		return err

@@ -2,7 +2,8 @@
 // spec validator, and the Server that implements the operations generated
 // from api/openapi.yaml.
 //
-// A request travels: withRequestInfo (id, client address) → accessLog →
+// A request travels: withRequestInfo (id, client address) → accessLog (and
+// metrics) →
 // recoverer → limits (deadline, body cap) → validate (route, token, spec) →
 // the generated ServeMux and strict wrapper → a (*Server) method → sqlc.
 package httpapi
@@ -20,6 +21,7 @@ import (
 	"github.com/sophsapp/sophsapp/gen/api"
 	"github.com/sophsapp/sophsapp/gen/db"
 	"github.com/sophsapp/sophsapp/internal/auth"
+	"github.com/sophsapp/sophsapp/internal/metrics"
 )
 
 // Deps is what the handler needs from the process.
@@ -31,8 +33,8 @@ type Deps struct {
 	TrustedProxies []netip.Prefix
 	MaxBodyBytes   int64
 	RequestTimeout time.Duration
-	// Extra is mounted beside the API (e.g. /metrics); nil for none.
-	Extra map[string]http.Handler
+	// Metrics records every request and is served on GET /metrics.
+	Metrics *metrics.Metrics
 }
 
 // NewHandler returns the whole HTTP surface of the service.
@@ -63,9 +65,7 @@ func NewHandler(d Deps) (http.Handler, error) {
 		},
 	})
 	mux.Handle("/api/", validate(router, d.Tokens, ew)(apiHandler))
-	for pattern, h := range d.Extra {
-		mux.Handle(pattern, h)
-	}
+	mux.Handle("GET /metrics", d.Metrics.Handler())
 	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ew.write(w, r, http.StatusNotFound, "no such endpoint: "+r.URL.Path)
 	}))
@@ -73,7 +73,7 @@ func NewHandler(d Deps) (http.Handler, error) {
 	var h http.Handler = mux
 	h = limits(d.RequestTimeout, d.MaxBodyBytes, ew)(h)
 	h = recoverer(d.Log, ew)(h)
-	h = accessLog(d.Log)(h)
+	h = accessLog(d.Log, d.Metrics)(h)
 	h = withRequestInfo(d.TrustedProxies)(h)
 	return h, nil
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sophsapp/sophsapp/internal/auth"
+	"github.com/sophsapp/sophsapp/internal/metrics"
 )
 
 // requestInfo is what the outer middleware learns about a request; inner
@@ -119,14 +120,17 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 // Unwrap lets http.ResponseController reach the underlying writer.
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
-// accessLog writes one JSON line per request.
-func accessLog(log *slog.Logger) func(http.Handler) http.Handler {
+// accessLog writes one JSON line per request and records it in m.
+func accessLog(log *slog.Logger, m *metrics.Metrics) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
 			rec := &statusRecorder{ResponseWriter: w}
+			m.InFlight().Inc()
 			defer func() {
+				m.InFlight().Dec()
 				ri := info(r.Context())
+				m.Observe(ri.operation, r.Method, rec.status, time.Since(start))
 				log.LogAttrs(r.Context(), slog.LevelInfo, "request",
 					slog.String("method", r.Method),
 					slog.String("path", r.URL.Path),

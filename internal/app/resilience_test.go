@@ -1,0 +1,283 @@
+package app_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/sophsapp/sophsapp/internal/apptest"
+	"github.com/sophsapp/sophsapp/internal/pgtest"
+)
+
+// get fetches path and returns the status, body and time taken.
+func get(t *testing.T, a *apptest.App, path string) (int, string, time.Duration) {
+	t.Helper()
+	start := time.Now()
+	resp, err := a.HTTP.Get(a.URL + path)
+	if err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body), time.Since(start)
+}
+
+// TestDatabaseLoss stops PostgreSQL under the running server: every
+// endpoint answers 503 JSON quickly, and all recover by themselves within 5 s
+// of PostgreSQL's return.
+func TestDatabaseLoss(t *testing.T) {
+	cluster, err := pgtest.StartCluster("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Remove()
+	env := apptest.Env(cluster.URL("postgres"))
+	env["MIGRATE_ON_START"] = "true"
+	a := apptest.StartEnv(t, env)
+	paths := []string{"/api/tags", "/api/articles", "/api/profiles/nobody", "/api/articles/some-slug/comments"}
+	for _, p := range paths {
+		if code, body, _ := get(t, a, p); code >= 500 {
+			t.Fatalf("before the outage GET %s: %d %s", p, code, body)
+		}
+	}
+
+	if err := cluster.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range append(paths, "/api/health") {
+		code, body, took := get(t, a, p)
+		if code != http.StatusServiceUnavailable || !strings.Contains(body, `"unavailable"`) && !strings.Contains(body, `"errors"`) {
+			t.Errorf("database down, GET %s: %d %s", p, code, body)
+		}
+		if took > 2*time.Second {
+			t.Errorf("database down, GET %s took %s", p, took)
+		}
+		t.Logf("database down: GET %s → %d in %s", p, code, took.Round(time.Millisecond))
+	}
+
+	if err := cluster.Start(); err != nil {
+		t.Fatal(err)
+	}
+	back := time.Now()
+	for _, p := range append(paths, "/api/health") {
+		for {
+			code, _, _ := get(t, a, p)
+			if code < 500 {
+				break
+			}
+			if time.Since(back) > 5*time.Second {
+				t.Fatalf("GET %s still failing 5s after PostgreSQL returned", p)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	t.Logf("recovered %s after PostgreSQL returned", time.Since(back).Round(time.Millisecond))
+}
+
+// lockTags holds an exclusive lock on the tags table, so GET /api/tags
+// blocks in PostgreSQL until release is called.
+func lockTags(t *testing.T, url string) (release func()) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, "LOCK TABLE tags IN ACCESS EXCLUSIVE MODE"); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	release = func() {
+		once.Do(func() {
+			_ = tx.Rollback(ctx)
+			_ = conn.Close(ctx)
+		})
+	}
+	t.Cleanup(release)
+	return release
+}
+
+// waitingOnLock counts the server's queries stuck behind lockTags.
+func waitingOnLock(t *testing.T, url string) int {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var n int
+	err = conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+		WHERE datname = current_database() AND wait_event_type = 'Lock' AND query ILIKE '%FROM tags%'`).Scan(&n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestSlowQueryCancelledWhenClientLeaves checks that a query blocked in
+// PostgreSQL is cancelled as soon as its client hangs up.
+func TestSlowQueryCancelledWhenClientLeaves(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	a := apptest.StartEnv(t, apptest.Env(url))
+	lockTags(t, url)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", a.URL+"/api/tags", nil)
+	if _, err := http.DefaultClient.Do(req); err == nil {
+		t.Fatal("the request finished although its query was blocked")
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for waitingOnLock(t, url) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the query was still running 2s after its client left")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestRequestDeadline checks that REQUEST_TIMEOUT bounds a request whose
+// query is blocked: 503 JSON on time, and the query is cancelled.
+func TestRequestDeadline(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	env := apptest.Env(url)
+	env["REQUEST_TIMEOUT"] = "700ms"
+	a := apptest.StartEnv(t, env)
+	lockTags(t, url)
+	code, body, took := get(t, a, "/api/tags")
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, `"errors"`) {
+		t.Fatalf("blocked query past the deadline: %d %s", code, body)
+	}
+	if took > 2*time.Second {
+		t.Errorf("answered after %s with a 700ms deadline", took)
+	}
+	if n := waitingOnLock(t, url); n != 0 {
+		t.Errorf("%d queries still waiting after the deadline", n)
+	}
+}
+
+// TestGracefulStopUnderLoad stops the server while clients send a steady
+// stream of requests, some of them held in flight by a lock: every request
+// the server accepted must succeed, and Serve must return cleanly within
+// SHUTDOWN_TIMEOUT. Requests sent after the listener closed are refused at
+// connect, which is how a client (or Nginx) knows to go elsewhere.
+func TestGracefulStopUnderLoad(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	env := apptest.Env(url)
+	env["SHUTDOWN_TIMEOUT"] = "5s"
+	a := apptest.StartEnv(t, env)
+
+	var ok, refused, failed atomic.Int64
+	var failures sync.Map
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	client := &http.Client{Timeout: 10 * time.Second}
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 5000; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				resp, err := client.Get(a.URL + "/api/tags")
+				switch {
+				case err != nil && errors.Is(err, syscall.ECONNREFUSED):
+					refused.Add(1)
+					time.Sleep(5 * time.Millisecond)
+				case err != nil:
+					failed.Add(1)
+					failures.Store(err.Error(), true)
+				default:
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode == http.StatusOK {
+						ok.Add(1)
+					} else {
+						failed.Add(1)
+						failures.Store(resp.Status, true)
+					}
+				}
+			}
+		}()
+	}
+	time.Sleep(500 * time.Millisecond)
+	// Hold the next requests inside the server while it is told to stop.
+	release := lockTags(t, url)
+	time.Sleep(200 * time.Millisecond)
+	stopStart := time.Now()
+	stopped := make(chan error, 1)
+	go func() { stopped <- a.Stop() }()
+	time.Sleep(300 * time.Millisecond)
+	release()
+	var stopErr error
+	select {
+	case stopErr = <-stopped:
+	case <-time.After(10 * time.Second):
+		t.Fatal("server did not stop")
+	}
+	took := time.Since(stopStart)
+	time.Sleep(100 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+
+	t.Logf("graceful stop under load: %d succeeded, %d refused after close, %d failed; stop took %s",
+		ok.Load(), refused.Load(), failed.Load(), took.Round(time.Millisecond))
+	if stopErr != nil {
+		t.Errorf("Serve returned %v", stopErr)
+	}
+	if failed.Load() > 0 {
+		failures.Range(func(k, _ any) bool { t.Errorf("failure: %v", k); return true })
+	}
+	if ok.Load() == 0 || refused.Load() == 0 {
+		t.Errorf("the load did not straddle the stop (ok=%d refused=%d)", ok.Load(), refused.Load())
+	}
+	if took > 5*time.Second {
+		t.Errorf("stop took %s, beyond SHUTDOWN_TIMEOUT", took)
+	}
+}
+
+func TestMetrics(t *testing.T) {
+	a := apptest.Start(t, nil)
+	for range 2 {
+		get(t, a, "/api/health")
+	}
+	get(t, a, "/api/no-such-thing")
+	code, body, _ := get(t, a, "/metrics")
+	if code != http.StatusOK {
+		t.Fatalf("GET /metrics: %d", code)
+	}
+	for _, want := range []string{
+		`sophsapp_http_requests_total{method="GET",operation="GetHealth",status="200"} 2`,
+		`sophsapp_http_requests_total{method="other",operation="none",status="404"} 1`,
+		`sophsapp_http_request_duration_seconds_bucket{operation="GetHealth",status="200",le="+Inf"} 2`,
+		`sophsapp_http_requests_in_flight 1`, // the scrape itself
+		`sophsapp_db_pool_total_connections `,
+		`sophsapp_db_pool_acquired_connections `,
+		`sophsapp_db_pool_idle_connections `,
+		`sophsapp_db_pool_acquire_waits_total `,
+		`sophsapp_db_pool_acquire_wait_seconds_total `,
+		`sophsapp_build_info{version="dev"} 1`,
+		`go_build_info{`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+}

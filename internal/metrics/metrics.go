@@ -1,0 +1,113 @@
+// Package metrics exposes sophsapp's Prometheus metrics: HTTP requests by
+// operation and status, requests in flight, the PostgreSQL pool, the Go
+// runtime and the build.
+package metrics
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics holds the collectors of one process.
+type Metrics struct {
+	reg      *prometheus.Registry
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	inFlight prometheus.Gauge
+}
+
+// New registers the collectors; pool may be nil.
+func New(version string, pool *pgxpool.Pool) *Metrics {
+	m := &Metrics{
+		reg: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sophsapp_http_requests_total",
+			Help: "HTTP requests answered, by spec operation, method and status.",
+		}, []string{"operation", "method", "status"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "sophsapp_http_request_duration_seconds",
+			Help:    "Time to answer HTTP requests, by spec operation and status.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"operation", "status"}),
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "sophsapp_http_requests_in_flight",
+			Help: "HTTP requests being answered now.",
+		}),
+	}
+	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name:        "sophsapp_build_info",
+		Help:        "The running build; always 1.",
+		ConstLabels: prometheus.Labels{"version": version},
+	})
+	buildInfo.Set(1)
+	m.reg.MustRegister(m.requests, m.duration, m.inFlight, buildInfo,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		collectors.NewBuildInfoCollector(),
+	)
+	if pool != nil {
+		m.reg.MustRegister(poolCollector{pool})
+	}
+	return m
+}
+
+// Handler serves the metrics in Prometheus's text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+}
+
+// Observe records one answered request. operation is the spec's
+// operationId, or "" for requests that matched none (counted as "none", so
+// arbitrary paths cannot grow the label set).
+func (m *Metrics) Observe(operation, method string, status int, took time.Duration) {
+	if operation == "" {
+		operation = "none"
+		method = "other"
+	}
+	code := strconv.Itoa(status)
+	m.requests.WithLabelValues(operation, method, code).Inc()
+	m.duration.WithLabelValues(operation, code).Observe(took.Seconds())
+}
+
+// InFlight returns the in-flight gauge.
+func (m *Metrics) InFlight() prometheus.Gauge { return m.inFlight }
+
+// poolCollector reads pgxpool's statistics at scrape time.
+type poolCollector struct{ pool *pgxpool.Pool }
+
+var (
+	poolAcquired    = prometheus.NewDesc("sophsapp_db_pool_acquired_connections", "Connections in use.", nil, nil)
+	poolIdle        = prometheus.NewDesc("sophsapp_db_pool_idle_connections", "Idle connections.", nil, nil)
+	poolTotal       = prometheus.NewDesc("sophsapp_db_pool_total_connections", "Open connections, idle, in use or being made.", nil, nil)
+	poolMax         = prometheus.NewDesc("sophsapp_db_pool_max_connections", "Pool size limit (DATABASE_MAX_CONNS).", nil, nil)
+	poolAcquires    = prometheus.NewDesc("sophsapp_db_pool_acquires_total", "Connections acquired from the pool.", nil, nil)
+	poolWaits       = prometheus.NewDesc("sophsapp_db_pool_acquire_waits_total", "Acquires that had to wait for a connection.", nil, nil)
+	poolWaitSeconds = prometheus.NewDesc("sophsapp_db_pool_acquire_wait_seconds_total", "Time spent waiting for a connection.", nil, nil)
+	poolAcquireSecs = prometheus.NewDesc("sophsapp_db_pool_acquire_seconds_total", "Time spent acquiring connections, waits included.", nil, nil)
+	poolCanceled    = prometheus.NewDesc("sophsapp_db_pool_canceled_acquires_total", "Acquires abandoned because the request's context ended.", nil, nil)
+)
+
+func (poolCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{poolAcquired, poolIdle, poolTotal, poolMax, poolAcquires, poolWaits, poolWaitSeconds, poolAcquireSecs, poolCanceled} {
+		ch <- d
+	}
+}
+
+func (c poolCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.pool.Stat()
+	ch <- prometheus.MustNewConstMetric(poolAcquired, prometheus.GaugeValue, float64(s.AcquiredConns()))
+	ch <- prometheus.MustNewConstMetric(poolIdle, prometheus.GaugeValue, float64(s.IdleConns()))
+	ch <- prometheus.MustNewConstMetric(poolTotal, prometheus.GaugeValue, float64(s.TotalConns()))
+	ch <- prometheus.MustNewConstMetric(poolMax, prometheus.GaugeValue, float64(s.MaxConns()))
+	ch <- prometheus.MustNewConstMetric(poolAcquires, prometheus.CounterValue, float64(s.AcquireCount()))
+	ch <- prometheus.MustNewConstMetric(poolWaits, prometheus.CounterValue, float64(s.EmptyAcquireCount()))
+	ch <- prometheus.MustNewConstMetric(poolWaitSeconds, prometheus.CounterValue, s.EmptyAcquireWaitTime().Seconds())
+	ch <- prometheus.MustNewConstMetric(poolAcquireSecs, prometheus.CounterValue, s.AcquireDuration().Seconds())
+	ch <- prometheus.MustNewConstMetric(poolCanceled, prometheus.CounterValue, float64(s.CanceledAcquireCount()))
+}
