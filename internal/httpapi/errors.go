@@ -20,8 +20,11 @@ import (
 // logged for 5xx only and never reaches the client.
 var (
 	ErrUnauthorized = errors.New("missing or invalid authorization token")
-	ErrForbidden    = errors.New("forbidden")
-	ErrNotFound     = errors.New("not found")
+	// ErrBadCredentials is a failed login; it never says whether the email
+	// or the password was wrong.
+	ErrBadCredentials = errors.New("email or password is invalid")
+	ErrForbidden      = errors.New("forbidden")
+	ErrNotFound       = errors.New("not found")
 )
 
 // ValidationError is a 422 with one client-facing message per problem.
@@ -61,6 +64,8 @@ func classify(err error) problem {
 		return problem{http.StatusUnprocessableEntity, verr}
 	case errors.Is(err, ErrUnauthorized):
 		return problem{http.StatusUnauthorized, []string{ErrUnauthorized.Error()}}
+	case errors.Is(err, ErrBadCredentials):
+		return problem{http.StatusUnauthorized, []string{ErrBadCredentials.Error()}}
 	case errors.Is(err, ErrForbidden):
 		return problem{http.StatusForbidden, []string{"you are not allowed to do this"}}
 	case errors.Is(err, ErrNotFound), errors.Is(err, pgx.ErrNoRows):

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -76,7 +77,15 @@ func requestProblem(err error) error {
 	if len(msgs) == 0 {
 		msgs = []string{"invalid request"}
 	}
-	return ValidationError(msgs)
+	// A value can break several keywords of one schema (minLength and
+	// pattern) that share one x-error message; say it once.
+	var unique []string
+	for _, m := range msgs {
+		if !slices.Contains(unique, m) {
+			unique = append(unique, m)
+		}
+	}
+	return ValidationError(unique)
 }
 
 func collect(err error, msgs *[]string) {
