@@ -30,3 +30,11 @@ build:
 
 vet:
 	go vet ./...
+
+## load: wrk against a running server (BASE_URL, default http://127.0.0.1:5000)
+load:
+	./scripts/load
+
+## bench: Go benchmarks (figures only, never pass/fail on timing)
+bench:
+	go test -run '^$$' -bench . -benchtime 2s ./...
