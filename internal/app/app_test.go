@@ -185,15 +185,25 @@ func TestErrorsAreJSON(t *testing.T) {
 		name, method, path string
 		body               string
 		status             int
+		chunked            bool // send the body without a Content-Length
 	}{
 		{"unknown api route", "GET", "/api/nope", "", http.StatusNotFound},
 		{"unknown route outside api", "GET", "/index.php", "", http.StatusNotFound},
 		{"wrong method", "POST", "/api/health", "", http.StatusMethodNotAllowed},
 		{"body too large", "POST", "/api/health", strings.Repeat("x", 2048), http.StatusRequestEntityTooLarge},
+		{"chunked body too large", "POST", "/api/users", `{"user":{"bio":"` + strings.Repeat("x", 2048) + `"}}`, http.StatusRequestEntityTooLarge, true},
+		{"malformed JSON", "POST", "/api/users", `{"user":`, http.StatusUnprocessableEntity, true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			req, _ := http.NewRequest(c.method, a.URL+c.path, strings.NewReader(c.body))
+			var body io.Reader = strings.NewReader(c.body)
+			if c.chunked {
+				// A MultiReader hides the length: the body goes chunked
+				// and only reading it reveals its size.
+				body = io.MultiReader(body)
+			}
+			req, _ := http.NewRequest(c.method, a.URL+c.path, body)
+			req.Header.Set("Content-Type", "application/json")
 			resp, err := a.HTTP.Do(req) // the contract transport checks the JSON shape
 			if err != nil {
 				t.Fatal(err)
