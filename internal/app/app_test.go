@@ -187,10 +187,10 @@ func TestErrorsAreJSON(t *testing.T) {
 		status             int
 		chunked            bool // send the body without a Content-Length
 	}{
-		{"unknown api route", "GET", "/api/nope", "", http.StatusNotFound},
-		{"unknown route outside api", "GET", "/index.php", "", http.StatusNotFound},
-		{"wrong method", "POST", "/api/health", "", http.StatusMethodNotAllowed},
-		{"body too large", "POST", "/api/health", strings.Repeat("x", 2048), http.StatusRequestEntityTooLarge},
+		{"unknown api route", "GET", "/api/nope", "", http.StatusNotFound, false},
+		{"unknown route outside api", "GET", "/index.php", "", http.StatusNotFound, false},
+		{"wrong method", "POST", "/api/health", "", http.StatusMethodNotAllowed, false},
+		{"body too large", "POST", "/api/health", strings.Repeat("x", 2048), http.StatusRequestEntityTooLarge, false},
 		{"chunked body too large", "POST", "/api/users", `{"user":{"bio":"` + strings.Repeat("x", 2048) + `"}}`, http.StatusRequestEntityTooLarge, true},
 		{"malformed JSON", "POST", "/api/users", `{"user":`, http.StatusUnprocessableEntity, true},
 	}
