@@ -20,6 +20,7 @@ import (
 	"strings"
 
 	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/oapi-codegen/nullable"
 	"github.com/oapi-codegen/runtime"
 	"github.com/sophsapp/sophsapp/internal/jsontime"
 )
@@ -104,7 +105,7 @@ type ArticlePreview struct {
 }
 
 // Bio defines model for Bio.
-type Bio = string
+type Bio = nullable.Nullable[string]
 
 // Body defines model for Body.
 type Body = string
@@ -157,7 +158,7 @@ type HealthDatabase string
 type HealthStatus string
 
 // Image defines model for Image.
-type Image = string
+type Image = nullable.Nullable[string]
 
 // LoginUser defines model for LoginUser.
 type LoginUser struct {
@@ -277,11 +278,11 @@ type UpdateArticleRequest struct {
 
 // UpdateUser defines model for UpdateUser.
 type UpdateUser struct {
-	Bio *Bio `json:"bio,omitempty"`
+	Bio Bio `json:"bio,omitempty"`
 
 	// Email An email address; unique regardless of case.
 	Email    *Email    `json:"email,omitempty"`
-	Image    *Image    `json:"image,omitempty"`
+	Image    Image     `json:"image,omitempty"`
 	Password *Password `json:"password,omitempty"`
 	Username *Username `json:"username,omitempty"`
 }
@@ -7774,74 +7775,75 @@ func (sh *strictHandler) Login(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Fx7c9s4kv8qKN5WZaaOkWVZyeQ0tXXryU5mfZtJXIlTW3WhtwSRLQoxCHAA0IrGpe9+hRffouRXdvYS",
-	"/2WRINDobnT/+kHeBDHPcs6AKRnMboIcC5yBAmF+vSYZUfqfBGQsSK4IZ8EsOMcpIEl+h1EQBkRf+a0A",
-	"sQnCgOEMgllAzXNhIOMVZNhOsMQFVcFsMg6DJRcZVsEsIEydTIIwyPBnkhVZMDsej8MgI8z9CgO1ycEO",
-	"hBREsN2GwdvlUkIPVW+KbAEC8SUiCjKJFEfyiuS7aOR2ml4i99Go/2p0jnvpfE+L9ByrlZ7ZEJDrH+X6",
-	"khZpEAYCfiuIgCSYKVFAnZoMf34NLNUTnLjl/O+KMVIJwlKz3gcJQs89sGbhhhy67vPpvmW3eiaZcybB",
-	"aMzPQnCh/4k5U8CMmHCeUxJjLaajT1LL6qa23J8ELINZ8B9HlSIe2bvy6BdgIEhsJv2VJ0Dtik25nzIE",
-	"ekCI1kStEGeAMpBS62gOAuWCLyhko2AbBq+4WJAkAfZlKbxYARIgeSFiQAugnKVGPTHjagUCabEY+n4t",
-	"qCI5hVOhSExBvv37gxHanvqdk1ovR1GuuceXCLvRCLMEqRUgxRWmKMMqXhGWmktLQrW9MBt4w9UrXrDk",
-	"y/L3DUeyiFcljw0p54IvCYUHZKGbcQ/n7CBDwnvC0pLjD0hIY95BcpiXoKHnA8OFWnFBfocvLyHFr4Ch",
-	"9QoEmDNKJPI2KERcIMwQYdeYkkT/gs+5vmOfMvfXgrMUxQISYIpgKt2WcsFjfdwXFP4Vp/q3AqTSm3HE",
-	"/zhogLSNfkBF0NMNyV+TqI2LM43YsnNk3IWbQy/hNMn4f8FzEIpYa27V5cBzofe34MlGD2+5iTCIBWAF",
-	"yanaN9kFyUAqnOVBezc9sy7xNRdEWW12dxecU8Csflu+5IVlddtNh9YN982tcPqaSPOUwRP9g+wFLATe",
-	"mN9EWT52RhZ5cmsGbOtu+qNHDHaNJnMc5yuq6xyvL17nWYdBoRf4ZbkzvvgEsdIbcEpyLuCawLoLvypb",
-	"gwhDGFEildU7XihElESaRI3G7qlj31TpkVXp8XToJ8JbCHNikDQrKLUG3ILR5pbD4PNTsLgyWBCuja3i",
-	"HGkYhb7DCmVcKqQnQvEKCxxrNPK9Wc5Zo9p6xxV2r6HaHCsFQmtxFL0PBtfnyQbFmD1RaAFoQTG7Mtgo",
-	"K6S54smx69QI0vS85FnmbP4fy84So/X1kOf5NAh7VPwBVI8kA4rlrNiACv21eY5bor27YGtH4FD5tqT7",
-	"c4YJ7bWLoO8gnCQCpPwRFYz8VmjskGKRUJBSI+0YSxNO18/Gs2l9B//8+M8okn+5/M+/+H+iaOT//dPg",
-	"5iwBFUjR5HYxTkctzeOye91r36HGrKUB5vGubFuj3OJ9OvA3wNTGuE26EqzwAktjNYHpyPxjwK+0ijF8",
-	"jYk1MZdhl1ypsCpkV3b8SgNWZsIcCeKaxKCVA2Em1yA8+pNIrbBCDMDGSJ4MLc5bkXENQjq97oGaBWM6",
-	"5FoUhCZPJHKDR0FfLqBh6+3mwoo91Up93D3LcAodMz19cRszTfQcuwz19EXbUL/mKWEazPbooD9V7YMx",
-	"lJfo6n7zSOs1cyzlmoum5SsvNg7iD5PDl/MzdFZsq7fZV42MPlGUfHlnNa3LnsIxbcgWV9xtE2Ge7lt4",
-	"Z7ag67rciIY9GKKmhSN7kI+fsoRazcPwN75GGWabKjlh0hH1XIRBoJSOgt7EXJ0DJfntZYe44vz4AFdi",
-	"N+JgrnhosM92lhP30fcG1jtDOW+zh4gweKmLlYceqbvjJtIdRAduWB3mDqMJPajNi4FAaJg7O08Trrg3",
-	"RE6Nzzv0aRcBOxHgogtVJ18GqU46QPUwd13fz06GxtV+9zC0PAD9Cr+LgD1OY2hRi9danmAQf/txGgj7",
-	"TPoBGRozrs/0ulT8Qa7A7fVejsDz62A3cH5nH/niIB/pdfEFUhz9MGkBah/vdA+LDSOH4YgO2jmlfK1/",
-	"9Mb0xAOdvRPVpT0Mtmpi1VT6Req09DK6lVrubDmveHFQiNgiyz/et3Z/NvmutvEuhtFSUNqSPU71YFd6",
-	"C0ty0ZOhGayDHW6HMVI4PcQQP5+29D/Dn88sMZNxCxY0FigNuV5Juu0MgBMz6u7hm3m8l4llzN/BbGfv",
-	"36IXz8fHGph9uHhp09EZoZRIiDlLZIhglI7QZHz8/Ol48vT4xcX4ZDaZzJ49Hz0/+eF/TSj1GWe5VsBg",
-	"16igVrZNsIKnipiT2BVOyp+6i58kZ3rY6FdDTf3uU5LlXFhba2qqQUrUqliMYp4dSZ6vJM7z6h8NMQXD",
-	"9MhPaTh34fFNI355dnd9MqjnIMf+7FlLoT6YTEsNInajzCUBmpjiZLzCLIUf0dxhunloY+GUXAMLkYCc",
-	"4hikrQriVHYzu/9PIGdHzxtsvC+WbMrkNlbTPukBUEbYeW3947DfZw7KgnA97+3AU+lEh0bblMKXhFpN",
-	"btXPj9ZffUYoYKlMsc7ofKXyTd7eC3DVRHQw5upHtIdCnlJ4nTuHox1TJOyvPByMgzymtXOFu3DRLgbs",
-	"dl4Hsf3WDPebOtDn21Ts0b60q990aZqPtZY1/HxZIJO5saZcIEmxXIGNwyTEhSBq817vzDLgwkuna7xt",
-	"iX0peIYEpEQqYYrKelLKU8JCJIEphGXE5qeuE8CMmCEzK4qK8fgk/rRW5h+Yo+/mPwEWILp3iEQ4jiFX",
-	"pkjPvx+htyxiWlJmRukq/a7krIdzQyqm4VCpHxEZMakIpQij6fg4RAyuQSCMJKGGeMbZJuOF9NnXUcR8",
-	"h9cKcAKiandq7LGSFM7J32Fj6+WELXmXmd6nm12i/3n/9g169/P7C3R6foaWXKCXnCUFUaEmi8cEU7Sg",
-	"PE0JS1FOsdIgZGYK7zJipnPGbA0XagVMuVJ/6FtFbHONjQ9kWGW1DEbSnjWMWFlkM2N9Eig0vzDKQUjN",
-	"WbQESEboTPnZjHN+B5j+gwuaRCzmTGnFC5HkCLNNdU9rDVPAErTm4koinGLCpEJEoYJZu5iMIhaxn69B",
-	"bGzDleaO4Q1hxo7KFc4hRPObyCXvo2B2ExkYEAWzj1HguiKiIESj0ehyu52HEXOdCTZLbTPpEm+0/mCF",
-	"1lrkpvNjprUBMa41ZoHLxpDp+AQxriK24YWQ+vdUDzLtQGpFWBqi6fGJKT3bXDQWKYRoOpmUKuj0SF/8",
-	"r4jpQSa76JP7IXo2PkEKNBbEgtANqqXxrfJREoMzVk7zfj27qCGNSp9Oz89q2fdZcDwaj8Z6JM+B4ZwE",
-	"s+BkNB6dmGyAWpkDf4RzclRPs6Z93Y+vXOYz5tmCMJih+X8rnP455frATp7bitqfP+ErmJvSvET6/yey",
-	"0jeF0xSSiKV8hOaNZKg57VqVWNli2cy9tlrBwogxrmzVhPxuGsn0/zlOQWsnZBLxjCg012KZj9A/as0p",
-	"YcTmZXl5bhR8bokflSH0HGEBZsoYUwriibRyKK3PWRLMgl9AnVbZ3Xpj68c2894yumkfvBUxLNnVPqpw",
-	"Ggx0TXa8454lBVEKGFps7MLec+xa3RVIH46AkuUHk1DvAbgNFX2OuxLOkW05PmCgawPeXrY6UCfj8S58",
-	"UI476mm03IbBdHy8/9FGE51+aDI55KF6m5qJd1yr8b4nbUNtHQsY/XUo4OPlNrzRLJBFlmGxCWaBjnJK",
-	"uWr3uQap0JII09FhY/+PQXkyLjUq51L1IwpJi1Qf/gwnYIGFCfdMCPod5WsQMZYQotUmXwHDCpIQFYzE",
-	"PIGIUVDGJF1Brr63IaqexpW/TTDpO2B959AKW0MjcQYRM+uMqggUXQHkdoCJQhEXCYgSQiWF7aODXnPw",
-	"0rQc+EDLYkOQyveIPEg/XrfEsG3CUI24tx2FPUDr2q2k/67a2lBVKxINB3Eplh4F3YZNH3ikYU7NEe40",
-	"+6/AWKeW6f9mgB5RpH4/1o3Y7lNZc9UVzt1vmDpyv9HmaGstFQXVk8L6q7luF/Q2xbhzomQNNjfhtMIp",
-	"ooRdmRRWU5nsfHWj0RD0dBcFyeju4hyf7H+oepHBPDHd/0TZmf9H0xjLMKTx+7AZCPed9+AuB/HBDOu/",
-	"mxDauOEXUHst8W1tafkKlF4qL3pAxksTWkoXPZjcs3HtI3SqLYSDGvpS81Bjc1fbgx8jpm9wmli0oiyu",
-	"kGtteKbjaR8WaCZdHwcL9GaJD4IDX1Rrvy5jY4VygLHZ4XuO6o09e8yR7xLaYZYe9K2uTkfSjpdBPPmj",
-	"r9fO2fioNHRP6rhgByYpJXlfC+jirIHAxBevHy0+aXXsHG6QHvDNtXalf4eyagvvZPMV6WszQrLbR5z1",
-	"++aaZu6zWEc3JGlh5wGsW9fDb5D3ESFvXDL6Qa1NeLPb+j+RiCRlWq/5hrh5O2P3u+GdV0QG39W/3KWT",
-	"Pv4aCuXOEshyrszhHwzLXvnJvsH/O8OissDUb2Y8ix/MAx4u6oZ3/Cbqe4v61cGC9od3Vb5t01t4OnWh",
-	"1mQ8djnd8gUYlBOWIlnEMUBi6yq+VGi6vkz25dn4JLJZ4DWRpj5k3qSRiPFOxZSkjAuTtdnU3wQ3ddCI",
-	"2UrxGhMljcNEkvJ19TZOf4nIvUv0iJjHrbAD5PjXijQrNOEl77AAVOTGqT6z/vELUkMkKnK0cC/uljQR",
-	"LRWFBOB4Zcqf91fUhnK+g5wLpdXIVAXUfv7UdNftrFJcX18/uvG1rO1OLW6UING8Vmp0xeiKomYisyqW",
-	"jfrUyzXk/rT5UP/0ym1NV/Uti687PeVbJmpSd6y5i2dqfDCnAis9anNkhX1XuPKB2ef1gt804b5IxbAS",
-	"YXPmHkURDoAp6JU3EAbFS6BL+0GTZSEhsSWH6WTSVYVX3xThgXDMfjXwB9r3u+/K113o+48IABrd+Dsc",
-	"r+2gflhvajJdvj0bEaZZFdrecKOl7TSX4UPFNt9puYttLwshgKkPlv+312D3LZy7qu8j6ZX2M8bL2921",
-	"1UsT7UzMbcoZBr5QwL6MYfCuRJhyBiNkPhGQq03EbKMM4gKxglLTazhfED7XV+amZXaOYgpYSETU7spG",
-	"WzSPVd2oN0g/VGnjnmrxRyw3HKBP9UNnX/jqdUE2GpYmeItjXpiG2AQJUIVgWidaH3rqj6YfUS9aryk+",
-	"VPtLTSn+BfJtxSgpkWq/EI9My/VuUf78OXbGApdfCGEJKt+N1Gffd1C4Pt+lALlyokWnEbOfRKuexe4j",
-	"aeUcqTNmEmeApuPjPothvg7wSNrQ+X7BV2wkmq6Zp4iwPhXaltfaCvNaOxKQtmelDINdLE4oUebjWi6P",
-	"68P8Th74Xe3FgNC+FlB+3LFuo2pzWdq6U50XC0ri3jb22tMlIOtOcFp2KZqWPsoXmJrm5JKiZmd7rbPf",
-	"V2q7k7oUlnajPu1ce7BKcHWf9Il3kzzqPlrm5XuS6xXAqj1g8NT2cvt/AQAA//8=",
+	"7Fx7bxs5kv8qRN8CmcG1JVlWMjkNFreebDLr20xiJA4WuMgLUd2lFmM22UOyrWgMffcDX/1WS35ls5f4",
+	"L0vio1hVrPrVo/smiHiacQZMyWB6E2RY4BQUCPPpNUmJ0v/EICNBMkU4C6bBOU4ASfIHDIIwIPqb33MQ",
+	"myAMGE4hmAbUzAsDGa0gxXaBJc6pCqbjURgsuUixCqYBYepkHIRBij+TNE+D6fFoFAYpYe5TGKhNBnYg",
+	"JCCC7TYM3i6XEjqoepOnCxCILxFRkEqkOJJXJNtFI7fLdBK5j0b9V6Fz1Enne5on51it9MqGgEx/KPaX",
+	"NE+CMBDwe04ExMFUiRyq1KT482tgiV7gxG3nP5eMkUoQlpj9PkgQeu2ePXM35NB9n032bbvVK8mMMwlG",
+	"Y14KwYX+J+JMATNiwllGSYS1mIafpJbVTWW7PwlYBtPgP4alIg7tr3L4KzAQJDKL/sZjoHbHutxPGQI9",
+	"IERrolaIM0ApSKl1NAOBMsEXFNJBsA2DV1wsSBwD+7IUXqwACZA8FxGgBVDOEqOemHG1AoG0WAx9v+VU",
+	"kYzCqVAkoiDf/v3BCG0u/c5JrZOjKNPc40uE3WiEWYzUCpDiClOUYhWtCEvMV0tCtb0wB3jD1Sues/jL",
+	"8vcNRzKPVgWPDSnngi8JhQdkoVtxD+fsIEPCe8KSguMPSEht3V5ymJegoecDw7lacUH+gC8vIcWvgKH1",
+	"CgSYO0ok8jYoRFwgzBBh15iSWH+Cz5n+xc4yv68FZwmKBMTAFMFUuiNlgkf6ui8o/Ctu9e85SKUP44j/",
+	"udcAaRv9gIqgl+uTvyZRGxdnGrFl58C4C7eG3sJpkvH/gmcgFLHW3KrLgfdCn2/B440e3nATYRAJwAri",
+	"U7VvsQuSglQ4zYLmaTpWXeJrLoiy2ux+XXBOAbPqz/IFzy2rm246tG64a22Fk9dEmlkGT3QPsl9gIfDG",
+	"fCbK8rE1Ms/iWzNgW3XTHz1isHvUmeM4X1Jd5Xh18yrPWgwKvcAvi5PxxSeIlD6AU5JzAdcE1m34Vdoa",
+	"RBjCiBKprN7xXCGiJNIkajR2Tx37rkqPrEqPp0O/EN5AmGODpFlOqTXgFozWjxwGn4/A4spgQbg2topz",
+	"pGEU+gErlHKpkF4IRSsscKTRyI9mVsKP3FJ+h8Eb989Hu/hlddwRSTMulI2DNHVBQtQqXwwing45zshR",
+	"xGNIgA0LgrfV6TrcOOKGjZgeZVzrhrBn0od3trFy+uMykqhg7AwrBULfqdnsfdDLDR5vUITZE4UWgBYU",
+	"syuD1NJcmm88c+w+FfZoul/wNHUe6Ouy+sTcwWoA9mwShB0X7gEuAol71NzZ1B6F/mvdqjREe3fBVi7k",
+	"ofJtSPdlignttNKgf0E4jgVI+TPKGfk910gmwSKmIKXG/RGWJriv3tSnk+oJ/vnxn7OZ/Mvlf/7F/zOb",
+	"Dfy/f+o9nCWghEya3DbiaqmlmS7b33vtO9S0NjTATG/LtjHKbd6lA38DTG3EXacrxgovsDQ2HFie6mX4",
+	"lVYxhq8xsfbjMmyTKxVWuWzLjl9p+MxM0CVBXJMItHIgzOQahMeiEqkVVogB2IjNk6HFeSsyrkFIp9cd",
+	"wDdnTAeAi5zQ+IlEbvAg6MpM1DyPPVxYsqfcqYu7ZylOoOU0Js9v4zSIXmOX25g8/7rdxmueEKaBfseN",
+	"8He8eU37cjbtm1g3MJq2DEu55qJuh4sva2bhp/Hh2/kVWjs2L5s5V4WMLsUo+PLO6n2bPbljWp9nKLnb",
+	"JMLM7tp4Zyal7UjdiJp16qOmgbE7UKFfsoCh9av5N75GKWabMnFjUjXVPI1B55QOgs6kZZUDBfnNbfu4",
+	"4lBFD1ciN+Jgrnigss+SFwt30fcG1jvDXO9B+ogw6K0dR/RNqYKDehTQi1XcsGoI0I9t9KAmL3qCxH7u",
+	"7LxNuOReHzkVPu/Qp10E7MSjizZwHn8Z3DxuwebDwEP1PDsZGpXn3cPQ4gJ0K/wuAvY4jb5NLXpseILe",
+	"aMCP07DcVxkOyF6ZcV2m15UpDnIF7qz3cgSeXwe7gfM7+8jnB/lIr4vPkeLop3ED3vvoq31ZbIjdD462",
+	"YbDklPK1/tCZ7yAedu1dqCrtfuhXEaum0m9SpaWT0Y20e+vIWcmLgwLWBll+etfe3Zn2u9rGuxhGS0Fh",
+	"S/Y41YNd6S0syUVH9qq3Rni4HcZI4eQQQ/xs0tD/FH8+s8SMRw1YUNugMOR6J+mO0wNOzKi7B5NmeicT",
+	"iwxEC7OdvX+Lnj8bHWtg9uHihU3Vp4RSIiHiLJYhgkEyQOPR8bOj0fjo+PnF6GQ6Hk+fPhs8O/npf01g",
+	"9xmnmVbAYNeooFLSjrGCI0XMTWwLp4x+PknO9LDBb4aag2MeybOVxFlW/mNCGobp0C9pOHfh8U0tfnl6",
+	"d30yqOcgx/70aUOhPpi8TwUitmPeJQEam8JttMIsgZ/R3GG6eWgj84RcAwuRgIziCKStmOJEtrPe/08g",
+	"Z0vPa2y8L5asy+Q2VtPO9AAoJey8sv9x2O0ze2VBuF73duCpcKJ9o22C40tCrTq3qvdH66++IxSwVKaQ",
+	"aXS+VPk6b+8FuCoiOhhzdSPaQyFPIbzWL4ejHVNA7a7KHIyDPKa1a4W7cNEuBux2Xgex/dYM94c60Ofb",
+	"xPBwXxLYH7owzcday2p+vigeysxYUy6QpFiuwMZhEqJcELV5r09mGXDhpdM23rb9YCl4igQkRCphCu56",
+	"UcoTwkIkgSmE5YzNT12XhBkxRWZVNMtHo5Po01qZf2COfpj/AliAaP9CJMJRBJkyDQz8xwF6y2ZMS8qs",
+	"KF0XhCvH6+E++xf2tUEgImdMKkIpwmgyOg4Rg2sQCCNJqCGecbZJeS59LngwY777bQU4BlG2gtXOWEoK",
+	"Z+TvsLG9BIQteZuZ3qebU6L/ef/2DXr38v0FOj0/Q0su0AvO4pyoUJPFI4IpWlCeJIQlKKNYaRAyNU0J",
+	"csZMV5E5Gs7VCphybRChb6OxjUc2PpBhmdUyGEl71nDGigKkGeuTQKH5hFEGQmrOoiVAPEBnyq9mnPM7",
+	"wPQfXNB4xiLOlFa8EEmOMNuUv2mtYQpYjNZcXEmEE0yYVIgolDNrF+PBjM3Yy2sQG9uMprljeEOYsaNy",
+	"hTMI0fxm5koJs2B6MzMwYBZMP84C1zEyC0I0GAwut9t5OGOua8PmzG1eX+KN1h+s0FqL3HTFTLU2IMa1",
+	"xixw0TQzGZ0gxtWMbXgupP480YNMq5RaEZaEaHJ8YsryNjOORQIhmozHhQo6PdJf/teM6UEmu+hLDSF6",
+	"OjpBCjQWxILQDaoUFazyURKBM1ZO8347u6ggjVKfTs/PKrWAaXA8GA1GeiTPgOGMBNPgZDAanJhsgFqZ",
+	"Cz/EGRlW06xJV2foK5f5jHi6IAymaP7fCid/Tri+sONntr7350/4CuambUEi/f8TWeqbwkkC8YwlfIDm",
+	"tWSoue1alVjRflrPvTba5MIZY1zZGg75wzTZ6f8znIDWTkgl4ilRaK7FMh+gf1Qad8IZmxel97lR8Lkl",
+	"flCE0HOEBZglI0wpiCfSyqGwPmdxMA1+BXVaZnerTb8fm8x7y+imefFWxLBkV2utwknQ01Ha8o57thRE",
+	"KWBosbEbe8+xa3dXrn04AgqWH0xCtT/iNlR0Oe5SOEPbjn3AQNcivb1sdOeOR6Nd+KAYN+xoQt2GwWR0",
+	"vH9qrcFQTxqPD5lUbeEz8Y5rw9430zYbV7GA0V+HAj5ebsMbzQKZpykWm2Aa6CinkKt2n2uQCi2JMN0u",
+	"Nvb/GBQ341Kjci5VN6KQNE/05U9xDBZYmHDPhKA/UL4GEWEJIVptshUwrCAOUc5IxGOYMQrKmKQryNSP",
+	"NkTVy7hivAkmfXew76paYWtoJE5hxsw+gzICRVcAmR1golDERQyigFBxbnsModMcvDANED7QstgQpPId",
+	"Kw/Sq9guMWzrMNTVOxsKe4DWNdts/121taaqViQaDuJCLB0Kug3rPnCoYU7FEe40+6/AWKeG6f9ugB5R",
+	"pP481o3YzlxZcdUlzt1vmFpyv9HmaGstFQXVkcL6q/nebuhtinHnRMkKbK7DaYUTRAm7MimsujLZ9apG",
+	"oyboyS4K4sHdxTk62T+pfMjDzJjsn1E8tfC1aYxlGNL4vd8MhPvue3CXi/hghvXfTQhN3PArqL2W+La2",
+	"tHg8TG+V5R0g44UJLaWLHkzu2bj2ATrVFsJBDf1V/VJj86u2Bz/PmP6B09iiFWVxhVxrwzMZTbqwQD3p",
+	"+jhYoDNLfBAc+KJa+20ZGyuUA4zNDt8zrDb27DFHvktoh1l60CfeWh1JOx6U8eQPvl07Z+OjwtA9qeKC",
+	"HZikkOR9LaCLs3oCE1+8frT4pNGxc7hBesCn+pqV/h3Kqi28k803pK/1CMkeH3HW7ZsrmrnPYg1vSNzA",
+	"zj1Yt6qH3yHvI0LeqGD0g1qb8Ga39X8iEYmLtF796XnzrMju5+ZbD6z0vsfgcpdO+virL5Q7iyHNuDKX",
+	"vzcse+UX+w7/7wyLigJTt5nxLH4wD3i4qGve8buo7y3qVwcL2l/eVfHsT2fh6dSFWuPRyOV0i8dxUEZY",
+	"gmQeRQCxrav4UqHp+jLZl6ejk5nNAq+JNPUh81yPRIy3KqYkYVyYrM2m+pS8qYPOmK0UrzFR0jhMJClf",
+	"l88GdZeI3JNNj4h53A47QI5/yEmzQhNe8A4LQHlmnOpT6x+/IDVEojxDC/dQc0ET0VJRSACOVqb8eX9F",
+	"rSnnO8i4UFqNTFVA7edPRXfdyUrF9fX14Y2vZW13anGtBInmlVKjK0aXFNUTmWWxbNClXq4h95fNh+pr",
+	"aW5rusr3fHzb6SnfMlGRumPNXTxT7WVCJVjpUJuhFfZd4coHZufrDb9rwn2RimElwubOPYoiHABT0Ctv",
+	"IAyKl0CX9mUvy1xCbEsOk/G4rQqvvivCA+GY/WrgL7Tvd9+Vr7vQvz8iAKh14+9wvLaD+mG9qcl0+fZs",
+	"RJhmVWh7w42WNtNchg8l23yn5S62vciFAKY+WP7fXoPde4Luqr6PpFfazxgvb0/XVC9NtDMxtylnGPhC",
+	"AfsyhsG7EmHKGQyQeWFBpjYzZhtlEBeI5ZSaXsP5gvC5/mZuWmbnKKKAhURE7a5sNEXzWNWNaoP0Q5U2",
+	"7qkWX2O54QB9ql46+8BXpwuy0bA0wVsU8dw0xMZIgMoF0zrReAlWdzT9iHrReEzxodpfKkrxL5BvI0ZJ",
+	"iFT7hTg0Lde7Rfnyc+SMBS7eV8JiVDwbqe++76Bwfb5LAXLlRItOZ8y+Lq6ci90L5Io1EmfMJE4BTUbH",
+	"XRbDvB3gkbSh9f6Cb9hI1F0zTxBhXSq0Lb5rKsxr7UhA2p6VIgx2sTihRJkXj7k8rg/zW3ngd5UHA0L7",
+	"WEDx4suqjaqsZWlrL3WeLyiJOtvYK7MLQNZe4LToUjQtfZQvMDXNyQVF9c72Sme/r9S2F3UpLO1Gfdq5",
+	"MrFMcLVn+sS7SR61pxZ5+Y7kegmwKhMMntpebv8vAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

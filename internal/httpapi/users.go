@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/oapi-codegen/nullable"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/sophsapp/sophsapp/gen/api"
@@ -56,7 +57,7 @@ func userResponse(u db.User, token string) api.UserOKJSONResponse {
 	}}
 }
 
-// nullIfEmpty returns nil for "": bio and image are stored as '' when unset
+// nullIfEmpty returns nil for "": bio and image are stored empty when unset
 // and the API shows them as null.
 func nullIfEmpty(s string) *string {
 	if s == "" {
@@ -144,7 +145,51 @@ func (s *Server) userByID(ctx context.Context, id int64) (db.User, error) {
 	return u, nil
 }
 
-// UpdateCurrentUser handles PUT /api/user.
+// UpdateCurrentUser handles PUT /api/user. Fields left out stay as they
+// are; bio or image given as null or "" is cleared. The answer carries the
+// token the caller sent: tokens name the user by id, so they stay valid
+// across a change of email, username or password.
 func (s *Server) UpdateCurrentUser(ctx context.Context, request api.UpdateCurrentUserRequestObject) (api.UpdateCurrentUserResponseObject, error) {
-	return nil, errNotImplemented
+	cu, err := currentUser(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if request.Body == nil {
+		return nil, Invalid("user can't be blank")
+	}
+	in := request.Body.User
+	arg := db.UpdateUserParams{
+		ID:       cu.ID,
+		Email:    in.Email,
+		Username: in.Username,
+		Bio:      clearable(in.Bio),
+		Image:    clearable(in.Image),
+	}
+	if in.Password != nil {
+		hash, err := hashPassword(*in.Password)
+		if err != nil {
+			return nil, err
+		}
+		arg.PasswordHash = &hash
+	}
+	// Keeping one's own email or username is no conflict: the unique
+	// indexes only compare against other rows.
+	u, err := s.q.UpdateUser(ctx, arg)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("update user %d, which no longer exists: %w", cu.ID, ErrUnauthorized)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("update user %d: %w", cu.ID, err)
+	}
+	return api.UpdateCurrentUser200JSONResponse{UserOKJSONResponse: userResponse(u, cu.Token)}, nil
+}
+
+// clearable turns an optional, nullable text field of a request into an
+// UpdateUser argument: nil keeps the column, "" (from null or "") clears it.
+func clearable(v nullable.Nullable[string]) *string {
+	if !v.IsSpecified() {
+		return nil
+	}
+	s := v.GetOrEmpty() // "" for null
+	return &s
 }
