@@ -1,0 +1,256 @@
+package deploy_test
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// runInstall runs deploy/install.sh against root with args.
+func runInstall(t *testing.T, root string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("bash", append([]string{repoFile(t, "deploy/install.sh"), "--root", root}, args...)...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("install.sh %s: %v\n%s", strings.Join(args, " "), err, out.String())
+	}
+	return out.String()
+}
+
+// TestInstallScript installs twice into a temporary root laid out like
+// Debian's and checks the files, that the second run keeps the .env and
+// the Nginx settings the operator edited, and that nothing outside the
+// root is touched (every host command is only printed).
+func TestInstallScript(t *testing.T) {
+	root := t.TempDir()
+	mustMkdir(t, filepath.Join(root, "etc/nginx/sites-available"))
+	mustMkdir(t, filepath.Join(root, "etc/nginx/sites-enabled"))
+	writeFile(t, filepath.Join(root, "etc/nginx/sites-available/default"), "server { listen 80 default_server; }\n")
+	if err := os.Symlink("/etc/nginx/sites-available/default", filepath.Join(root, "etc/nginx/sites-enabled/default")); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(t.TempDir(), "sophsapp")
+	if err := os.WriteFile(bin, []byte("#!/bin/sh\necho v1\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+
+	out := runInstall(t, root, "--domain", "api.example.test", "--binary", bin)
+
+	wantSame := map[string]string{
+		"usr/local/bin/sophsapp":                      bin,
+		"etc/systemd/system/sophsAppApi.service":      repoFile(t, "deploy/systemd/sophsAppApi.service"),
+		"etc/nginx/sites-available/sophsapp.conf":     repoFile(t, "deploy/nginx/sophsapp.conf"),
+		"usr/local/sbin/sophsapp-certbot-deploy-hook": repoFile(t, "deploy/certbot/sophsapp-deploy-hook"),
+	}
+	for rel, src := range wantSame {
+		assertSameFile(t, filepath.Join(root, rel), src)
+	}
+	assertMode(t, filepath.Join(root, "usr/local/bin/sophsapp"), 0o755)
+	assertMode(t, filepath.Join(root, "opt/sophsapp"), 0o750|os.ModeDir)
+	assertMode(t, filepath.Join(root, "opt/sophsapp/.env"), 0o640)
+	if st, err := os.Stat(filepath.Join(root, "var/www/sophsapp-acme/.well-known/acme-challenge")); err != nil || !st.IsDir() {
+		t.Errorf("ACME webroot not created: %v", err)
+	}
+	if link, err := os.Readlink(filepath.Join(root, "etc/nginx/sites-enabled/sophsapp.conf")); err != nil || link != "/etc/nginx/sites-available/sophsapp.conf" {
+		t.Errorf("site not enabled: %q %v", link, err)
+	}
+	if _, err := os.Lstat(filepath.Join(root, "etc/nginx/sites-enabled/default")); !os.IsNotExist(err) {
+		t.Errorf("Debian's default site (default_server on port 80 too) is still enabled: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "etc/nginx/sites-available/default")); err != nil {
+		t.Errorf("the default site itself was removed: %v", err)
+	}
+
+	// The per-host settings carry the domain; the rest is the shipped file.
+	settings := readFile(t, filepath.Join(root, "etc/nginx/snippets/sophsapp-site.conf"))
+	if want := strings.Replace(readRepoFile(t, "deploy/nginx/sophsapp-site.conf"), "server_name api.example.com;", "server_name api.example.test;", 1); settings != want {
+		t.Errorf("settings:\n%s\nwant:\n%s", settings, want)
+	}
+
+	// The .env is .env.example with a fresh secret.
+	env := readFile(t, filepath.Join(root, "opt/sophsapp/.env"))
+	secret := regexp.MustCompile(`(?m)^JWT_SECRET=(.*)$`).FindStringSubmatch(env)
+	if secret == nil || len(secret[1]) < 32 {
+		t.Errorf("JWT_SECRET not generated: %q", secret)
+	}
+	if strings.Replace(env, secret[0], "JWT_SECRET=", 1) != readRepoFile(t, ".env.example") {
+		t.Errorf(".env differs from .env.example beyond JWT_SECRET:\n%s", env)
+	}
+
+	// Host commands are printed, not run. A fresh .env still needs a
+	// DATABASE_URL, so the service is not migrated nor started yet.
+	for _, want := range []string{"would run: useradd", "would run: nginx -t", "would run: systemctl reload nginx", "would run: systemctl daemon-reload", "would run: systemctl enable sophsAppApi.service", "would run: openssl req"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("first run does not say %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "migrate") && strings.Contains(out, "would run: systemd-run") {
+		t.Errorf("first run migrates with an unedited .env:\n%s", out)
+	}
+
+	// The operator edits the .env and the settings, and a new binary is
+	// deployed.
+	edited := strings.Replace(env, "DATABASE_URL=postgres://sophsapp:change-me@", "DATABASE_URL=postgres://sophsapp:s3cret@", 1)
+	writeFile(t, filepath.Join(root, "opt/sophsapp/.env"), edited)
+	if err := os.Chmod(filepath.Join(root, "opt/sophsapp/.env"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	editedSettings := settings + "# edited by the operator\n"
+	writeFile(t, filepath.Join(root, "etc/nginx/snippets/sophsapp-site.conf"), editedSettings)
+	if err := os.WriteFile(bin, []byte("#!/bin/sh\necho v2\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+
+	out = runInstall(t, root, "--binary", bin) // no --domain needed any more
+
+	if got := readFile(t, filepath.Join(root, "opt/sophsapp/.env")); got != edited {
+		t.Errorf("second run changed the .env:\n%s", got)
+	}
+	if got := readFile(t, filepath.Join(root, "etc/nginx/snippets/sophsapp-site.conf")); got != editedSettings {
+		t.Errorf("second run changed the Nginx settings:\n%s", got)
+	}
+	assertSameFile(t, filepath.Join(root, "usr/local/bin/sophsapp"), bin)
+	for rel, src := range wantSame {
+		assertSameFile(t, filepath.Join(root, rel), src)
+	}
+	for _, want := range []string{"kept existing /opt/sophsapp/.env", "would run: systemd-run", "--uid=sophsapp", "--property=EnvironmentFile=/opt/sophsapp/.env", "/usr/local/bin/sophsapp migrate", "would run: systemctl restart sophsAppApi.service", "would run: curl -fsS --max-time 5 -o /dev/null http://127.0.0.1:5000/api/health"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("second run does not say %q:\n%s", want, out)
+		}
+	}
+	if strings.Index(out, "sophsapp migrate") > strings.Index(out, "systemctl restart sophsAppApi") {
+		t.Errorf("second run restarts before migrating:\n%s", out)
+	}
+	entries, _ := os.ReadDir(filepath.Join(root, "opt/sophsapp"))
+	if len(entries) != 1 {
+		t.Errorf("leftover files in /opt/sophsapp: %v", entries)
+	}
+}
+
+// TestInstallScriptConfD installs on a host without sites-available
+// (Amazon Linux, RHEL): the site goes to conf.d.
+func TestInstallScriptConfD(t *testing.T) {
+	root := t.TempDir()
+	bin := filepath.Join(t.TempDir(), "sophsapp")
+	writeFile(t, bin, "#!/bin/sh\n")
+	runInstall(t, root, "--domain", "api.example.test", "--binary", bin)
+	assertSameFile(t, filepath.Join(root, "etc/nginx/conf.d/sophsapp.conf"), repoFile(t, "deploy/nginx/sophsapp.conf"))
+	if _, err := os.Stat(filepath.Join(root, "etc/nginx/sites-enabled")); !os.IsNotExist(err) {
+		t.Errorf("sites-enabled created on a conf.d host: %v", err)
+	}
+}
+
+// TestInstallScriptRefusesBadInput: no domain on a first install, or a
+// missing binary, stop the script before it writes anything.
+func TestInstallScriptRefusesBadInput(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "sophsapp")
+	writeFile(t, bin, "#!/bin/sh\n")
+	for name, args := range map[string][]string{
+		"no domain":  {"--binary", bin},
+		"bad domain": {"--binary", bin, "--domain", "x; rm -rf /"},
+		"no binary":  {"--binary", bin + ".missing", "--domain", "api.example.test"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			root := t.TempDir()
+			cmd := exec.Command("bash", append([]string{repoFile(t, "deploy/install.sh"), "--root", root}, args...)...)
+			out, err := cmd.CombinedOutput()
+			if err == nil {
+				t.Fatalf("install.sh succeeded:\n%s", out)
+			}
+			if _, err := os.Stat(filepath.Join(root, "etc/nginx/snippets/sophsapp-site.conf")); !os.IsNotExist(err) {
+				t.Errorf("settings written despite the error: %v", err)
+			}
+		})
+	}
+}
+
+// TestCertbotDeployHook runs the hook as certbot would, with stand-ins
+// for nginx and systemctl: it links the certificate and reloads Nginx
+// after checking its configuration.
+func TestCertbotDeployHook(t *testing.T) {
+	dir := t.TempDir()
+	lineage := filepath.Join(dir, "letsencrypt/live/api.example.test")
+	tlsDir := filepath.Join(dir, "tls")
+	stubs := filepath.Join(dir, "bin")
+	calls := filepath.Join(dir, "calls")
+	mustMkdir(t, lineage)
+	mustMkdir(t, stubs)
+	writeFile(t, filepath.Join(lineage, "fullchain.pem"), "chain")
+	writeFile(t, filepath.Join(lineage, "privkey.pem"), "key")
+	// A placeholder like the one install.sh makes, to be replaced.
+	mustMkdir(t, tlsDir)
+	writeFile(t, filepath.Join(tlsDir, "fullchain.pem"), "self-signed")
+	for _, name := range []string{"nginx", "systemctl"} {
+		if err := os.WriteFile(filepath.Join(stubs, name), []byte("#!/bin/sh\necho \""+name+" $*\" >> "+calls+"\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hook := repoFile(t, "deploy/certbot/sophsapp-deploy-hook")
+	run := func(env ...string) ([]byte, error) {
+		cmd := exec.Command(hook)
+		cmd.Env = append([]string{"PATH=" + stubs + ":/usr/bin:/bin", "SOPHSAPP_TLS_DIR=" + tlsDir}, env...)
+		return cmd.CombinedOutput()
+	}
+
+	if out, err := run("RENEWED_LINEAGE=" + lineage); err != nil {
+		t.Fatalf("hook: %v\n%s", err, out)
+	}
+	for _, f := range []string{"fullchain.pem", "privkey.pem"} {
+		if link, err := os.Readlink(filepath.Join(tlsDir, f)); err != nil || link != filepath.Join(lineage, f) {
+			t.Errorf("%s -> %q (%v), want %s", f, link, err, filepath.Join(lineage, f))
+		}
+	}
+	if got := readFile(t, calls); got != "nginx -t -q\nsystemctl reload nginx\n" {
+		t.Errorf("commands run:\n%s", got)
+	}
+
+	// Outside certbot, or with a broken lineage, it changes nothing.
+	os.Remove(calls)
+	if out, err := run(); err == nil {
+		t.Errorf("hook ran without RENEWED_LINEAGE:\n%s", out)
+	}
+	if out, err := run("RENEWED_LINEAGE=" + filepath.Join(dir, "nope")); err == nil {
+		t.Errorf("hook accepted a missing lineage:\n%s", out)
+	}
+	if _, err := os.Stat(calls); !os.IsNotExist(err) {
+		t.Errorf("nginx or systemctl called in a failed run: %s", readFile(t, calls))
+	}
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func assertSameFile(t *testing.T, got, want string) {
+	t.Helper()
+	a, err := os.ReadFile(got)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	if b := readFile(t, want); string(a) != b {
+		t.Errorf("%s differs from %s", got, want)
+	}
+}
+
+func assertMode(t *testing.T, path string, want os.FileMode) {
+	t.Helper()
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	if st.Mode() != want {
+		t.Errorf("%s: mode %s, want %s", path, st.Mode(), want)
+	}
+}
