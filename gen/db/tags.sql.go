@@ -9,6 +9,41 @@ import (
 	"context"
 )
 
+const createTags = `-- name: CreateTags :exec
+INSERT INTO tags (name)
+SELECT DISTINCT n FROM unnest($1::text[]) AS n
+ORDER BY n
+ON CONFLICT (name) DO NOTHING
+`
+
+// Makes sure every name exists as a tag. Names are inserted in sorted order
+// so that two transactions adding overlapping tag sets lock them in the same
+// order and cannot deadlock.
+func (q *Queries) CreateTags(ctx context.Context, names []string) error {
+	_, err := q.db.Exec(ctx, createTags, names)
+	return err
+}
+
+const linkArticleTags = `-- name: LinkArticleTags :exec
+INSERT INTO article_tags (article_id, tag_id, position)
+SELECT $1::bigint, t.id, n.ord
+FROM unnest($2::text[]) WITH ORDINALITY AS n(name, ord)
+JOIN tags t ON t.name = n.name
+`
+
+type LinkArticleTagsParams struct {
+	ArticleID int64
+	Names     []string
+}
+
+// Attaches the tags to the article in the given order. Run after CreateTags
+// as a separate statement, so that tags another transaction committed
+// meanwhile are visible.
+func (q *Queries) LinkArticleTags(ctx context.Context, arg LinkArticleTagsParams) error {
+	_, err := q.db.Exec(ctx, linkArticleTags, arg.ArticleID, arg.Names)
+	return err
+}
+
 const listTags = `-- name: ListTags :many
 SELECT t.name
 FROM tags t
@@ -37,4 +72,13 @@ func (q *Queries) ListTags(ctx context.Context) ([]string, error) {
 		return nil, err
 	}
 	return items, nil
+}
+
+const unlinkArticleTags = `-- name: UnlinkArticleTags :exec
+DELETE FROM article_tags WHERE article_id = $1
+`
+
+func (q *Queries) UnlinkArticleTags(ctx context.Context, articleID int64) error {
+	_, err := q.db.Exec(ctx, unlinkArticleTags, articleID)
+	return err
 }

@@ -2,38 +2,367 @@ package httpapi
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/sophsapp/sophsapp/gen/api"
+	"github.com/sophsapp/sophsapp/gen/db"
+	"github.com/sophsapp/sophsapp/internal/auth"
+	"github.com/sophsapp/sophsapp/internal/jsontime"
 )
 
+// defaultPageSize is the page size when the request gives no limit (the
+// spec's default; the validator already bounds an explicit one).
+const defaultPageSize = 20
+
+// slugAttempts bounds how often an article write is retried with a new
+// slug after a collision on articles_slug_key.
+const slugAttempts = 5
+
+// viewerOf returns the caller's user id, or nil for an anonymous request.
+func viewerOf(ctx context.Context) *int64 {
+	if u, ok := auth.FromContext(ctx); ok {
+		return &u.ID
+	}
+	return nil
+}
+
+// pageBounds returns the limit and offset of a list request.
+func pageBounds(limit, offset *int32) (int32, int32) {
+	l, o := int32(defaultPageSize), int32(0)
+	if limit != nil {
+		l = *limit
+	}
+	if offset != nil {
+		o = *offset
+	}
+	return l, o
+}
+
+// cleanTags trims each tag and drops repeats, keeping the first occurrence
+// in the author's order. Tags are compared case-sensitively, as the tags
+// table stores them: "Go" and "go" are two tags, here as in GET /api/tags.
+func cleanTags(tags *[]string) []string {
+	if tags == nil {
+		return []string{}
+	}
+	out := make([]string, 0, len(*tags))
+	seen := make(map[string]bool, len(*tags))
+	for _, t := range *tags {
+		t = strings.TrimSpace(t)
+		if t == "" || seen[t] {
+			continue
+		}
+		seen[t] = true
+		out = append(out, t)
+	}
+	return out
+}
+
+// isSlugTaken reports whether err is a collision on articles_slug_key.
+func isSlugTaken(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "articles_slug_key"
+}
+
+// retrySlug runs write (which picks its slug with slugCandidate) until it
+// does not collide on articles_slug_key. Each attempt is its own
+// transaction, so a collision with an existing article or a concurrent
+// writer rolls back everything the attempt wrote before the next one
+// starts, and never reaches the client as a 422.
+func retrySlug(write func(attempt int) error) error {
+	var err error
+	for attempt := range slugAttempts {
+		if err = write(attempt); !isSlugTaken(err) {
+			return err
+		}
+	}
+	return err
+}
+
+// setTags gives the article exactly tags, in that order.
+func setTags(ctx context.Context, q *db.Queries, articleID int64, tags []string, replace bool) error {
+	if replace {
+		if err := q.UnlinkArticleTags(ctx, articleID); err != nil {
+			return fmt.Errorf("unlink tags: %w", err)
+		}
+	}
+	if len(tags) == 0 {
+		return nil
+	}
+	if err := q.CreateTags(ctx, tags); err != nil {
+		return fmt.Errorf("create tags: %w", err)
+	}
+	if err := q.LinkArticleTags(ctx, db.LinkArticleTagsParams{ArticleID: articleID, Names: tags}); err != nil {
+		return fmt.Errorf("link tags: %w", err)
+	}
+	return nil
+}
+
+// articleBySlug loads one article as the caller sees it through q.
+func articleBySlug(ctx context.Context, q *db.Queries, slug string) (api.Article, error) {
+	a, err := q.GetArticleBySlug(ctx, db.GetArticleBySlugParams{Slug: slug, ViewerID: viewerOf(ctx)})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return api.Article{}, fmt.Errorf("article %q: %w", slug, ErrNotFound)
+	}
+	if err != nil {
+		return api.Article{}, fmt.Errorf("article %q: %w", slug, err)
+	}
+	return api.Article{
+		Slug:           a.Slug,
+		Title:          a.Title,
+		Description:    a.Description,
+		Body:           a.Body,
+		TagList:        a.TagList,
+		CreatedAt:      jsontime.From(a.CreatedAt),
+		UpdatedAt:      jsontime.From(a.UpdatedAt),
+		Favorited:      a.Favorited,
+		FavoritesCount: int(a.FavoritesCount),
+		Author:         api.Profile{Username: a.Username, Bio: nullIfEmpty(a.Bio), Image: nullIfEmpty(a.Image), Following: a.Following},
+	}, nil
+}
+
+// articlePage turns the rows of ListArticles (or ListFeedArticles, which has
+// the same columns) into the response: the count is on every row, and a
+// page past the end is a single row without an article.
+func articlePage(rows []db.ListArticlesRow) api.MultipleArticlesOKJSONResponse {
+	out := api.MultipleArticlesOKJSONResponse{Articles: make([]api.ArticlePreview, 0, len(rows))}
+	for _, r := range rows {
+		out.ArticlesCount = int(r.ArticlesCount)
+		if r.ID == nil {
+			continue
+		}
+		out.Articles = append(out.Articles, api.ArticlePreview{
+			Slug:           *r.Slug,
+			Title:          *r.Title,
+			Description:    *r.Description,
+			TagList:        r.TagList,
+			CreatedAt:      jsontime.From(*r.CreatedAt),
+			UpdatedAt:      jsontime.From(*r.UpdatedAt),
+			Favorited:      r.Favorited,
+			FavoritesCount: int(*r.FavoritesCount),
+			Author:         api.Profile{Username: *r.Username, Bio: nullIfEmpty(*r.Bio), Image: nullIfEmpty(*r.Image), Following: r.Following},
+		})
+	}
+	return out
+}
+
+// GetArticles handles GET /api/articles: one query for the page and the
+// total, whatever the page size.
 func (s *Server) GetArticles(ctx context.Context, request api.GetArticlesRequestObject) (api.GetArticlesResponseObject, error) {
-	return nil, errNotImplemented
+	p := request.Params
+	limit, offset := pageBounds(p.Limit, p.Offset)
+	rows, err := s.q.ListArticles(ctx, db.ListArticlesParams{
+		ViewerID:   viewerOf(ctx),
+		Author:     p.Author,
+		Tag:        p.Tag,
+		Favorited:  p.Favorited,
+		PageLimit:  limit,
+		PageOffset: offset,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list articles: %w", err)
+	}
+	return api.GetArticles200JSONResponse{MultipleArticlesOKJSONResponse: articlePage(rows)}, nil
 }
 
+// GetArticlesFeed handles GET /api/articles/feed: articles by the users the
+// caller follows, in one query like GetArticles.
 func (s *Server) GetArticlesFeed(ctx context.Context, request api.GetArticlesFeedRequestObject) (api.GetArticlesFeedResponseObject, error) {
-	return nil, errNotImplemented
+	me, err := currentUser(ctx)
+	if err != nil {
+		return nil, err
+	}
+	limit, offset := pageBounds(request.Params.Limit, request.Params.Offset)
+	rows, err := s.q.ListFeedArticles(ctx, db.ListFeedArticlesParams{
+		ViewerID:   &me.ID,
+		FollowerID: me.ID,
+		PageLimit:  limit,
+		PageOffset: offset,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list feed: %w", err)
+	}
+	converted := make([]db.ListArticlesRow, len(rows))
+	for i, r := range rows {
+		converted[i] = db.ListArticlesRow(r)
+	}
+	return api.GetArticlesFeed200JSONResponse{MultipleArticlesOKJSONResponse: articlePage(converted)}, nil
 }
 
+// CreateArticle handles POST /api/articles. The article and its tags are
+// written in one transaction.
 func (s *Server) CreateArticle(ctx context.Context, request api.CreateArticleRequestObject) (api.CreateArticleResponseObject, error) {
-	return nil, errNotImplemented
+	me, err := currentUser(ctx)
+	if err != nil {
+		return nil, err
+	}
+	in := request.Body.Article
+	tags := cleanTags(in.TagList)
+	var article api.Article
+	base := slugify(in.Title)
+	err = retrySlug(func(attempt int) error {
+		slug := slugCandidate(base, attempt)
+		return s.inTx(ctx, func(q *db.Queries) error {
+			id, err := q.CreateArticle(ctx, db.CreateArticleParams{
+				Slug: slug, AuthorID: me.ID, Title: in.Title, Description: in.Description, Body: in.Body,
+			})
+			if err != nil {
+				return fmt.Errorf("insert article: %w", err)
+			}
+			if err := setTags(ctx, q, id, tags, false); err != nil {
+				return err
+			}
+			article, err = articleBySlug(ctx, q, slug)
+			return err
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create article: %w", err)
+	}
+	return api.CreateArticle201JSONResponse{SingleArticleOKJSONResponse: api.SingleArticleOKJSONResponse{Article: article}}, nil
 }
 
+// GetArticle handles GET /api/articles/{slug}.
 func (s *Server) GetArticle(ctx context.Context, request api.GetArticleRequestObject) (api.GetArticleResponseObject, error) {
-	return nil, errNotImplemented
+	article, err := articleBySlug(ctx, s.q, request.Slug)
+	if err != nil {
+		return nil, err
+	}
+	return api.GetArticle200JSONResponse{SingleArticleOKJSONResponse: api.SingleArticleOKJSONResponse{Article: article}}, nil
 }
 
+// UpdateArticle handles PUT /api/articles/{slug}. A changed title gives a new
+// slug; a given tagList replaces the tags. updatedAt moves on every update.
 func (s *Server) UpdateArticle(ctx context.Context, request api.UpdateArticleRequestObject) (api.UpdateArticleResponseObject, error) {
-	return nil, errNotImplemented
+	me, err := currentUser(ctx)
+	if err != nil {
+		return nil, err
+	}
+	in := request.Body.Article
+	var article api.Article
+	err = retrySlug(func(attempt int) error {
+		return s.inTx(ctx, func(q *db.Queries) error {
+			cur, err := q.GetArticleOwnerForUpdate(ctx, request.Slug)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return fmt.Errorf("article %q: %w", request.Slug, ErrNotFound)
+			}
+			if err != nil {
+				return fmt.Errorf("article %q: %w", request.Slug, err)
+			}
+			if cur.AuthorID != me.ID {
+				return fmt.Errorf("update article %q of user %d: %w", request.Slug, cur.AuthorID, ErrForbidden)
+			}
+			slug := cur.Slug
+			if in.Title != nil && *in.Title != cur.Title {
+				if base := slugify(*in.Title); base != cur.Slug {
+					slug = slugCandidate(base, attempt)
+				}
+			}
+			err = q.UpdateArticle(ctx, db.UpdateArticleParams{
+				ID: cur.ID, Slug: slug, Title: in.Title, Description: in.Description, Body: in.Body,
+			})
+			if err != nil {
+				return fmt.Errorf("update article: %w", err)
+			}
+			if in.TagList != nil {
+				if err := setTags(ctx, q, cur.ID, cleanTags(in.TagList), true); err != nil {
+					return err
+				}
+			}
+			article, err = articleBySlug(ctx, q, slug)
+			return err
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return api.UpdateArticle200JSONResponse{SingleArticleOKJSONResponse: api.SingleArticleOKJSONResponse{Article: article}}, nil
 }
 
+// DeleteArticle handles DELETE /api/articles/{slug}. One DELETE statement
+// removes the article with its comments, favorites and tag links (the
+// foreign keys cascade), so it is atomic without an explicit transaction.
 func (s *Server) DeleteArticle(ctx context.Context, request api.DeleteArticleRequestObject) (api.DeleteArticleResponseObject, error) {
-	return nil, errNotImplemented
+	me, err := currentUser(ctx)
+	if err != nil {
+		return nil, err
+	}
+	n, err := s.q.DeleteArticle(ctx, db.DeleteArticleParams{Slug: request.Slug, AuthorID: me.ID})
+	if err != nil {
+		return nil, fmt.Errorf("delete article %q: %w", request.Slug, err)
+	}
+	if n == 0 {
+		// Nothing deleted: either there is no such article or it is not
+		// the caller's.
+		owner, err := s.q.GetArticleOwner(ctx, request.Slug)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, fmt.Errorf("article %q: %w", request.Slug, ErrNotFound)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("article %q: %w", request.Slug, err)
+		}
+		return nil, fmt.Errorf("delete article %q of user %d: %w", request.Slug, owner.AuthorID, ErrForbidden)
+	}
+	return api.DeleteArticle204Response{}, nil
 }
 
+// favorite adds (delta 1) or removes (delta -1) the caller's favorite and
+// returns the article. The favorites row and favorites_count change in one
+// transaction, and the count only when the row did: repeating a request
+// changes nothing.
+func (s *Server) favorite(ctx context.Context, slug string, delta int32) (api.Article, error) {
+	me, err := currentUser(ctx)
+	if err != nil {
+		return api.Article{}, err
+	}
+	var article api.Article
+	err = s.inTx(ctx, func(q *db.Queries) error {
+		id, err := q.LockArticleBySlug(ctx, slug)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("article %q: %w", slug, ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("article %q: %w", slug, err)
+		}
+		var changed int64
+		if delta > 0 {
+			changed, err = q.CreateFavorite(ctx, db.CreateFavoriteParams{UserID: me.ID, ArticleID: id})
+		} else {
+			changed, err = q.DeleteFavorite(ctx, db.DeleteFavoriteParams{UserID: me.ID, ArticleID: id})
+		}
+		if err != nil {
+			return fmt.Errorf("favorite %q: %w", slug, err)
+		}
+		if changed > 0 {
+			if err := q.AddFavoritesCount(ctx, db.AddFavoritesCountParams{ID: id, Delta: delta}); err != nil {
+				return fmt.Errorf("favorites count of %q: %w", slug, err)
+			}
+		}
+		article, err = articleBySlug(ctx, q, slug)
+		return err
+	})
+	return article, err
+}
+
+// CreateArticleFavorite handles POST /api/articles/{slug}/favorite.
 func (s *Server) CreateArticleFavorite(ctx context.Context, request api.CreateArticleFavoriteRequestObject) (api.CreateArticleFavoriteResponseObject, error) {
-	return nil, errNotImplemented
+	article, err := s.favorite(ctx, request.Slug, 1)
+	if err != nil {
+		return nil, err
+	}
+	return api.CreateArticleFavorite200JSONResponse{SingleArticleOKJSONResponse: api.SingleArticleOKJSONResponse{Article: article}}, nil
 }
 
+// DeleteArticleFavorite handles DELETE /api/articles/{slug}/favorite.
 func (s *Server) DeleteArticleFavorite(ctx context.Context, request api.DeleteArticleFavoriteRequestObject) (api.DeleteArticleFavoriteResponseObject, error) {
-	return nil, errNotImplemented
+	article, err := s.favorite(ctx, request.Slug, -1)
+	if err != nil {
+		return nil, err
+	}
+	return api.DeleteArticleFavorite200JSONResponse{SingleArticleOKJSONResponse: api.SingleArticleOKJSONResponse{Article: article}}, nil
 }

@@ -2,18 +2,90 @@ package httpapi
 
 import (
 	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/sophsapp/sophsapp/gen/api"
+	"github.com/sophsapp/sophsapp/gen/db"
+	"github.com/sophsapp/sophsapp/internal/jsontime"
 )
 
+// GetArticleComments handles GET /api/articles/{slug}/comments: all of the
+// article's comments, newest first.
 func (s *Server) GetArticleComments(ctx context.Context, request api.GetArticleCommentsRequestObject) (api.GetArticleCommentsResponseObject, error) {
-	return nil, errNotImplemented
+	articleID, err := s.q.GetArticleID(ctx, request.Slug)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("article %q: %w", request.Slug, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("article %q: %w", request.Slug, err)
+	}
+	rows, err := s.q.ListComments(ctx, db.ListCommentsParams{ArticleID: articleID, ViewerID: viewerOf(ctx)})
+	if err != nil {
+		return nil, fmt.Errorf("comments of %q: %w", request.Slug, err)
+	}
+	out := api.GetArticleComments200JSONResponse{Comments: make([]api.Comment, len(rows))}
+	for i, c := range rows {
+		out.Comments[i] = api.Comment{
+			Id:        c.ID,
+			Body:      c.Body,
+			CreatedAt: jsontime.From(c.CreatedAt),
+			UpdatedAt: jsontime.From(c.UpdatedAt),
+			Author:    api.Profile{Username: c.Username, Bio: nullIfEmpty(c.Bio), Image: nullIfEmpty(c.Image), Following: c.Following},
+		}
+	}
+	return out, nil
 }
 
+// CreateArticleComment handles POST /api/articles/{slug}/comments. It
+// answers 200, as the RealWorld contract does.
 func (s *Server) CreateArticleComment(ctx context.Context, request api.CreateArticleCommentRequestObject) (api.CreateArticleCommentResponseObject, error) {
-	return nil, errNotImplemented
+	me, err := currentUser(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c, err := s.q.CreateComment(ctx, db.CreateCommentParams{Slug: request.Slug, AuthorID: me.ID, Body: request.Body.Comment.Body})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("comment on %q: %w", request.Slug, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("comment on %q: %w", request.Slug, err)
+	}
+	return api.CreateArticleComment200JSONResponse{Comment: api.Comment{
+		Id:        c.ID,
+		Body:      c.Body,
+		CreatedAt: jsontime.From(c.CreatedAt),
+		UpdatedAt: jsontime.From(c.UpdatedAt),
+		// Nobody follows themselves.
+		Author: api.Profile{Username: c.Username, Bio: nullIfEmpty(c.Bio), Image: nullIfEmpty(c.Image), Following: false},
+	}}, nil
 }
 
+// DeleteArticleComment handles DELETE /api/articles/{slug}/comments/{id}.
+// A comment on another article is as unknown as a missing one (404); a
+// comment by someone else is 403.
 func (s *Server) DeleteArticleComment(ctx context.Context, request api.DeleteArticleCommentRequestObject) (api.DeleteArticleCommentResponseObject, error) {
-	return nil, errNotImplemented
+	me, err := currentUser(ctx)
+	if err != nil {
+		return nil, err
+	}
+	n, err := s.q.DeleteComment(ctx, db.DeleteCommentParams{ID: request.Id, AuthorID: me.ID, Slug: request.Slug})
+	if err != nil {
+		return nil, fmt.Errorf("delete comment %d on %q: %w", request.Id, request.Slug, err)
+	}
+	if n > 0 {
+		return api.DeleteArticleComment204Response{}, nil
+	}
+	// Nothing deleted: find out whether the comment is missing or not the
+	// caller's.
+	owner, err := s.q.GetCommentOwner(ctx, db.GetCommentOwnerParams{Slug: request.Slug, ID: request.Id})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("comment %d on %q: %w", request.Id, request.Slug, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("comment %d on %q: %w", request.Id, request.Slug, err)
+	}
+	return nil, fmt.Errorf("delete comment %d of user %d: %w", request.Id, owner, ErrForbidden)
 }
