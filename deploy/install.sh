@@ -51,6 +51,8 @@ app_dir=/opt/sophsapp             # WorkingDirectory, holds .env
 env_file=$app_dir/.env            # EnvironmentFile
 bin_path=/usr/local/bin/sophsapp  # ExecStart
 unit_path=/etc/systemd/system/$unit
+socket=sophsAppApi.socket         # holds 127.0.0.1:5000 across restarts
+socket_path=/etc/systemd/system/$socket
 webroot=/var/www/sophsapp-acme    # certbot --webroot -w
 settings=/etc/nginx/snippets/sophsapp-site.conf
 tls_dir=/etc/nginx/sophsapp-tls
@@ -96,8 +98,9 @@ run chown "root:$user" "$app_dir"
 # install(1) writes a new file and renames it, so a running binary is safe.
 install -m 0755 "$binary" "$root$bin_path"
 install -m 0644 "$here/systemd/$unit" "$root$unit_path"
+install -m 0644 "$here/systemd/$socket" "$root$socket_path"
 install -m 0755 "$here/certbot/sophsapp-deploy-hook" "$root$hook_path"
-say "installed $bin_path, $unit_path, $hook_path"
+say "installed $bin_path, $unit_path, $socket_path, $hook_path"
 
 # .env: created once from .env.example with a fresh JWT_SECRET, never
 # overwritten. Readable by the service's group, not by other users.
@@ -162,7 +165,7 @@ run systemctl reload nginx
 
 # The service.
 run systemctl daemon-reload
-run systemctl enable "$unit"
+run systemctl enable "$unit" "$socket"
 if [ "$fresh_env" = yes ]; then
     say "not starting $unit yet: edit $env_file (DATABASE_URL), then run this script again"
     exit 0
@@ -171,10 +174,12 @@ fi
 run systemd-run --quiet --wait --pipe --collect --uid="$user" --gid="$user" \
     --working-directory="$app_dir" --property=EnvironmentFile="$env_file" \
     "$bin_path" migrate
-# Type=notify: restart returns once the new process listens.
+# The socket stays open while the service restarts: connections wait in its
+# backlog. Type=notify: restart returns once the new process serves.
+run systemctl start "$socket"
 run systemctl restart "$unit"
-listen=$(sed -n 's/^LISTEN_ADDR=//p' "$root$env_file" | tail -n 1)
-run curl -fsS --max-time 5 -o /dev/null "http://${listen:-127.0.0.1:5000}/api/health"
+listen=$(sed -n 's/^ListenStream=//p' "$root$socket_path" | tail -n 1)
+run curl -fsS --max-time 5 -o /dev/null "http://$listen/api/health"
 if [ -n "$root" ]; then
     say "done (dry run into $root)"
 else

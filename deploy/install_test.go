@@ -44,6 +44,7 @@ func TestInstallScript(t *testing.T) {
 	wantSame := map[string]string{
 		"usr/local/bin/sophsapp":                      bin,
 		"etc/systemd/system/sophsAppApi.service":      repoFile(t, "deploy/systemd/sophsAppApi.service"),
+		"etc/systemd/system/sophsAppApi.socket":       repoFile(t, "deploy/systemd/sophsAppApi.socket"),
 		"etc/nginx/sites-available/sophsapp.conf":     repoFile(t, "deploy/nginx/sophsapp.conf"),
 		"usr/local/sbin/sophsapp-certbot-deploy-hook": repoFile(t, "deploy/certbot/sophsapp-deploy-hook"),
 	}
@@ -84,7 +85,7 @@ func TestInstallScript(t *testing.T) {
 
 	// Host commands are printed, not run. A fresh .env still needs a
 	// DATABASE_URL, so the service is not migrated nor started yet.
-	for _, want := range []string{"would run: useradd", "would run: nginx -t", "would run: systemctl reload nginx", "would run: systemctl daemon-reload", "would run: systemctl enable sophsAppApi.service", "would run: openssl req"} {
+	for _, want := range []string{"would run: useradd", "would run: nginx -t", "would run: systemctl reload nginx", "would run: systemctl daemon-reload", "would run: systemctl enable sophsAppApi.service sophsAppApi.socket", "would run: openssl req"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("first run does not say %q:\n%s", want, out)
 		}
@@ -118,7 +119,7 @@ func TestInstallScript(t *testing.T) {
 	for rel, src := range wantSame {
 		assertSameFile(t, filepath.Join(root, rel), src)
 	}
-	for _, want := range []string{"kept existing /opt/sophsapp/.env", "would run: systemd-run", "--uid=sophsapp", "--property=EnvironmentFile=/opt/sophsapp/.env", "/usr/local/bin/sophsapp migrate", "would run: systemctl restart sophsAppApi.service", "would run: curl -fsS --max-time 5 -o /dev/null http://127.0.0.1:5000/api/health"} {
+	for _, want := range []string{"kept existing /opt/sophsapp/.env", "would run: systemd-run", "--uid=sophsapp", "--property=EnvironmentFile=/opt/sophsapp/.env", "/usr/local/bin/sophsapp migrate", "would run: systemctl start sophsAppApi.socket", "would run: systemctl restart sophsAppApi.service", "would run: curl -fsS --max-time 5 -o /dev/null http://127.0.0.1:5000/api/health"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("second run does not say %q:\n%s", want, out)
 		}

@@ -10,7 +10,10 @@ import (
 	"testing"
 )
 
-const unitName = "sophsAppApi.service"
+const (
+	unitName   = "sophsAppApi.service"
+	socketName = "sophsAppApi.socket"
+)
 
 // maxExposure is the highest `systemd-analyze security` score accepted
 // for the unit (0 is fully sandboxed, 10 not at all).
@@ -36,6 +39,7 @@ func TestSystemdUnitVerifies(t *testing.T) {
 	}
 	unit := readRepoFile(t, "deploy/systemd/"+unitName)
 	writeFile(t, filepath.Join(unitDir, unitName), unit)
+	writeFile(t, filepath.Join(unitDir, socketName), readRepoFile(t, "deploy/systemd/"+socketName))
 
 	execStart := regexp.MustCompile(`(?m)^ExecStart=(\S+)`).FindStringSubmatch(unit)
 	if execStart == nil {
@@ -47,9 +51,11 @@ func TestSystemdUnitVerifies(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	out, err := exec.Command(analyze, "verify", "--root="+root, unitName).CombinedOutput()
-	if err != nil || len(strings.TrimSpace(string(out))) > 0 {
-		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
+	for _, name := range []string{unitName, socketName} {
+		out, err := exec.Command(analyze, "verify", "--root="+root, name).CombinedOutput()
+		if err != nil || len(strings.TrimSpace(string(out))) > 0 {
+			t.Errorf("systemd-analyze verify %s: %v\n%s", name, err, out)
+		}
 	}
 }
 
@@ -72,6 +78,7 @@ func TestSystemdUnitSettings(t *testing.T) {
 		"ExecStart":        "/usr/local/bin/sophsapp serve",
 		"Restart":          "on-failure",
 		"KillSignal":       "SIGTERM",
+		"Requires":         socketName,
 	} {
 		if got := settings[k]; len(got) != 1 || got[0] != want {
 			t.Errorf("%s=%q, want %q", k, got, want)
@@ -106,6 +113,19 @@ func TestSystemdUnitSecurity(t *testing.T) {
 	t.Logf("exposure %.1f", score)
 	if score > maxExposure {
 		t.Errorf("exposure %.1f > %.1f:\n%s", score, maxExposure, out)
+	}
+}
+
+// TestSystemdSocketMatchesNginx: the socket systemd holds for the app is
+// the address Nginx proxies to.
+func TestSystemdSocketMatchesNginx(t *testing.T) {
+	listen := regexp.MustCompile(`(?m)^ListenStream=(\S+)$`).FindStringSubmatch(readRepoFile(t, "deploy/systemd/"+socketName))
+	upstream := regexp.MustCompile(`(?m)^\s*server (\S+);$`).FindStringSubmatch(readRepoFile(t, "deploy/nginx/sophsapp.conf"))
+	if listen == nil || upstream == nil || listen[1] != upstream[1] {
+		t.Errorf("socket ListenStream %q, Nginx upstream server %q: they must match", listen, upstream)
+	}
+	if listen != nil && listen[1] != "127.0.0.1:5000" {
+		t.Errorf("socket listens on %s: the API (and its /metrics) must stay on loopback 127.0.0.1:5000", listen[1])
 	}
 }
 
