@@ -617,7 +617,9 @@ type ClientInterface interface {
 	// UpdateCurrentUserWithBody Update the current user
 	//
 	// Changes the fields given and leaves the others alone. An empty
-	// string or null for `bio` or `image` clears it.
+	// string or null for `bio` or `image` clears it. The answer carries
+	// the token the request was made with, which stays valid after a
+	// change of email, username or password.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -627,7 +629,9 @@ type ClientInterface interface {
 	// UpdateCurrentUser Update the current user
 	//
 	// Changes the fields given and leaves the others alone. An empty
-	// string or null for `bio` or `image` clears it.
+	// string or null for `bio` or `image` clears it. The answer carries
+	// the token the request was made with, which stays valid after a
+	// change of email, username or password.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1023,7 +1027,9 @@ func (c *Client) GetCurrentUser(ctx context.Context, reqEditors ...RequestEditor
 // UpdateCurrentUserWithBody Update the current user
 //
 // Changes the fields given and leaves the others alone. An empty
-// string or null for `bio` or `image` clears it.
+// string or null for `bio` or `image` clears it. The answer carries
+// the token the request was made with, which stays valid after a
+// change of email, username or password.
 //
 // Takes any type of body and a specified content type.
 //
@@ -1043,7 +1049,9 @@ func (c *Client) UpdateCurrentUserWithBody(ctx context.Context, contentType stri
 // UpdateCurrentUser Update the current user
 //
 // Changes the fields given and leaves the others alone. An empty
-// string or null for `bio` or `image` clears it.
+// string or null for `bio` or `image` clears it. The answer carries
+// the token the request was made with, which stays valid after a
+// change of email, username or password.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -2176,7 +2184,9 @@ type ClientWithResponsesInterface interface {
 	// UpdateCurrentUserWithBodyWithResponse Update the current user
 	//
 	// Changes the fields given and leaves the others alone. An empty
-	// string or null for `bio` or `image` clears it.
+	// string or null for `bio` or `image` clears it. The answer carries
+	// the token the request was made with, which stays valid after a
+	// change of email, username or password.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -2186,7 +2196,9 @@ type ClientWithResponsesInterface interface {
 	// UpdateCurrentUserWithResponse Update the current user
 	//
 	// Changes the fields given and leaves the others alone. An empty
-	// string or null for `bio` or `image` clears it.
+	// string or null for `bio` or `image` clears it. The answer carries
+	// the token the request was made with, which stays valid after a
+	// change of email, username or password.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -3819,7 +3831,9 @@ func (c *ClientWithResponses) GetCurrentUserWithResponse(ctx context.Context, re
 // UpdateCurrentUserWithBodyWithResponse Update the current user
 //
 // Changes the fields given and leaves the others alone. An empty
-// string or null for `bio` or `image` clears it.
+// string or null for `bio` or `image` clears it. The answer carries
+// the token the request was made with, which stays valid after a
+// change of email, username or password.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -3835,7 +3849,9 @@ func (c *ClientWithResponses) UpdateCurrentUserWithBodyWithResponse(ctx context.
 // UpdateCurrentUserWithResponse Update the current user
 //
 // Changes the fields given and leaves the others alone. An empty
-// string or null for `bio` or `image` clears it.
+// string or null for `bio` or `image` clears it. The answer carries
+// the token the request was made with, which stays valid after a
+// change of email, username or password.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -7775,75 +7791,76 @@ func (sh *strictHandler) Login(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Fx7bxs5kv8qRN8CmcG1JVlWMjkNFreebDLr20xiJA4WuMgLUd2lFmM22UOyrWgMffcDX/1WS35ls5f4",
-	"L0vio1hVrPrVo/smiHiacQZMyWB6E2RY4BQUCPPpNUmJ0v/EICNBMkU4C6bBOU4ASfIHDIIwIPqb33MQ",
-	"myAMGE4hmAbUzAsDGa0gxXaBJc6pCqbjURgsuUixCqYBYepkHIRBij+TNE+D6fFoFAYpYe5TGKhNBnYg",
-	"JCCC7TYM3i6XEjqoepOnCxCILxFRkEqkOJJXJNtFI7fLdBK5j0b9V6Fz1Enne5on51it9MqGgEx/KPaX",
-	"NE+CMBDwe04ExMFUiRyq1KT482tgiV7gxG3nP5eMkUoQlpj9PkgQeu2ePXM35NB9n032bbvVK8mMMwlG",
-	"Y14KwYX+J+JMATNiwllGSYS1mIafpJbVTWW7PwlYBtPgP4alIg7tr3L4KzAQJDKL/sZjoHbHutxPGQI9",
-	"IERrolaIM0ApSKl1NAOBMsEXFNJBsA2DV1wsSBwD+7IUXqwACZA8FxGgBVDOEqOemHG1AoG0WAx9v+VU",
-	"kYzCqVAkoiDf/v3BCG0u/c5JrZOjKNPc40uE3WiEWYzUCpDiClOUYhWtCEvMV0tCtb0wB3jD1Sues/jL",
-	"8vcNRzKPVgWPDSnngi8JhQdkoVtxD+fsIEPCe8KSguMPSEht3V5ymJegoecDw7lacUH+gC8vIcWvgKH1",
-	"CgSYO0ok8jYoRFwgzBBh15iSWH+Cz5n+xc4yv68FZwmKBMTAFMFUuiNlgkf6ui8o/Ctu9e85SKUP44j/",
-	"udcAaRv9gIqgl+uTvyZRGxdnGrFl58C4C7eG3sJpkvH/gmcgFLHW3KrLgfdCn2/B440e3nATYRAJwAri",
-	"U7VvsQuSglQ4zYLmaTpWXeJrLoiy2ux+XXBOAbPqz/IFzy2rm246tG64a22Fk9dEmlkGT3QPsl9gIfDG",
-	"fCbK8rE1Ms/iWzNgW3XTHz1isHvUmeM4X1Jd5Xh18yrPWgwKvcAvi5PxxSeIlD6AU5JzAdcE1m34Vdoa",
-	"RBjCiBKprN7xXCGiJNIkajR2Tx37rkqPrEqPp0O/EN5AmGODpFlOqTXgFozWjxwGn4/A4spgQbg2topz",
-	"pGEU+gErlHKpkF4IRSsscKTRyI9mVsKP3FJ+h8Eb989Hu/hlddwRSTMulI2DNHVBQtQqXwwing45zshR",
-	"xGNIgA0LgrfV6TrcOOKGjZgeZVzrhrBn0od3trFy+uMykqhg7AwrBULfqdnsfdDLDR5vUITZE4UWgBYU",
-	"syuD1NJcmm88c+w+FfZoul/wNHUe6Ouy+sTcwWoA9mwShB0X7gEuAol71NzZ1B6F/mvdqjREe3fBVi7k",
-	"ofJtSPdlignttNKgf0E4jgVI+TPKGfk910gmwSKmIKXG/RGWJriv3tSnk+oJ/vnxn7OZ/Mvlf/7F/zOb",
-	"Dfy/f+o9nCWghEya3DbiaqmlmS7b33vtO9S0NjTATG/LtjHKbd6lA38DTG3EXacrxgovsDQ2HFie6mX4",
-	"lVYxhq8xsfbjMmyTKxVWuWzLjl9p+MxM0CVBXJMItHIgzOQahMeiEqkVVogB2IjNk6HFeSsyrkFIp9cd",
-	"wDdnTAeAi5zQ+IlEbvAg6MpM1DyPPVxYsqfcqYu7ZylOoOU0Js9v4zSIXmOX25g8/7rdxmueEKaBfseN",
-	"8He8eU37cjbtm1g3MJq2DEu55qJuh4sva2bhp/Hh2/kVWjs2L5s5V4WMLsUo+PLO6n2bPbljWp9nKLnb",
-	"JMLM7tp4Zyal7UjdiJp16qOmgbE7UKFfsoCh9av5N75GKWabMnFjUjXVPI1B55QOgs6kZZUDBfnNbfu4",
-	"4lBFD1ciN+Jgrnigss+SFwt30fcG1jvDXO9B+ogw6K0dR/RNqYKDehTQi1XcsGoI0I9t9KAmL3qCxH7u",
-	"7LxNuOReHzkVPu/Qp10E7MSjizZwHn8Z3DxuwebDwEP1PDsZGpXn3cPQ4gJ0K/wuAvY4jb5NLXpseILe",
-	"aMCP07DcVxkOyF6ZcV2m15UpDnIF7qz3cgSeXwe7gfM7+8jnB/lIr4vPkeLop3ED3vvoq31ZbIjdD462",
-	"YbDklPK1/tCZ7yAedu1dqCrtfuhXEaum0m9SpaWT0Y20e+vIWcmLgwLWBll+etfe3Zn2u9rGuxhGS0Fh",
-	"S/Y41YNd6S0syUVH9qq3Rni4HcZI4eQQQ/xs0tD/FH8+s8SMRw1YUNugMOR6J+mO0wNOzKi7B5NmeicT",
-	"iwxEC7OdvX+Lnj8bHWtg9uHihU3Vp4RSIiHiLJYhgkEyQOPR8bOj0fjo+PnF6GQ6Hk+fPhs8O/npf01g",
-	"9xmnmVbAYNeooFLSjrGCI0XMTWwLp4x+PknO9LDBb4aag2MeybOVxFlW/mNCGobp0C9pOHfh8U0tfnl6",
-	"d30yqOcgx/70aUOhPpi8TwUitmPeJQEam8JttMIsgZ/R3GG6eWgj84RcAwuRgIziCKStmOJEtrPe/08g",
-	"Z0vPa2y8L5asy+Q2VtPO9AAoJey8sv9x2O0ze2VBuF73duCpcKJ9o22C40tCrTq3qvdH66++IxSwVKaQ",
-	"aXS+VPk6b+8FuCoiOhhzdSPaQyFPIbzWL4ejHVNA7a7KHIyDPKa1a4W7cNEuBux2Xgex/dYM94c60Ofb",
-	"xPBwXxLYH7owzcday2p+vigeysxYUy6QpFiuwMZhEqJcELV5r09mGXDhpdM23rb9YCl4igQkRCphCu56",
-	"UcoTwkIkgSmE5YzNT12XhBkxRWZVNMtHo5Po01qZf2COfpj/AliAaP9CJMJRBJkyDQz8xwF6y2ZMS8qs",
-	"KF0XhCvH6+E++xf2tUEgImdMKkIpwmgyOg4Rg2sQCCNJqCGecbZJeS59LngwY777bQU4BlG2gtXOWEoK",
-	"Z+TvsLG9BIQteZuZ3qebU6L/ef/2DXr38v0FOj0/Q0su0AvO4pyoUJPFI4IpWlCeJIQlKKNYaRAyNU0J",
-	"csZMV5E5Gs7VCphybRChb6OxjUc2PpBhmdUyGEl71nDGigKkGeuTQKH5hFEGQmrOoiVAPEBnyq9mnPM7",
-	"wPQfXNB4xiLOlFa8EEmOMNuUv2mtYQpYjNZcXEmEE0yYVIgolDNrF+PBjM3Yy2sQG9uMprljeEOYsaNy",
-	"hTMI0fxm5koJs2B6MzMwYBZMP84C1zEyC0I0GAwut9t5OGOua8PmzG1eX+KN1h+s0FqL3HTFTLU2IMa1",
-	"xixw0TQzGZ0gxtWMbXgupP480YNMq5RaEZaEaHJ8YsryNjOORQIhmozHhQo6PdJf/teM6UEmu+hLDSF6",
-	"OjpBCjQWxILQDaoUFazyURKBM1ZO8347u6ggjVKfTs/PKrWAaXA8GA1GeiTPgOGMBNPgZDAanJhsgFqZ",
-	"Cz/EGRlW06xJV2foK5f5jHi6IAymaP7fCid/Tri+sONntr7350/4CuambUEi/f8TWeqbwkkC8YwlfIDm",
-	"tWSoue1alVjRflrPvTba5MIZY1zZGg75wzTZ6f8znIDWTkgl4ilRaK7FMh+gf1Qad8IZmxel97lR8Lkl",
-	"flCE0HOEBZglI0wpiCfSyqGwPmdxMA1+BXVaZnerTb8fm8x7y+imefFWxLBkV2utwknQ01Ha8o57thRE",
-	"KWBosbEbe8+xa3dXrn04AgqWH0xCtT/iNlR0Oe5SOEPbjn3AQNcivb1sdOeOR6Nd+KAYN+xoQt2GwWR0",
-	"vH9qrcFQTxqPD5lUbeEz8Y5rw9430zYbV7GA0V+HAj5ebsMbzQKZpykWm2Aa6CinkKt2n2uQCi2JMN0u",
-	"Nvb/GBQ341Kjci5VN6KQNE/05U9xDBZYmHDPhKA/UL4GEWEJIVptshUwrCAOUc5IxGOYMQrKmKQryNSP",
-	"NkTVy7hivAkmfXew76paYWtoJE5hxsw+gzICRVcAmR1golDERQyigFBxbnsModMcvDANED7QstgQpPId",
-	"Kw/Sq9guMWzrMNTVOxsKe4DWNdts/121taaqViQaDuJCLB0Kug3rPnCoYU7FEe40+6/AWKeG6f9ugB5R",
-	"pP481o3YzlxZcdUlzt1vmFpyv9HmaGstFQXVkcL6q/nebuhtinHnRMkKbK7DaYUTRAm7MimsujLZ9apG",
-	"oyboyS4K4sHdxTk62T+pfMjDzJjsn1E8tfC1aYxlGNL4vd8MhPvue3CXi/hghvXfTQhN3PArqL2W+La2",
-	"tHg8TG+V5R0g44UJLaWLHkzu2bj2ATrVFsJBDf1V/VJj86u2Bz/PmP6B09iiFWVxhVxrwzMZTbqwQD3p",
-	"+jhYoDNLfBAc+KJa+20ZGyuUA4zNDt8zrDb27DFHvktoh1l60CfeWh1JOx6U8eQPvl07Z+OjwtA9qeKC",
-	"HZikkOR9LaCLs3oCE1+8frT4pNGxc7hBesCn+pqV/h3Kqi28k803pK/1CMkeH3HW7ZsrmrnPYg1vSNzA",
-	"zj1Yt6qH3yHvI0LeqGD0g1qb8Ga39X8iEYmLtF796XnzrMju5+ZbD6z0vsfgcpdO+virL5Q7iyHNuDKX",
-	"vzcse+UX+w7/7wyLigJTt5nxLH4wD3i4qGve8buo7y3qVwcL2l/eVfHsT2fh6dSFWuPRyOV0i8dxUEZY",
-	"gmQeRQCxrav4UqHp+jLZl6ejk5nNAq+JNPUh81yPRIy3KqYkYVyYrM2m+pS8qYPOmK0UrzFR0jhMJClf",
-	"l88GdZeI3JNNj4h53A47QI5/yEmzQhNe8A4LQHlmnOpT6x+/IDVEojxDC/dQc0ET0VJRSACOVqb8eX9F",
-	"rSnnO8i4UFqNTFVA7edPRXfdyUrF9fX14Y2vZW13anGtBInmlVKjK0aXFNUTmWWxbNClXq4h95fNh+pr",
-	"aW5rusr3fHzb6SnfMlGRumPNXTxT7WVCJVjpUJuhFfZd4coHZufrDb9rwn2RimElwubOPYoiHABT0Ctv",
-	"IAyKl0CX9mUvy1xCbEsOk/G4rQqvvivCA+GY/WrgL7Tvd9+Vr7vQvz8iAKh14+9wvLaD+mG9qcl0+fZs",
-	"RJhmVWh7w42WNtNchg8l23yn5S62vciFAKY+WP7fXoPde4Luqr6PpFfazxgvb0/XVC9NtDMxtylnGPhC",
-	"AfsyhsG7EmHKGQyQeWFBpjYzZhtlEBeI5ZSaXsP5gvC5/mZuWmbnKKKAhURE7a5sNEXzWNWNaoP0Q5U2",
-	"7qkWX2O54QB9ql46+8BXpwuy0bA0wVsU8dw0xMZIgMoF0zrReAlWdzT9iHrReEzxodpfKkrxL5BvI0ZJ",
-	"iFT7hTg0Lde7Rfnyc+SMBS7eV8JiVDwbqe++76Bwfb5LAXLlRItOZ8y+Lq6ci90L5Io1EmfMJE4BTUbH",
-	"XRbDvB3gkbSh9f6Cb9hI1F0zTxBhXSq0Lb5rKsxr7UhA2p6VIgx2sTihRJkXj7k8rg/zW3ngd5UHA0L7",
-	"WEDx4suqjaqsZWlrL3WeLyiJOtvYK7MLQNZe4LToUjQtfZQvMDXNyQVF9c72Sme/r9S2F3UpLO1Gfdq5",
-	"MrFMcLVn+sS7SR61pxZ5+Y7kegmwKhMMntpebv8vAAD//w==",
+	"7Fx7b9tIkv8qDd4CmcHRkiwrmZwGi1tPNpn1bSYxEgcLXOiFWmSJ6pjs5nQ3rWgMffdDv/gWRb+y2Uv8",
+	"lyX1o7qquupXD/LGC1maMQpUCm9+42WY4xQkcP3pNUmJVP9EIEJOMkkY9ebeOY4BCfIHjDzfI+qb33Pg",
+	"W8/3KE7Bm3uJnud7IlxDis0CK5wn0ptPJ763YjzF0pt7hMqTqed7Kf5M0jz15seTie+lhNpPvie3GZiB",
+	"EAP3djvfe7taCeig6k2eLoEjtkJEQiqQZEhckWwfjcws00nkIRrVX4XOSSed75M8PsdyrVbWBGTqQ7G/",
+	"SPLY8z0Ov+eEQ+TNJc+hSk2KP78GGqsFTux27nPJGCE5obHe74MArtbu2TO3Q4bu+2x2aNudWklkjArQ",
+	"GvOSc8bVPyGjEqgWE86yhIRYiWn8SShZ3VS2+xOHlTf3/mNcKuLY/CrGvwIFTkK96G8sgsTsWJf7KUWg",
+	"BvhoQ+QaMQooBSGUjmbAUcbZMoF05O187xXjSxJFQL8shRdrQBwEy3kIaAkJo7FWT0yZXANHSiyavt/y",
+	"RJIsgVMuSZiAePv3ByO0ufQ7K7VOjqJMcY+tELajEaYRkmtAkkmcoBTLcE1orL9akUTZC32AN0y+YjmN",
+	"vix/3zAk8nBd8FiTcs7ZiiTwgCy0Kx7gnBmkSXhPaFxw/AEJqa3bSw51EtT0fKA4l2vGyR/w5SUk2RVQ",
+	"tFkDB31HiUDOBvmIcYQpIvQaJyRSn+Bzpn4xs/TvG85ojEIOEVBJcCLskTLOQnXdlwn8K2717zkIqQ5j",
+	"if+51wApG/2AiqCW65O/IlEZF2sasWHnSLsLu4bawmqS9v+cZcAlMdbcqMvAe6HOt2TRVg1vuAnfCzlg",
+	"CdGpPLTYBUlBSJxmXvM0Hauu8DXjRBpttr8uGUsA0+rP4gXLDaubbto3brhrbYnj10ToWRpPdA8yX2DO",
+	"8VZ/JtLwsTUyz6JbM2BXddMfHWIwe9SZYzlfUl3leHXzKs9aDPKdwC+Lk7HlJwilOoBVknMO1wQ2bfhV",
+	"2hpEKMIoIUIavWO5REQKpEhUaOyeOvZdlR5ZlR5Ph34hrIEwpxpJ0zxJjAE3YLR+ZN/7fAQGV3pLwpSx",
+	"lYwhBaPQD1iilAmJ1EIoXGOOQ4VGftSzYnZkl3I7jN7Yfz6axS+r445ImjEuTRykqPNiItf5chSydMxw",
+	"Ro5CFkEMdFwQvKtOV+HGEdNsxMlRxpRucHMmdXhrGyunPy4jiQrGzrCUwNWdCoL3Xi83WLRFIaZPJFoC",
+	"WiaYXmmkluZCf+OYY/apsEfR/YKlqfVAX5fVJ/oOVgOwZzPP77hwD3ARSNSj5tam9ij0X+tWpSHauwu2",
+	"ciGHyrch3ZcpJkmnlQb1C8JRxEGIn1FOye+5QjIx5lECQijcH2Khg/vqTX06q57gnx//GQTiL5f/+Rf3",
+	"TxCM3L9/6j2cIaCETIrcNuJqqaWeLtrfO+0balobGqCnt2XbGGU379KBvwFOTMRdpyvCEi+x0DYcaJ6q",
+	"ZdiVUjGKrzEx9uPSb5MrJJa5aMuOXSn4THXQJYBfkxCUciBMxQa4w6ICyTWWiAKYiM2RocR5KzKugQur",
+	"1x3AN6dUBYDLnCTRE4Hs4JHXlZmoeR5zOL9kT7lTF3fPUhxDy2nMnt/GaRC1xj63MXv+dbuN1ywmVAH9",
+	"jhvh7njzmvblbNo3sW5gFG0ZFmLDeN0OF1/WzMJP0+HbuRVaOzYvmz5XhYwuxSj48s7ofZs9uWVan2co",
+	"udskQs/u2nhvJqXtSO2ImnXqo6aBsTtQoVuygKH1q/k3tkEpptsycaNTNdU8jUbnSTLyOpOWVQ4U5De3",
+	"7eOKRRU9XAntiMFccUDlkCUvFu6i7w1s9oa5zoP0EaHRWzuO6JtSBQf1KKAXq9hh1RCgH9uoQU1e9ASJ",
+	"/dzZe5twyb0+cip83qNP+wjYi0eXbeA8/TK4edqCzcPAQ/U8exkaluc9wNDiAnQr/D4CDjiNvk0Nemx4",
+	"gt5owI1TsNxVGQZkr/S4LtNryxSDXIE9670cgePXYDdwfmcf+XyQj3S6+BxJhn6aNuC9i77al8WE2P3g",
+	"aOd7K5YkbKM+dOY7iINdBxeqSrsf+lXEqqh0m1Rp6WR0I+3eOnJW8mJQwNogy03v2rs7035X23gXw2go",
+	"KGzJAac62JXewpJcdGSvemuEw+0wRhLHQwzxs1lD/1P8+cwQM500YEFtg8KQq52EPU4PONGj7h5M6umd",
+	"TCwyEC3Mdvb+LXr+bHKsgNmHixcmVZ+SJCECQkYj4SMYxSM0nRw/O5pMj46fX0xO5tPp/Omz0bOTn/5X",
+	"B3afcZopBfT2jfIqJe0ISziSRN/EtnDK6OeTYFQNG/2mqRkc8wiWrQXOsvIfHdJQnIzdkppzFw7f1OKX",
+	"p3fXJ416Bjn2p08bCvVB530qELEd864IJJEu3IZrTGP4GS0splv4JjKPyTVQH3HIEhyCMBVTHIt21vv/",
+	"CeRs6XmNjffFknWZ3MZqmpkOAKWEnlf2P/a7fWavLAhT694OPBVOtG+0SXB8SahV51b1/ij9VXckASyk",
+	"LmRqnS9Vvs7bewGuiogGY65uRDsU8hTCa/0yHO3oAmp3VWYwDnKY1qzl78NF+xiw33kNYvutGe4ONdDn",
+	"m8Tw+FAS2B26MM3HSstqfr4oHopMW1PGkUiwWIOJwwSEOSdy+16dzDDgwkmnbbxN+8GKsxRxiImQXBfc",
+	"1aIJiwn1kQAqERYBXZzaLgk9Yo70qijIJ5OT8NNG6n9ggX5Y/AKYA2//QgTCYQiZ1A0M7McReksDqiSl",
+	"VxS2C8KW49Vwl/3z+9ogEBEBFZIkCcJoNjn2EYVr4AgjQRJNPGV0m7JcuFzwKKCu+20NOAJetoLVzlhK",
+	"Cmfk77A1vQSErlibmc6n61Oi/3n/9g169/L9BTo9P0MrxtELRqOcSF+RxUKCE7RMWBwTGqMswVKBkLlu",
+	"ShAB1V1F+mg4l2ug0rZB+K6NxjQemfhA+GVWS2Mk5Vn9gBYFSD3WJYF8/QmjDLhQnEUrgGiEzqRbTTvn",
+	"d4CTfzCeRAENGZVK8XwkGMJ0W/6mtIZKoBHaMH4lEI4xoUIiIlFOjV2MRgEN6Mtr4FvTjKa4o3lDqLaj",
+	"Yo0z8NHiJrClhMCb3wQaBgTe/GPg2Y6RwPPRaDS63O0WfkBt14bJmZu8vsBbpT9Yoo0Sue6KmSttQJQp",
+	"jVniomlmNjlBlMmAblnOhfo8U4N0q5RcExr7aHZ8osvyJjOOeQw+mk2nhQpaPVJf/ldA1SCdXXSlBh89",
+	"nZwgCQoLYk6SLaoUFYzyJSQEa6ys5v12dlFBGqU+nZ6fVWoBc+94NBlN1EiWAcUZ8ebeyWgyOtHZALnW",
+	"F36MMzKuplnjrs7QVzbzGbJ0SSjM0eK/JY7/HDN1YafPTH3vz5/wFSx024JA6v8notQ3ieMYooDGbIQW",
+	"tWSovu1KlWjRflrPvTba5PyAUiZNDYf8oZvs1P8ZjkFpJ6QCsZRItFBiWYzQPyqNO35AF0XpfaEVfGGI",
+	"HxUh9AJhDnrJECcJ8CfCyKGwPmeRN/d+BXlaZnerTb8fm8x7S5Nt8+KtiWbJvtZaiWOvp6O05R0PbMmJ",
+	"lEDRcms2dp5j3+62XPtwBBQsH0xCtT/iNlR0Oe5SOGPTjj1goG2R3l02unOnk8k+fFCMG3c0oe58bzY5",
+	"Pjy11mCoJk2nQyZVW/h0vGPbsA/NNM3GVSyg9deigI+XO/9GsUDkaYr51pt7Ksop5Krc5waERCvCdbeL",
+	"if0/esXNuFSonAnZjShEksfq8qc4AgMsdLinQ9AfErYBHmIBPlpvszVQLCHyUU5JyCIIaAJSm6QryOSP",
+	"JkRVy9hivA4mXXew66paY2NoBE4hoHqfURmBoiuAzAzQUShiPAJeQKgoNz2G0GkOXugGCBdoGWwIQrqO",
+	"lQfpVWyXGHZ1GGrrnQ2FHaB1zTbbf1dtramqEYmCg7gQS4eC7vy6DxwrmFNxhHvN/ivQ1qlh+r8boEcU",
+	"qTuPcSOmM1dUXHWJcw8bppbcb5Q52hlLlYDsSGH9VX9vNnQ2RbtzIkUFNtfhtMQxSgi90imsujKZ9apG",
+	"oybo2T4KotHdxTk5OTypfMhDz5gdnlE8tfC1aYxhGFL4vd8M+Ifuu3eXi/hghvXfTQhN3PAryIOW+La2",
+	"tHg8TG2V5R0g44UOLYWNHnTuWbv2ETpVFsJCDfVV/VJj/auyBz8HVP3AksigFWlwhdgowzObzLqwQD3p",
+	"+jhYoDNLPAgOfFGt/baMjRHKAGOzx/eMq409B8yR6xLaY5Ye9Im3VkfSngdlHPmjb9fOmfioMHRPqrhg",
+	"DyYpJHlfC2jjrJ7AxBWvHy0+aXTsDDdID/hUX7PSv0dZlYW3svmG9LUeIZnjI0a7fXNFMw9ZrPENiRrY",
+	"uQfrVvXwO+R9RMgbFox+UGvj3+y3/k8EIlGR1qs/Pa+fFdn/3HzrgZXe9xhc7tNJF3/1hXJnEaQZk/ry",
+	"94Zlr9xi3+H/nWFRUWDqNjOOxQ/mAYeLuuYdv4v63qJ+NVjQ7vKui2d/OgtPpzbUmk4mNqdbPI6DMkJj",
+	"JPIwBIhMXcWVCnXXl86+PJ2cBCYLvCFC14f0cz0CUdaqmJKYMq6zNtvqU/K6DhpQUyneYCKFdphIJGxT",
+	"PhvUXSKyTzY9IuaxO+wBOe4hJ8UKRXjBO8wB5Zl2qk+Nf/yC1BCB8gwt7UPNBU1ESUUiDjhc6/Ln/RW1",
+	"ppzvIGNcKjXSVQF5mD8V3bUnKxXX1dfHN66WtdurxbUSJFpUSo22GF1SVE9klsWyUZd62YbcX7Yfqq+l",
+	"ua3pKt/z8W2np1zLREXqljV38Uy1lwmVYKVDbcZG2HeFKx+oma82/K4J90UqmpUI6zv3KIowAKagV85A",
+	"aBQvIFmZl72scgGRKTnMptO2Krz6rggPhGMOq4G70K7ffV++7kL9/ogAoNaNv8fxmg7qh/WmOtPl2rMR",
+	"oYpVvukN11raTHNpPpRsc52W+9j2IuccqPxg+H97DbbvCbqr+j6SXik/o728OV1TvRTR1sTcppyh4UsC",
+	"2JUxNN4VCCeMwgjpFxZkchtQ0yiDGEc0TxLda7hYErZQ3yx0y+wChQlgLhCRI6Q0xz4ZH2LOCQhTDDH9",
+	"hrLy8qYNtk0cyjT5aLMm4RoJqbCN6YLDKwkc4cA2+yG2Mi9R8ItGIEWD69/eX1RpasVjFVaqvdkPVVW5",
+	"p0Z+jZWOAapcve/mWbNO72cCcaHjxjBkue7FjRAHmXOq1LHx/q3uQP4R9aLxhORDdd5UlOJfIN9GeBQT",
+	"IQ8Lcay7vfeL8uXn0NopXLwqhUbF5dZmxzVv2BbjFQextqJFpwE1b6or52L77rpijdjaUaEsx2xy3GUx",
+	"9IsJHkkbWq9O+IaNRB0VsBgR2qVCu+K7psK8Vj4MhGmXKSJwmwYgCZH6nWc2hewyDK0U9LvKMwm+eSKh",
+	"eOdm1UZV1jK0tZc6z5cJCTs76CuzCyzYXuC0aJDU3YQJW+JE90UXFNWb6isPFbgicXtRmz1THtxlvCsT",
+	"y9xae6bL+eu8VXtqURLoyOuX2K4yQUO53eXu/wIAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

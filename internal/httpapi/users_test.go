@@ -10,11 +10,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/oapi-codegen/nullable"
 
 	"github.com/sophsapp/sophsapp/gen/api"
 	"github.com/sophsapp/sophsapp/internal/apptest"
 	"github.com/sophsapp/sophsapp/internal/auth"
+	"github.com/sophsapp/sophsapp/internal/pgtest"
 )
 
 // wantError fails t unless the response has status want and, when msgs are
@@ -459,4 +461,53 @@ func TestUpdateCurrentUserInvalid(t *testing.T) {
 	if resp := login(t, a, "jake@example.com", "password-jake"); resp.StatusCode() != http.StatusOK || resp.JSON200.User != (api.User{Email: jake.Email, Username: "jake", Token: resp.JSON200.User.Token}) {
 		t.Fatalf("after refused updates: %d %s", resp.StatusCode(), resp.Body)
 	}
+}
+
+func TestLoginTiming(t *testing.T) {
+	a := apptest.Start(t, nil)
+	register(t, a, "jake")
+
+	// An unknown email must cost a password comparison like a known one,
+	// or response times tell which emails are registered. The fastest of a
+	// few tries filters out noise from a busy machine; skipping bcrypt
+	// would make the unknown email some fifty times faster.
+	fastest := func(email string) time.Duration {
+		best := time.Duration(1 << 62)
+		for range 3 {
+			start := time.Now()
+			resp := login(t, a, email, "password-wrong")
+			best = min(best, time.Since(start))
+			wantError(t, resp.StatusCode(), resp.Body, http.StatusUnauthorized)
+		}
+		return best
+	}
+	known, unknown := fastest("jake@example.com"), fastest("nobody@example.com")
+	if unknown < known/3 {
+		t.Fatalf("login with an unknown email took %v, with a wrong password %v", unknown, known)
+	}
+}
+
+func TestDeletedUserToken(t *testing.T) {
+	dbURL := pgtest.NewDatabase(t)
+	a := apptest.StartEnv(t, apptest.Env(dbURL))
+	jake := register(t, a, "jake")
+	register(t, a, "anna")
+
+	conn, err := pgx.Connect(context.Background(), dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(context.Background(), "DELETE FROM users WHERE username = 'jake'"); err != nil {
+		t.Fatal(err)
+	}
+
+	// The token is still well signed, but names nobody.
+	get, err := a.Client.GetCurrentUserWithResponse(context.Background(), withToken(jake.Token))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantError(t, get.StatusCode(), get.Body, http.StatusUnauthorized, "missing or invalid authorization token")
+	put := updateUserRaw(t, a, jake.Token, `{"user":{"bio":"back"}}`)
+	wantError(t, put.StatusCode(), put.Body, http.StatusUnauthorized, "missing or invalid authorization token")
 }
