@@ -189,6 +189,8 @@ func TestErrorsAreJSON(t *testing.T) {
 	}{
 		{"unknown api route", "GET", "/api/nope", "", http.StatusNotFound, false},
 		{"unknown route outside api", "GET", "/index.php", "", http.StatusNotFound, false},
+		{"unclean path", "POST", "/api/profiles//follow", "", http.StatusNotFound, false},
+		{"dot segments", "GET", "/api/articles/../tags", "", http.StatusNotFound, false},
 		{"wrong method", "POST", "/api/health", "", http.StatusMethodNotAllowed, false},
 		{"body too large", "POST", "/api/health", strings.Repeat("x", 2048), http.StatusRequestEntityTooLarge, false},
 		{"chunked body too large", "POST", "/api/users", `{"user":{"bio":"` + strings.Repeat("x", 2048) + `"}}`, http.StatusRequestEntityTooLarge, true},

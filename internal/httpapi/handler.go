@@ -13,6 +13,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"path"
+	"strings"
 	"time"
 
 	"github.com/getkin/kin-openapi/routers/gorillamux"
@@ -51,7 +53,6 @@ func NewHandler(d Deps) (http.Handler, error) {
 	ew := errorWriter{log: d.Log}
 	s := &Server{pool: d.Pool, q: db.New(d.Pool), log: d.Log, tokens: d.Tokens, version: d.Version}
 
-	mux := http.NewServeMux()
 	strict := api.NewStrictHandlerWithOptions(s, nil, api.StrictHTTPServerOptions{
 		RequestErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
 			ew.handle(w, r, Invalid("body: "+err.Error()))
@@ -64,13 +65,23 @@ func NewHandler(d Deps) (http.Handler, error) {
 			ew.handle(w, r, Invalid(err.Error()))
 		},
 	})
-	mux.Handle("/api/", validate(router, d.Tokens, ew)(apiHandler))
-	mux.Handle("GET /metrics", d.Metrics.Handler())
-	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ew.write(w, r, http.StatusNotFound, "no such endpoint: "+r.URL.Path)
-	}))
-
-	var h http.Handler = mux
+	validated := validate(router, d.Tokens, ew)(apiHandler)
+	metricsHandler := d.Metrics.Handler()
+	// The top level is dispatched by hand rather than by a ServeMux, which
+	// would answer unclean paths (//, /./, /../) with a text redirect.
+	var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.Path
+		switch {
+		case p != path.Clean(p) && p != path.Clean(p)+"/":
+			ew.write(w, r, http.StatusNotFound, "no such endpoint: "+p)
+		case strings.HasPrefix(p, "/api/"):
+			validated.ServeHTTP(w, r)
+		case p == "/metrics" && (r.Method == http.MethodGet || r.Method == http.MethodHead):
+			metricsHandler.ServeHTTP(w, r)
+		default:
+			ew.write(w, r, http.StatusNotFound, "no such endpoint: "+p)
+		}
+	})
 	h = limits(d.RequestTimeout, d.MaxBodyBytes, ew)(h)
 	h = recoverer(d.Log, ew)(h)
 	h = accessLog(d.Log, d.Metrics)(h)
