@@ -38,3 +38,8 @@ load:
 ## bench: Go benchmarks (figures only, never pass/fail on timing)
 bench:
 	go test -run '^$$' -bench . -benchtime 2s ./...
+
+## install: build, then install or upgrade on this host as root (DOMAIN=api.example.com on the first install); see README.md, Operations runbook
+.PHONY: install
+install: build
+	deploy/install.sh --binary bin/sophsapp $(if $(DOMAIN),--domain $(DOMAIN))
