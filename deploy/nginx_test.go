@@ -159,7 +159,7 @@ func TestNginxInFrontOfApp(t *testing.T) {
 				t.Errorf("app log: %v", appLine)
 			}
 			ngx := p.accessLogLine(t, id)
-			if ngx["status"] != float64(200) || ngx["client_ip"] != "127.0.0.15" || ngx["uri"] != "/api/health" {
+			if ngx["status"] != float64(200) || ngx["client_ip"] != "127.0.0.15" || ngx["uri"] != "/api/health" || ngx["nginx_request_id"] != id {
 				t.Errorf("nginx log: %v", ngx)
 			}
 			if urt, _ := ngx["upstream_response_time"].(string); urt == "" || urt == "-" {
