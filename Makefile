@@ -4,15 +4,22 @@
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/sophsapp/sophsapp/internal/app.version=$(VERSION)
 
-.PHONY: run test generate check-generated build vet bench load
+.PHONY: run test fuzz generate check-generated build vet bench load install
 
 ## run: serve the API on 127.0.0.1:5000 (local PostgreSQL when DATABASE_URL is unset)
 run:
 	./scripts/run-dev
 
-## test: the whole suite against a throwaway PostgreSQL (and Nginx)
+## test: the whole suite against a throwaway PostgreSQL (and Nginx), then a short fuzz run
 test:
 	go test -count=1 -timeout 20m ./...
+	go test -run '^$$' -fuzz '^FuzzAPI$$' -fuzztime $(FUZZTIME) ./internal/httpapi/
+
+FUZZTIME ?= 10s
+
+## fuzz: a longer fuzz run of the HTTP API (FUZZTIME=10m by default here)
+fuzz:
+	go test -run '^$$' -fuzz '^FuzzAPI$$' -fuzztime $(or $(filter-out 10s,$(FUZZTIME)),10m) ./internal/httpapi/
 
 ## generate: regenerate gen/ from api/openapi.yaml, schema/ and queries/
 generate:

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -83,6 +84,11 @@ func classify(err error) problem {
 			return problem{http.StatusUnprocessableEntity, []string{"a value is outside its allowed range"}}
 		case "57P01", "57P02", "57P03", "53300": // shutting down, too many connections
 			return problem{http.StatusServiceUnavailable, []string{"service temporarily unavailable, try again"}}
+		}
+		if strings.HasPrefix(pgErr.Code, "22") {
+			// data_exception: a value PostgreSQL cannot store, such as a
+			// NUL character in text.
+			return problem{http.StatusUnprocessableEntity, []string{"a value contains characters or data that cannot be stored"}}
 		}
 	case errors.As(err, &connErr), pgconn.Timeout(err),
 		errors.Is(err, context.DeadlineExceeded),
