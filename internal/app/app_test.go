@@ -81,8 +81,9 @@ func TestHealthDatabaseDown(t *testing.T) {
 }
 
 // TestHealthDatabaseUnreachable points the server at an address where
-// nothing listens and at one that swallows packets: health still answers 503
-// within the ping timeout.
+// nothing listens and at one that never answers: health still answers 503
+// within the ping timeout, and other endpoints 503 within the connect
+// timeout.
 func TestHealthDatabaseUnreachable(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -116,6 +117,11 @@ func TestHealthDatabaseUnreachable(t *testing.T) {
 			}
 			if took := time.Since(start); took > 1500*time.Millisecond {
 				t.Errorf("health took %s", took)
+			}
+			// Other endpoints wait at most the 2 s connect timeout.
+			code, body, took := get(t, a, "/api/articles")
+			if code != http.StatusServiceUnavailable || !strings.Contains(body, `"errors"`) || took > 3*time.Second {
+				t.Errorf("GET /api/articles: %d in %s: %s", code, took, body)
 			}
 		})
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -91,6 +92,7 @@ func classify(err error) problem {
 			return problem{http.StatusUnprocessableEntity, []string{"a value contains characters or data that cannot be stored"}}
 		}
 	case errors.As(err, &connErr), pgconn.Timeout(err),
+		errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF), // connection lost mid-query
 		errors.Is(err, context.DeadlineExceeded),
 		errors.As(err, &netErr):
 		return problem{http.StatusServiceUnavailable, []string{"service temporarily unavailable, try again"}}

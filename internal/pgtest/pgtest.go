@@ -91,7 +91,7 @@ func StartCluster(base string) (*Cluster, error) {
 
 // Start starts the (stopped) cluster and waits until it accepts connections.
 func (c *Cluster) Start() error {
-	opts := fmt.Sprintf("-k %s -h 127.0.0.1 -p %d -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200", c.Dir, c.Port)
+	opts := fmt.Sprintf("-k %s -h 127.0.0.1 -p %d -c fsync=off -c full_page_writes=off -c max_connections=200", c.Dir, c.Port)
 	out, err := c.pg("pg_ctl", "-D", c.Dir, "-l", filepath.Join(c.Dir, "server.log"), "-w", "-t", "30", "-o", opts, "start").CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("pg_ctl start: %v\n%s", err, out)
