@@ -14,8 +14,6 @@ import (
 	"github.com/sophsapp/sophsapp/gen/db"
 )
 
-var errNotImplemented = errors.New("not implemented")
-
 // passwordCost is the bcrypt work factor of stored passwords.
 const passwordCost = bcrypt.DefaultCost
 
