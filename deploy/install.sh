@@ -7,11 +7,19 @@
 #
 #   deploy/install.sh --domain api.example.com   # first install
 #   deploy/install.sh                            # later deploys
+#   deploy/install.sh --instances 5000,5001      # several instances
 #
 # Options:
 #   --domain NAME   public DNS name; needed on the first install only (it is
 #                   written to /etc/nginx/snippets/sophsapp-site.conf).
 #   --binary PATH   the sophsapp binary to install (default: bin/sophsapp).
+#   --instances P,Q run one instance per port (sophsAppApi@P, sophsAppApi@Q,
+#                   on 127.0.0.1:P ...) behind Nginx instead of the single
+#                   sophsAppApi on 5000, restarted one after the other with
+#                   a health check between. The list is written to
+#                   /etc/nginx/snippets/sophsapp-upstream.conf and later
+#                   runs reuse it; `--instances single` goes back to the
+#                   single unit.
 #   --root DIR      install into DIR instead of / and change nothing else:
 #                   no user is created, no command (systemctl, nginx,
 #                   migrate, openssl, chown) runs; each is printed instead.
@@ -28,6 +36,7 @@ repo=$(dirname "$here")
 root=""
 domain=""
 binary="$repo/bin/sophsapp"
+instances_arg=""
 while [ $# -gt 0 ]; do
     case "$1" in
     --root) root=${2:?--root needs a directory}; shift 2 ;;
@@ -36,6 +45,8 @@ while [ $# -gt 0 ]; do
     --domain=*) domain=${1#*=}; shift ;;
     --binary) binary=${2:?--binary needs a path}; shift 2 ;;
     --binary=*) binary=${1#*=}; shift ;;
+    --instances) instances_arg=${2:?--instances needs a list of ports, or single}; shift 2 ;;
+    --instances=*) instances_arg=${1#*=}; shift ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "install.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
@@ -53,6 +64,9 @@ bin_path=/usr/local/bin/sophsapp  # ExecStart
 unit_path=/etc/systemd/system/$unit
 socket=sophsAppApi.socket         # holds 127.0.0.1:5000 across restarts
 socket_path=/etc/systemd/system/$socket
+template=sophsAppApi@.service     # one instance per port: sophsAppApi@5001
+socket_template=sophsAppApi@.socket
+upstream=/etc/nginx/snippets/sophsapp-upstream.conf   # the instances Nginx proxies to
 webroot=/var/www/sophsapp-acme    # certbot --webroot -w
 settings=/etc/nginx/snippets/sophsapp-site.conf
 tls_dir=/etc/nginx/sophsapp-tls
@@ -71,6 +85,22 @@ run() {
 }
 
 [ -f "$binary" ] || die "no binary at $binary: run 'make build' first or pass --binary"
+# --instances: a comma-separated list of distinct unprivileged ports.
+ports=""
+case "$instances_arg" in
+"" | single) ;;
+*)
+    for p in ${instances_arg//,/ }; do
+        case "$p" in
+        *[!0-9]* | 0*) die "--instances $instances_arg: $p is not a port" ;;
+        esac
+        { [ "$p" -ge 1024 ] && [ "$p" -le 65535 ]; } || die "--instances $instances_arg: $p is not a port in 1024-65535"
+        case " $ports " in *" $p "*) die "--instances $instances_arg: $p appears twice" ;; esac
+        ports="${ports:+$ports }$p"
+    done
+    [ -n "$ports" ] || die "--instances needs a list of ports, e.g. 5000,5001"
+    ;;
+esac
 if [ -z "$root" ]; then
     [ "$(id -u)" -eq 0 ] || die "run as root (sudo $0 ...), or use --root DIR for a dry install"
     command -v systemctl >/dev/null || die "systemd is required"
@@ -99,8 +129,10 @@ run chown "root:$user" "$app_dir"
 install -m 0755 "$binary" "$root$bin_path"
 install -m 0644 "$here/systemd/$unit" "$root$unit_path"
 install -m 0644 "$here/systemd/$socket" "$root$socket_path"
+install -m 0644 "$here/systemd/$template" "$root/etc/systemd/system/$template"
+install -m 0644 "$here/systemd/$socket_template" "$root/etc/systemd/system/$socket_template"
 install -m 0755 "$here/certbot/sophsapp-deploy-hook" "$root$hook_path"
-say "installed $bin_path, $unit_path, $socket_path, $hook_path"
+say "installed $bin_path, $unit_path, $socket_path, $template, $socket_template, $hook_path"
 
 # .env: created once from .env.example with a fresh JWT_SECRET, never
 # overwritten. Readable by the service's group, not by other users.
@@ -150,6 +182,31 @@ else
     say "created $settings for $domain"
 fi
 
+# The instances Nginx proxies to: the shipped single instance unless
+# --instances says otherwise; without --instances an existing list is kept
+# (its first line records the ports install.sh wrote).
+old_ports=""
+if [ -e "$root$upstream" ]; then
+    old_ports=$(sed -n '1s/^# instances: \([0-9,]*\)$/\1/p' "$root$upstream" | tr ',' ' ')
+fi
+if [ -n "$ports" ]; then
+    tmp=$(mktemp "$root/etc/nginx/snippets/.sophsapp-upstream.XXXXXX")
+    {
+        echo "# instances: ${ports// /,}"
+        sed '/^server 127\.0\.0\.1:5000 max_fails=0;$/,$d' "$here/nginx/sophsapp-upstream.conf"
+        for p in $ports; do echo "server 127.0.0.1:$p max_fails=0;"; done
+    } >"$tmp"
+    chmod 0644 "$tmp"
+    mv "$tmp" "$root$upstream"
+    say "wrote $upstream: instances on ports $ports"
+elif [ "$instances_arg" = single ] || [ ! -e "$root$upstream" ]; then
+    install -m 0644 "$here/nginx/sophsapp-upstream.conf" "$root$upstream"
+    say "wrote $upstream: the single instance on 127.0.0.1:5000"
+else
+    ports=$old_ports
+    say "kept existing $upstream${ports:+ (instances on ports $ports)}"
+fi
+
 # Until certbot has issued the real certificate, a self-signed placeholder
 # lets Nginx start and answer ACME challenges on port 80.
 if [ ! -e "$root$tls_dir/fullchain.pem" ]; then
@@ -163,9 +220,25 @@ run nginx -t -q
 run systemctl enable --now nginx
 run systemctl reload nginx
 
-# The service.
+# The service: the single unit, or one instance per port.
 run systemctl daemon-reload
-run systemctl enable "$unit" "$socket"
+if [ -n "$ports" ]; then
+    # The single unit would hold port 5000 too.
+    run systemctl disable --now "$unit" "$socket"
+    for p in $ports; do
+        run systemctl enable "sophsAppApi@$p.socket" "sophsAppApi@$p.service"
+    done
+    # Instances dropped from the list.
+    for p in $old_ports; do
+        case " $ports " in *" $p "*) ;; *) run systemctl disable --now "sophsAppApi@$p.socket" "sophsAppApi@$p.service" ;; esac
+    done
+else
+    # Back to the single unit (--instances single).
+    for p in $old_ports; do
+        run systemctl disable --now "sophsAppApi@$p.socket" "sophsAppApi@$p.service"
+    done
+    run systemctl enable "$unit" "$socket"
+fi
 if [ "$fresh_env" = yes ]; then
     say "not starting $unit yet: edit $env_file (DATABASE_URL), then run this script again"
     exit 0
@@ -176,12 +249,24 @@ run systemd-run --quiet --wait --pipe --collect --uid="$user" --gid="$user" \
     "$bin_path" migrate
 # The socket stays open while the service restarts: connections wait in its
 # backlog. Type=notify: restart returns once the new process serves.
-run systemctl start "$socket"
-run systemctl restart "$unit"
-listen=$(sed -n 's/^ListenStream=//p' "$root$socket_path" | tail -n 1)
-run curl -fsS --max-time 5 -o /dev/null "http://$listen/api/health"
+if [ -n "$ports" ]; then
+    # One instance after the other, each healthy before the next restarts,
+    # so the others serve meanwhile.
+    for p in $ports; do
+        run systemctl start "sophsAppApi@$p.socket"
+        run systemctl restart "sophsAppApi@$p.service"
+        run curl -fsS --max-time 5 -o /dev/null "http://127.0.0.1:$p/api/health"
+    done
+    done_what="sophsAppApi@{${ports// /,}} are running and healthy"
+else
+    run systemctl start "$socket"
+    run systemctl restart "$unit"
+    listen=$(sed -n 's/^ListenStream=//p' "$root$socket_path" | tail -n 1)
+    run curl -fsS --max-time 5 -o /dev/null "http://$listen/api/health"
+    done_what="$unit is running and healthy"
+fi
 if [ -n "$root" ]; then
     say "done (dry run into $root)"
 else
-    say "done: $unit is running and healthy"
+    say "done: $done_what"
 fi

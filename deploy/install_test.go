@@ -45,6 +45,9 @@ func TestInstallScript(t *testing.T) {
 		"usr/local/bin/sophsapp":                      bin,
 		"etc/systemd/system/sophsAppApi.service":      repoFile(t, "deploy/systemd/sophsAppApi.service"),
 		"etc/systemd/system/sophsAppApi.socket":       repoFile(t, "deploy/systemd/sophsAppApi.socket"),
+		"etc/systemd/system/sophsAppApi@.service":     repoFile(t, "deploy/systemd/sophsAppApi@.service"),
+		"etc/systemd/system/sophsAppApi@.socket":      repoFile(t, "deploy/systemd/sophsAppApi@.socket"),
+		"etc/nginx/snippets/sophsapp-upstream.conf":   repoFile(t, "deploy/nginx/sophsapp-upstream.conf"),
 		"etc/nginx/sites-available/sophsapp.conf":     repoFile(t, "deploy/nginx/sophsapp.conf"),
 		"usr/local/sbin/sophsapp-certbot-deploy-hook": repoFile(t, "deploy/certbot/sophsapp-deploy-hook"),
 	}
@@ -133,6 +136,86 @@ func TestInstallScript(t *testing.T) {
 	}
 }
 
+// TestInstallScriptInstances installs with --instances: the upstream lists
+// one server per port, later runs without the option keep the list and
+// restart the instances one after the other with a health check between,
+// and --instances single goes back to the single unit.
+func TestInstallScriptInstances(t *testing.T) {
+	root := t.TempDir()
+	mustMkdir(t, filepath.Join(root, "etc/nginx/sites-available"))
+	bin := filepath.Join(t.TempDir(), "sophsapp")
+	writeFile(t, bin, "#!/bin/sh\n")
+	upstream := filepath.Join(root, "etc/nginx/snippets/sophsapp-upstream.conf")
+
+	out := runInstall(t, root, "--domain", "api.example.test", "--binary", bin, "--instances", "5000,5001")
+	// The shipped file with the instances in place of its server line, and
+	// a first line install.sh reads back on later runs.
+	want := "# instances: 5000,5001\n" + strings.Replace(readRepoFile(t, "deploy/nginx/sophsapp-upstream.conf"),
+		"\nserver 127.0.0.1:5000 max_fails=0;\n", "\nserver 127.0.0.1:5000 max_fails=0;\nserver 127.0.0.1:5001 max_fails=0;\n", 1)
+	if got := readFile(t, upstream); got != want {
+		t.Errorf("upstream:\n%s\nwant:\n%s", got, want)
+	}
+	for _, want := range []string{
+		"would run: systemctl disable --now sophsAppApi.service sophsAppApi.socket",
+		"would run: systemctl enable sophsAppApi@5000.socket sophsAppApi@5000.service",
+		"would run: systemctl enable sophsAppApi@5001.socket sophsAppApi@5001.service",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("first run does not say %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "would run: systemctl enable sophsAppApi.service") {
+		t.Errorf("the single unit is enabled next to the instances:\n%s", out)
+	}
+
+	// A deploy without --instances keeps the list and rolls through it.
+	env := filepath.Join(root, "opt/sophsapp/.env")
+	writeFile(t, env, strings.Replace(readFile(t, env), "change-me", "s3cret", 1))
+	out = runInstall(t, root, "--binary", bin)
+	if got := readFile(t, upstream); got != want {
+		t.Errorf("a run without --instances changed the upstream:\n%s", got)
+	}
+	steps := []string{
+		"kept existing /etc/nginx/snippets/sophsapp-upstream.conf (instances on ports 5000 5001)",
+		"/usr/local/bin/sophsapp migrate",
+		"would run: systemctl start sophsAppApi@5000.socket",
+		"would run: systemctl restart sophsAppApi@5000.service",
+		"would run: curl -fsS --max-time 5 -o /dev/null http://127.0.0.1:5000/api/health",
+		"would run: systemctl start sophsAppApi@5001.socket",
+		"would run: systemctl restart sophsAppApi@5001.service",
+		"would run: curl -fsS --max-time 5 -o /dev/null http://127.0.0.1:5001/api/health",
+	}
+	at := 0
+	for _, step := range steps {
+		i := strings.Index(out[at:], step)
+		if i < 0 {
+			t.Fatalf("second run does not say %q after the previous steps:\n%s", step, out)
+		}
+		at += i + len(step)
+	}
+	if strings.Contains(out, "restart sophsAppApi.service") {
+		t.Errorf("second run restarts the single unit:\n%s", out)
+	}
+
+	// Fewer instances, then back to the single unit.
+	out = runInstall(t, root, "--binary", bin, "--instances", "5000")
+	if !strings.Contains(out, "would run: systemctl disable --now sophsAppApi@5001.socket sophsAppApi@5001.service") ||
+		strings.Contains(out, "disable --now sophsAppApi@5000") {
+		t.Errorf("dropping 5001 from the list:\n%s", out)
+	}
+	out = runInstall(t, root, "--binary", bin, "--instances", "single")
+	assertSameFile(t, upstream, repoFile(t, "deploy/nginx/sophsapp-upstream.conf"))
+	for _, want := range []string{
+		"would run: systemctl disable --now sophsAppApi@5000.socket sophsAppApi@5000.service",
+		"would run: systemctl enable sophsAppApi.service sophsAppApi.socket",
+		"would run: systemctl restart sophsAppApi.service",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("--instances single does not say %q:\n%s", want, out)
+		}
+	}
+}
+
 // TestInstallScriptConfD installs on a host without sites-available
 // (Amazon Linux, RHEL): the site goes to conf.d.
 func TestInstallScriptConfD(t *testing.T) {
@@ -155,6 +238,10 @@ func TestInstallScriptRefusesBadInput(t *testing.T) {
 		"no domain":  {"--binary", bin},
 		"bad domain": {"--binary", bin, "--domain", "x; rm -rf /"},
 		"no binary":  {"--binary", bin + ".missing", "--domain", "api.example.test"},
+		"bad port":   {"--binary", bin, "--domain", "api.example.test", "--instances", "5000,80"},
+		"not a port": {"--binary", bin, "--domain", "api.example.test", "--instances", "5000,x"},
+		"twice":      {"--binary", bin, "--domain", "api.example.test", "--instances", "5000,5000"},
+		"empty list": {"--binary", bin, "--domain", "api.example.test", "--instances", ","},
 	} {
 		t.Run(name, func(t *testing.T) {
 			root := t.TempDir()

@@ -43,9 +43,9 @@ type proxy struct {
 }
 
 // startNginx renders the shipped site for a private prefix, checks it with
-// `nginx -t`, and runs Nginx in front of upstream (host:port) until the test
-// ends.
-func startNginx(t *testing.T, upstream string) *proxy {
+// `nginx -t`, and runs Nginx in front of the app instances at upstreams
+// (host:port each, at least one) until the test ends.
+func startNginx(t *testing.T, upstreams ...string) *proxy {
 	t.Helper()
 	nginx := requireTool(t, "nginx")
 	prefix := t.TempDir()
@@ -67,11 +67,24 @@ func startNginx(t *testing.T, upstream string) *proxy {
 	certFile, keyFile := filepath.Join(prefix, "tls", "fullchain.pem"), filepath.Join(prefix, "tls", "privkey.pem")
 	p.roots = writeSelfSignedCert(t, certFile, keyFile)
 	settingsFile := filepath.Join(prefix, "conf", "sophsapp-site.conf")
+	upstreamFile := filepath.Join(prefix, "conf", "sophsapp-upstream.conf")
+	if len(upstreams) == 0 {
+		t.Fatal("startNginx: no upstream")
+	}
 
 	settings := render(t, readRepoFile(t, "deploy/nginx/sophsapp-site.conf"), []subst{
 		{"server_name api.example.com;", "server_name " + testServerName + ";", 1},
 		{"/etc/nginx/sophsapp-tls/fullchain.pem", certFile, 1},
 		{"/etc/nginx/sophsapp-tls/privkey.pem", keyFile, 1},
+	})
+	// The instances, one server line each, as install.sh --instances
+	// writes them.
+	var servers []string
+	for _, u := range upstreams {
+		servers = append(servers, "server "+u+" max_fails=0;")
+	}
+	upstreamConf := render(t, readRepoFile(t, "deploy/nginx/sophsapp-upstream.conf"), []subst{
+		{"\nserver 127.0.0.1:5000 max_fails=0;\n", "\n" + strings.Join(servers, "\n") + "\n", 1},
 	})
 	site := render(t, readRepoFile(t, "deploy/nginx/sophsapp.conf"), []subst{
 		{"listen 80 default_server;", "listen " + p.httpAddr + " default_server;", 1},
@@ -82,9 +95,10 @@ func startNginx(t *testing.T, upstream string) *proxy {
 		{"/var/log/nginx/sophsapp.access.log", p.accessLog, 2},
 		{"/var/log/nginx/sophsapp.error.log", p.errorLog, 2},
 		{"root /var/www/sophsapp-acme;", "root " + p.webroot + ";", 1},
-		{"server 127.0.0.1:5000;", "server " + upstream + ";", 1},
+		{"include /etc/nginx/snippets/sophsapp-upstream.conf;", "include " + upstreamFile + ";", 1},
 	})
 	writeFile(t, settingsFile, settings)
+	writeFile(t, upstreamFile, upstreamConf)
 	writeFile(t, filepath.Join(prefix, "conf", "sophsapp.conf"), site)
 
 	// The stand-in for the distribution's nginx.conf: what Debian's has in
