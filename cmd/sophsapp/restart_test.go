@@ -2,7 +2,6 @@ package main_test
 
 import (
 	"bytes"
-	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -10,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -69,44 +67,9 @@ func TestRestartWithSocketActivationRefusesNothing(t *testing.T) {
 	first := startWithSocket(t, bin, lnFile, env, out)
 	waitHealthy(t, url)
 
-	var ok, refused, failed atomic.Int64
-	var failures sync.Map
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for range 6 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			client := &http.Client{Timeout: 15 * time.Second}
-			for i := 0; i < 20000; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				resp, err := client.Get(url + "/api/tags")
-				switch {
-				case err != nil && errors.Is(err, syscall.ECONNREFUSED):
-					refused.Add(1)
-				case err != nil:
-					failed.Add(1)
-					failures.Store(err.Error(), true)
-				default:
-					io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					if resp.StatusCode == http.StatusOK {
-						ok.Add(1)
-					} else {
-						failed.Add(1)
-						failures.Store(resp.Status, true)
-					}
-				}
-			}
-		}()
-	}
-
+	load := apptest.StartLoad([]string{url + "/api/tags"}, 6, 20000)
 	time.Sleep(500 * time.Millisecond)
-	before := ok.Load()
+	before := load.Succeeded()
 	restartStart := time.Now()
 	if err := first.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -118,16 +81,17 @@ func TestRestartWithSocketActivationRefusesNothing(t *testing.T) {
 	waitHealthy(t, url)
 	restart := time.Since(restartStart)
 	time.Sleep(500 * time.Millisecond)
-	close(stop)
-	wg.Wait()
+	res := load.Stop()
 
 	t.Logf("restart under load took %s: %d requests succeeded (%d before the restart), %d refused, %d failed",
-		restart.Round(time.Millisecond), ok.Load(), before, refused.Load(), failed.Load())
-	if refused.Load() != 0 || failed.Load() != 0 {
-		failures.Range(func(k, _ any) bool { t.Errorf("failure: %v", k); return true })
-		t.Errorf("%d refused and %d failed requests during the restart", refused.Load(), failed.Load())
+		restart.Round(time.Millisecond), res.OK, before, res.Refused, res.Failed)
+	for _, f := range res.Failures {
+		t.Errorf("failure: %s", f)
 	}
-	if ok.Load() <= before {
+	if res.Refused != 0 || res.Failed != 0 {
+		t.Errorf("%d refused and %d failed requests during the restart", res.Refused, res.Failed)
+	}
+	if res.OK <= before {
 		t.Error("no request succeeded after the restart")
 	}
 	if t.Failed() {

@@ -2,13 +2,10 @@ package app_test
 
 import (
 	"context"
-	"errors"
 	"io"
 	"net/http"
 	"strings"
 	"sync"
-	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -181,42 +178,7 @@ func TestGracefulStopUnderLoad(t *testing.T) {
 	env["SHUTDOWN_TIMEOUT"] = "5s"
 	a := apptest.StartEnv(t, env)
 
-	var ok, refused, failed atomic.Int64
-	var failures sync.Map
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	client := &http.Client{Timeout: 10 * time.Second}
-	for w := 0; w < 8; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < 5000; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				resp, err := client.Get(a.URL + "/api/tags")
-				switch {
-				case err != nil && errors.Is(err, syscall.ECONNREFUSED):
-					refused.Add(1)
-					time.Sleep(5 * time.Millisecond)
-				case err != nil:
-					failed.Add(1)
-					failures.Store(err.Error(), true)
-				default:
-					io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					if resp.StatusCode == http.StatusOK {
-						ok.Add(1)
-					} else {
-						failed.Add(1)
-						failures.Store(resp.Status, true)
-					}
-				}
-			}
-		}()
-	}
+	load := apptest.StartLoad([]string{a.URL + "/api/tags"}, 8, 5000)
 	time.Sleep(500 * time.Millisecond)
 	// Hold the next requests inside the server while it is told to stop.
 	release := lockTags(t, url)
@@ -234,19 +196,18 @@ func TestGracefulStopUnderLoad(t *testing.T) {
 	}
 	took := time.Since(stopStart)
 	time.Sleep(100 * time.Millisecond)
-	close(stop)
-	wg.Wait()
+	res := load.Stop()
 
 	t.Logf("graceful stop under load: %d succeeded, %d refused after close, %d failed; stop took %s",
-		ok.Load(), refused.Load(), failed.Load(), took.Round(time.Millisecond))
+		res.OK, res.Refused, res.Failed, took.Round(time.Millisecond))
 	if stopErr != nil {
 		t.Errorf("Serve returned %v", stopErr)
 	}
-	if failed.Load() > 0 {
-		failures.Range(func(k, _ any) bool { t.Errorf("failure: %v", k); return true })
+	for _, f := range res.Failures {
+		t.Errorf("failure: %s", f)
 	}
-	if ok.Load() == 0 || refused.Load() == 0 {
-		t.Errorf("the load did not straddle the stop (ok=%d refused=%d)", ok.Load(), refused.Load())
+	if res.OK == 0 || res.Refused == 0 {
+		t.Errorf("the load did not straddle the stop (ok=%d refused=%d)", res.OK, res.Refused)
 	}
 	if took > 5*time.Second {
 		t.Errorf("stop took %s, beyond SHUTDOWN_TIMEOUT", took)

@@ -9,7 +9,6 @@ import (
 
 	"github.com/sophsapp/sophsapp/gen/api"
 	"github.com/sophsapp/sophsapp/gen/db"
-	"github.com/sophsapp/sophsapp/internal/auth"
 )
 
 // profileOf is the API's view of a user as others see it.
@@ -33,11 +32,7 @@ func (s *Server) profile(ctx context.Context, username string, viewerID *int64) 
 // GetProfileByUsername handles GET /api/profiles/{username}. With a token,
 // following is the caller's; without one it is false.
 func (s *Server) GetProfileByUsername(ctx context.Context, request api.GetProfileByUsernameRequestObject) (api.GetProfileByUsernameResponseObject, error) {
-	var viewerID *int64
-	if u, ok := auth.FromContext(ctx); ok {
-		viewerID = &u.ID
-	}
-	p, err := s.profile(ctx, request.Username, viewerID)
+	p, err := s.profile(ctx, request.Username, viewerOf(ctx))
 	if err != nil {
 		return nil, err
 	}
@@ -49,45 +44,51 @@ func (s *Server) GetProfileByUsername(ctx context.Context, request api.GetProfil
 // FollowUserByUsername handles POST /api/profiles/{username}/follow.
 // Following someone already followed changes nothing.
 func (s *Server) FollowUserByUsername(ctx context.Context, request api.FollowUserByUsernameRequestObject) (api.FollowUserByUsernameResponseObject, error) {
-	cu, err := currentUser(ctx)
+	p, err := s.setFollow(ctx, request.Username, true)
 	if err != nil {
 		return nil, err
 	}
-	p, err := s.profile(ctx, request.Username, &cu.ID)
-	if err != nil {
-		return nil, err
-	}
-	if p.ID == cu.ID {
-		return nil, Invalid("you cannot follow yourself")
-	}
-	if err := s.q.CreateFollow(ctx, db.CreateFollowParams{FollowerID: cu.ID, FolloweeID: p.ID}); err != nil {
-		return nil, fmt.Errorf("follow %q: %w", request.Username, err)
-	}
-	return api.FollowUserByUsername200JSONResponse{ProfileOKJSONResponse: api.ProfileOKJSONResponse{
-		Profile: profileOf(p.Username, p.Bio, p.Image, true),
-	}}, nil
+	return api.FollowUserByUsername200JSONResponse{ProfileOKJSONResponse: api.ProfileOKJSONResponse{Profile: p}}, nil
 }
 
 // UnfollowUserByUsername handles DELETE /api/profiles/{username}/follow.
 // Unfollowing someone not followed changes nothing.
 func (s *Server) UnfollowUserByUsername(ctx context.Context, request api.UnfollowUserByUsernameRequestObject) (api.UnfollowUserByUsernameResponseObject, error) {
+	p, err := s.setFollow(ctx, request.Username, false)
+	if err != nil {
+		return nil, err
+	}
+	return api.UnfollowUserByUsername200JSONResponse{ProfileOKJSONResponse: api.ProfileOKJSONResponse{Profile: p}}, nil
+}
+
+// setFollow makes the caller follow (or stop following) username and
+// returns the profile as the caller now sees it. Both directions refuse the
+// caller's own name: there is no such relationship to make or undo, and a
+// client asking for it has the wrong user in mind.
+func (s *Server) setFollow(ctx context.Context, username string, follow bool) (api.Profile, error) {
 	cu, err := currentUser(ctx)
 	if err != nil {
-		return nil, err
+		return api.Profile{}, err
 	}
-	p, err := s.profile(ctx, request.Username, &cu.ID)
+	p, err := s.profile(ctx, username, &cu.ID)
 	if err != nil {
-		return nil, err
+		return api.Profile{}, err
 	}
-	// Refused like following yourself: there is no such relationship to
-	// undo, and a client asking for it has the wrong user in mind.
+	verb := "unfollow"
+	if follow {
+		verb = "follow"
+	}
 	if p.ID == cu.ID {
-		return nil, Invalid("you cannot unfollow yourself")
+		return api.Profile{}, Invalid("you cannot " + verb + " yourself")
 	}
-	if err := s.q.DeleteFollow(ctx, db.DeleteFollowParams{FollowerID: cu.ID, FolloweeID: p.ID}); err != nil {
-		return nil, fmt.Errorf("unfollow %q: %w", request.Username, err)
+	arg := db.CreateFollowParams{FollowerID: cu.ID, FolloweeID: p.ID}
+	if follow {
+		err = s.q.CreateFollow(ctx, arg)
+	} else {
+		err = s.q.DeleteFollow(ctx, db.DeleteFollowParams(arg))
 	}
-	return api.UnfollowUserByUsername200JSONResponse{ProfileOKJSONResponse: api.ProfileOKJSONResponse{
-		Profile: profileOf(p.Username, p.Bio, p.Image, false),
-	}}, nil
+	if err != nil {
+		return api.Profile{}, fmt.Errorf("%s %q: %w", verb, username, err)
+	}
+	return profileOf(p.Username, p.Bio, p.Image, follow), nil
 }
