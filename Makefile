@@ -4,6 +4,9 @@
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/sophsapp/sophsapp/internal/app.version=$(VERSION)
 
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
+
 .PHONY: run test fuzz generate check-generated build vet bench load install
 
 ## run: serve the API on 127.0.0.1:5000 (local PostgreSQL when DATABASE_URL is unset)
@@ -12,7 +15,7 @@ run:
 
 ## test: the whole suite against a throwaway PostgreSQL (and Nginx), then a short fuzz run
 test:
-	go test -count=1 -timeout 20m ./...
+	go test -count=1 -timeout 20m -v ./... 2>&1 | grep -Ev '^(=== (RUN|PAUSE|CONT|NAME)|\s*--- PASS)'
 	go test -run '^$$' -fuzz '^FuzzAPI$$' -fuzztime $(FUZZTIME) ./internal/httpapi/
 
 FUZZTIME ?= 10s
