@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -333,5 +334,25 @@ func TestGracefulShutdownFinishesInFlight(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("server did not stop after the in-flight request finished")
+	}
+}
+
+// TestDotEnv checks that ./.env fills in variables the environment lacks
+// and that the environment wins where both set one.
+func TestDotEnv(t *testing.T) {
+	t.Chdir(t.TempDir())
+	if err := os.WriteFile(".env", []byte("# local settings\nLOG_LEVEL=chatty\nSHUTDOWN_TIMEOUT=soon\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	env := map[string]string{"SHUTDOWN_TIMEOUT": "5s"}
+	if err := app.Run(context.Background(), []string{"sophsapp", "migrate"}, env, io.Discard, &stderr); err == nil {
+		t.Fatal("a broken .env was accepted")
+	}
+	if !strings.Contains(stderr.String(), "LOG_LEVEL") {
+		t.Errorf("LOG_LEVEL from .env was not read:\n%s", stderr.String())
+	}
+	if strings.Contains(stderr.String(), "SHUTDOWN_TIMEOUT") {
+		t.Errorf(".env overrode the environment's SHUTDOWN_TIMEOUT:\n%s", stderr.String())
 	}
 }
