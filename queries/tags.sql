@@ -1,10 +1,10 @@
 -- name: ListTags :many
--- Tags in use by at least one article, most used first.
-SELECT t.name
-FROM tags t
-JOIN article_tags at ON at.tag_id = t.id
-GROUP BY t.id, t.name
-ORDER BY count(*) DESC, t.name
+-- Tags in use by at least one article, most used first, by the counter
+-- the article_tags triggers keep (schema/0002_article_counts.sql).
+SELECT name
+FROM tags
+WHERE articles_count > 0
+ORDER BY articles_count DESC, name
 LIMIT 1000;
 
 -- name: CreateTags :exec
@@ -27,3 +27,14 @@ JOIN tags t ON t.name = n.name;
 
 -- name: UnlinkArticleTags :exec
 DELETE FROM article_tags WHERE article_id = $1;
+
+-- name: LockTagsOfArticle :exec
+-- Locks, in id order, the tags the article has and the tags named, before
+-- its links are replaced. Unlinking and linking each change the tags'
+-- articles_count (by trigger), locking as they go; without this, two
+-- articles swapping tags could each hold one tag the other waits for.
+SELECT id FROM tags
+WHERE name = ANY(sqlc.arg(names)::text[])
+   OR id IN (SELECT at.tag_id FROM article_tags at WHERE at.article_id = sqlc.arg(article_id))
+ORDER BY id
+FOR NO KEY UPDATE;

@@ -26,6 +26,11 @@ type ArticleTag struct {
 	Position  int16
 }
 
+type ArticleTotal struct {
+	OnlyRow       bool
+	ArticlesCount int64
+}
+
 type Comment struct {
 	ID        int64
 	ArticleID int64
@@ -48,17 +53,20 @@ type Follow struct {
 }
 
 type Tag struct {
-	ID   int64
-	Name string
+	ID            int64
+	Name          string
+	ArticlesCount int32
 }
 
 type User struct {
-	ID           int64
-	Username     string
-	Email        string
-	PasswordHash string
-	Bio          string
-	Image        string
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
+	ID             int64
+	Username       string
+	Email          string
+	PasswordHash   string
+	Bio            string
+	Image          string
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+	ArticlesCount  int32
+	FavoritesCount int32
 }

@@ -45,15 +45,15 @@ func (q *Queries) LinkArticleTags(ctx context.Context, arg LinkArticleTagsParams
 }
 
 const listTags = `-- name: ListTags :many
-SELECT t.name
-FROM tags t
-JOIN article_tags at ON at.tag_id = t.id
-GROUP BY t.id, t.name
-ORDER BY count(*) DESC, t.name
+SELECT name
+FROM tags
+WHERE articles_count > 0
+ORDER BY articles_count DESC, name
 LIMIT 1000
 `
 
-// Tags in use by at least one article, most used first.
+// Tags in use by at least one article, most used first, by the counter
+// the article_tags triggers keep (schema/0002_article_counts.sql).
 func (q *Queries) ListTags(ctx context.Context) ([]string, error) {
 	rows, err := q.db.Query(ctx, listTags)
 	if err != nil {
@@ -72,6 +72,28 @@ func (q *Queries) ListTags(ctx context.Context) ([]string, error) {
 		return nil, err
 	}
 	return items, nil
+}
+
+const lockTagsOfArticle = `-- name: LockTagsOfArticle :exec
+SELECT id FROM tags
+WHERE name = ANY($1::text[])
+   OR id IN (SELECT at.tag_id FROM article_tags at WHERE at.article_id = $2)
+ORDER BY id
+FOR NO KEY UPDATE
+`
+
+type LockTagsOfArticleParams struct {
+	Names     []string
+	ArticleID int64
+}
+
+// Locks, in id order, the tags the article has and the tags named, before
+// its links are replaced. Unlinking and linking each change the tags'
+// articles_count (by trigger), locking as they go; without this, two
+// articles swapping tags could each hold one tag the other waits for.
+func (q *Queries) LockTagsOfArticle(ctx context.Context, arg LockTagsOfArticleParams) error {
+	_, err := q.db.Exec(ctx, lockTagsOfArticle, arg.Names, arg.ArticleID)
+	return err
 }
 
 const unlinkArticleTags = `-- name: UnlinkArticleTags :exec

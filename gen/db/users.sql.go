@@ -12,7 +12,7 @@ import (
 const createUser = `-- name: CreateUser :one
 INSERT INTO users (username, email, password_hash)
 VALUES ($1, $2, $3)
-RETURNING id, username, email, password_hash, bio, image, created_at, updated_at
+RETURNING id, username, email, password_hash, bio, image, created_at, updated_at, articles_count, favorites_count
 `
 
 type CreateUserParams struct {
@@ -33,12 +33,14 @@ func (q *Queries) CreateUser(ctx context.Context, arg CreateUserParams) (User, e
 		&i.Image,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.ArticlesCount,
+		&i.FavoritesCount,
 	)
 	return i, err
 }
 
 const getUserByEmail = `-- name: GetUserByEmail :one
-SELECT id, username, email, password_hash, bio, image, created_at, updated_at
+SELECT id, username, email, password_hash, bio, image, created_at, updated_at, articles_count, favorites_count
 FROM users
 WHERE lower(email) = lower($1)
 `
@@ -57,12 +59,14 @@ func (q *Queries) GetUserByEmail(ctx context.Context, email string) (User, error
 		&i.Image,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.ArticlesCount,
+		&i.FavoritesCount,
 	)
 	return i, err
 }
 
 const getUserByID = `-- name: GetUserByID :one
-SELECT id, username, email, password_hash, bio, image, created_at, updated_at
+SELECT id, username, email, password_hash, bio, image, created_at, updated_at, articles_count, favorites_count
 FROM users
 WHERE id = $1
 `
@@ -79,6 +83,8 @@ func (q *Queries) GetUserByID(ctx context.Context, id int64) (User, error) {
 		&i.Image,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.ArticlesCount,
+		&i.FavoritesCount,
 	)
 	return i, err
 }
@@ -92,7 +98,7 @@ SET email         = coalesce($1, email),
     image         = coalesce($5, image),
     updated_at    = now()
 WHERE id = $6
-RETURNING id, username, email, password_hash, bio, image, created_at, updated_at
+RETURNING id, username, email, password_hash, bio, image, created_at, updated_at, articles_count, favorites_count
 `
 
 type UpdateUserParams struct {
@@ -124,6 +130,8 @@ func (q *Queries) UpdateUser(ctx context.Context, arg UpdateUserParams) (User, e
 		&i.Image,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.ArticlesCount,
+		&i.FavoritesCount,
 	)
 	return i, err
 }

@@ -84,18 +84,29 @@ func retrySlug(write func(attempt int) error) error {
 	return err
 }
 
-// setTags gives the article exactly tags, in that order.
+// setTags gives the article exactly tags, in that order. The tags'
+// articles_count follows by trigger (schema/0002_article_counts.sql).
 func setTags(ctx context.Context, q *db.Queries, articleID int64, tags []string, replace bool) error {
+	if len(tags) > 0 {
+		if err := q.CreateTags(ctx, tags); err != nil {
+			return fmt.Errorf("create tags: %w", err)
+		}
+	}
 	if replace {
+		if len(tags) > 0 {
+			// Unlinking and linking below each lock the counts of the tags
+			// they touch; taking both sets first, in one ordered pass, keeps
+			// two concurrent replacements from deadlocking.
+			if err := q.LockTagsOfArticle(ctx, db.LockTagsOfArticleParams{ArticleID: articleID, Names: tags}); err != nil {
+				return fmt.Errorf("lock tags: %w", err)
+			}
+		}
 		if err := q.UnlinkArticleTags(ctx, articleID); err != nil {
 			return fmt.Errorf("unlink tags: %w", err)
 		}
 	}
 	if len(tags) == 0 {
 		return nil
-	}
-	if err := q.CreateTags(ctx, tags); err != nil {
-		return fmt.Errorf("create tags: %w", err)
 	}
 	if err := q.LinkArticleTags(ctx, db.LinkArticleTagsParams{ArticleID: articleID, Names: tags}); err != nil {
 		return fmt.Errorf("link tags: %w", err)
@@ -286,7 +297,8 @@ func (s *Server) UpdateArticle(ctx context.Context, request api.UpdateArticleReq
 
 // DeleteArticle handles DELETE /api/articles/{slug}. One DELETE statement
 // removes the article with its comments, favorites and tag links (the
-// foreign keys cascade), so it is atomic without an explicit transaction.
+// foreign keys cascade), and the counters' triggers run within it, so it is
+// atomic without an explicit transaction.
 func (s *Server) DeleteArticle(ctx context.Context, request api.DeleteArticleRequestObject) (api.DeleteArticleResponseObject, error) {
 	me, err := currentUser(ctx)
 	if err != nil {
