@@ -1,6 +1,7 @@
 package deploy_test
 
 import (
+	"bufio"
 	"bytes"
 	"compress/gzip"
 	"crypto/tls"
@@ -256,6 +257,36 @@ func TestNginxInFrontOfApp(t *testing.T) {
 		r := do(t, p.client("127.0.0.19", true), "GET", p.httpsURL("/api/tags"), nil, nil)
 		if r.StatusCode == http.StatusTooManyRequests {
 			t.Errorf("another client was limited too")
+		}
+	})
+
+	t.Run("malformed requests get JSON", func(t *testing.T) {
+		for _, c := range []struct {
+			name, request string
+			status        int
+		}{
+			{"space in the target", "GET /api/ health HTTP/1.1\r\nHost: x\r\n\r\n", http.StatusBadRequest},
+			{"no Host", "GET /api/health HTTP/1.1\r\n\r\n", http.StatusBadRequest},
+			{"URI too long", "GET /api/" + strings.Repeat("a", 20000) + " HTTP/1.1\r\nHost: x\r\n\r\n", http.StatusRequestURITooLong},
+		} {
+			conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.21")}},
+				"tcp", p.httpsAddr, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+			if _, err := io.WriteString(conn, c.request); err != nil {
+				t.Fatal(err)
+			}
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				t.Fatalf("%s: %v", c.name, err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			conn.Close()
+			if resp.StatusCode != c.status || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") || !json.Valid(body) {
+				t.Errorf("%s: %d %q %s", c.name, resp.StatusCode, resp.Header.Get("Content-Type"), body)
+			}
 		}
 	})
 
