@@ -83,6 +83,8 @@ func classify(err error) problem {
 			return problem{http.StatusUnprocessableEntity, []string{"already exists"}}
 		case "23514": // check_violation: a value outside the limits in schema/
 			return problem{http.StatusUnprocessableEntity, []string{"a value is outside its allowed range"}}
+		case "40P01", "40001": // deadlock or serialization failure that outlived inTx's retries
+			return problem{http.StatusServiceUnavailable, []string{"the request collided with others, try again"}}
 		case "57P01", "57P02", "57P03", "53300": // shutting down, too many connections
 			return problem{http.StatusServiceUnavailable, []string{"service temporarily unavailable, try again"}}
 		}

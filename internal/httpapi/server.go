@@ -2,10 +2,12 @@ package httpapi
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/sophsapp/sophsapp/gen/api"
@@ -25,12 +27,27 @@ type Server struct {
 
 var _ api.StrictServerInterface = (*Server)(nil)
 
+// txAttempts bounds how often inTx runs a transaction that PostgreSQL
+// aborted as a deadlock victim or serialization failure.
+const txAttempts = 3
+
 // inTx runs fn in a transaction: committed when fn returns nil, rolled back
-// otherwise, so a failed request never leaves half its writes behind.
+// otherwise, so a failed request never leaves half its writes behind. A
+// transaction PostgreSQL aborts only because of concurrent ones (deadlock,
+// serialization failure) is run again from the start, so fn must not have
+// effects outside the transaction.
 func (s *Server) inTx(ctx context.Context, fn func(q *db.Queries) error) error {
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		return fn(s.q.WithTx(tx))
-	})
+	var err error
+	for range txAttempts {
+		err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+			return fn(s.q.WithTx(tx))
+		})
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) || (pgErr.Code != "40P01" && pgErr.Code != "40001") {
+			return err
+		}
+	}
+	return err
 }
 
 // currentUser returns the authenticated caller; operations that require a
