@@ -173,7 +173,7 @@ type contractTransport struct {
 // NewContractTransport wraps next so that every response is validated
 // against api/openapi.yaml with kin-openapi; a mismatch fails t.
 func NewContractTransport(t testing.TB, next http.RoundTripper) http.RoundTripper {
-	spec, err := api.GetSwagger()
+	spec, err := api.GetSpec()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -221,7 +221,7 @@ func TestArticleCountsFollowEveryWrite(t *testing.T) {
 
 	a1 = update(alice.Token, a1, api.UpdateArticle{TagList: tags("rust", "new")})
 	b1 = update(bob.Token, b1, api.UpdateArticle{TagList: tags()})
-	c1 = update(carol.Token, c1, api.UpdateArticle{TagList: tags("rust", "go", "sql")})
+	update(carol.Token, c1, api.UpdateArticle{TagList: tags("rust", "go", "sql")})
 	a2 = update(alice.Token, a2, api.UpdateArticle{Title: ptr("Alice two, renamed")})
 	checkCounts(t, a, conn, "tags replaced")
 

@@ -41,7 +41,7 @@ type Deps struct {
 
 // NewHandler returns the whole HTTP surface of the service.
 func NewHandler(d Deps) (http.Handler, error) {
-	spec, err := api.GetSwagger()
+	spec, err := api.GetSpec()
 	if err != nil {
 		return nil, fmt.Errorf("load embedded spec: %w", err)
 	}
