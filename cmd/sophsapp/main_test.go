@@ -18,13 +18,39 @@ import (
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
-// TestBinarySIGTERM builds the real binary, serves, and checks that SIGTERM
-// makes it exit 0 after a clean shutdown.
-func TestBinarySIGTERM(t *testing.T) {
+// build compiles the sophsapp binary into a test's temporary directory.
+func build(t *testing.T) string {
+	t.Helper()
 	bin := filepath.Join(t.TempDir(), "sophsapp")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
+	return bin
+}
+
+// waitHealthy polls url's health until it answers 200.
+func waitHealthy(t *testing.T, url string) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		resp, err := http.Get(url + "/api/health")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never became healthy", url)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestBinarySIGTERM builds the real binary, serves, and checks that SIGTERM
+// makes it exit 0 after a clean shutdown.
+func TestBinarySIGTERM(t *testing.T) {
+	bin := build(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -46,20 +72,7 @@ func TestBinarySIGTERM(t *testing.T) {
 	}
 	defer cmd.Process.Kill()
 
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp, err := http.Get("http://" + addr + "/api/health")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("server never became healthy:\n%s", out.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitHealthy(t, "http://"+addr)
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}

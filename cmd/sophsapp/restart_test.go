@@ -4,10 +4,8 @@ import (
 	"bytes"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"sync"
 	"syscall"
 	"testing"
@@ -43,10 +41,7 @@ func startWithSocket(t *testing.T, bin string, ln *os.File, env map[string]strin
 // while no process accepts wait in the socket's backlog, so clients under
 // load see no refused connection and no failed request.
 func TestRestartWithSocketActivationRefusesNothing(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "sophsapp")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := build(t)
 	tcp, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -98,24 +93,6 @@ func TestRestartWithSocketActivationRefusesNothing(t *testing.T) {
 		logMu.Lock()
 		t.Logf("server logs:\n%s", logs.String())
 		logMu.Unlock()
-	}
-}
-
-func waitHealthy(t *testing.T, url string) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		resp, err := http.Get(url + "/api/health")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s never became healthy", url)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 
