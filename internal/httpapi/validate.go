@@ -88,40 +88,39 @@ func requestProblem(err error) error {
 	return ValidationError(unique)
 }
 
+// collect appends one message per problem in err, walking kin-openapi's
+// nested multi-errors.
 func collect(err error, msgs *[]string) {
-	var multi openapi3.MultiError
-	var reqErr *openapi3filter.RequestError
 	var schemaErr *openapi3.SchemaError
-	var secErr *openapi3filter.SecurityRequirementsError
-	switch {
-	case errors.As(err, &multi) && len(multi) > 0 && isMulti(err):
-		for _, e := range multi {
-			collect(e, msgs)
+	switch e := err.(type) {
+	case openapi3.MultiError:
+		for _, sub := range e {
+			collect(sub, msgs)
 		}
-	case errors.As(err, &secErr):
+	case *openapi3filter.SecurityRequirementsError:
 		*msgs = append(*msgs, ErrUnauthorized.Error())
-	case errors.As(err, &reqErr) && reqErr.Err != nil && reqErr.Parameter == nil && hasSchemaError(reqErr.Err):
-		collect(reqErr.Err, msgs)
-	case errors.As(err, &reqErr) && reqErr.Parameter != nil:
-		reason := reqErr.Reason
-		if errors.As(reqErr.Err, &schemaErr) {
-			reason = schemaErr.Reason
-		} else if reqErr.Err != nil && reason == "" {
-			reason = reqErr.Err.Error()
+	case *openapi3filter.RequestError:
+		switch {
+		case e.Parameter != nil:
+			reason := e.Reason
+			if errors.As(e.Err, &schemaErr) {
+				reason = schemaErr.Reason
+			} else if reason == "" && e.Err != nil {
+				reason = e.Err.Error()
+			}
+			*msgs = append(*msgs, fmt.Sprintf("%s parameter %q: %s", e.Parameter.In, e.Parameter.Name, reason))
+		case e.Err != nil && hasSchemaError(e.Err):
+			collect(e.Err, msgs)
+		default:
+			*msgs = append(*msgs, "body: "+bodyReason(e))
 		}
-		*msgs = append(*msgs, fmt.Sprintf("%s parameter %q: %s", reqErr.Parameter.In, reqErr.Parameter.Name, reason))
-	case errors.As(err, &schemaErr):
-		*msgs = append(*msgs, schemaMessage(schemaErr))
-	case errors.As(err, &reqErr) && reqErr.RequestBody != nil:
-		*msgs = append(*msgs, "body: "+bodyReason(reqErr))
 	default:
-		*msgs = append(*msgs, err.Error())
+		if errors.As(err, &schemaErr) {
+			*msgs = append(*msgs, schemaMessage(schemaErr))
+		} else {
+			*msgs = append(*msgs, err.Error())
+		}
 	}
-}
-
-func isMulti(err error) bool {
-	_, ok := err.(openapi3.MultiError)
-	return ok
 }
 
 func hasSchemaError(err error) bool {
