@@ -137,13 +137,10 @@ WHERE id = sqlc.arg(id);
 -- same statement, and triggers lower the counters they were in.
 DELETE FROM articles WHERE slug = $1 AND author_id = $2;
 
--- name: CreateFavorite :execrows
+-- name: CreateFavorite :exec
+-- favorites_count follows by trigger (schema/0003).
 INSERT INTO favorites (user_id, article_id) VALUES ($1, $2)
 ON CONFLICT DO NOTHING;
 
--- name: DeleteFavorite :execrows
+-- name: DeleteFavorite :exec
 DELETE FROM favorites WHERE user_id = $1 AND article_id = $2;
-
--- name: AddFavoritesCount :exec
-UPDATE articles SET favorites_count = favorites_count + sqlc.arg(delta)::int
-WHERE id = sqlc.arg(id);

@@ -10,21 +10,6 @@ import (
 	"time"
 )
 
-const addFavoritesCount = `-- name: AddFavoritesCount :exec
-UPDATE articles SET favorites_count = favorites_count + $1::int
-WHERE id = $2
-`
-
-type AddFavoritesCountParams struct {
-	Delta int32
-	ID    int64
-}
-
-func (q *Queries) AddFavoritesCount(ctx context.Context, arg AddFavoritesCountParams) error {
-	_, err := q.db.Exec(ctx, addFavoritesCount, arg.Delta, arg.ID)
-	return err
-}
-
 const createArticle = `-- name: CreateArticle :one
 INSERT INTO articles (slug, author_id, title, description, body)
 VALUES ($1, $2, $3, $4, $5)
@@ -52,7 +37,7 @@ func (q *Queries) CreateArticle(ctx context.Context, arg CreateArticleParams) (i
 	return id, err
 }
 
-const createFavorite = `-- name: CreateFavorite :execrows
+const createFavorite = `-- name: CreateFavorite :exec
 INSERT INTO favorites (user_id, article_id) VALUES ($1, $2)
 ON CONFLICT DO NOTHING
 `
@@ -62,12 +47,10 @@ type CreateFavoriteParams struct {
 	ArticleID int64
 }
 
-func (q *Queries) CreateFavorite(ctx context.Context, arg CreateFavoriteParams) (int64, error) {
-	result, err := q.db.Exec(ctx, createFavorite, arg.UserID, arg.ArticleID)
-	if err != nil {
-		return 0, err
-	}
-	return result.RowsAffected(), nil
+// favorites_count follows by trigger (schema/0003).
+func (q *Queries) CreateFavorite(ctx context.Context, arg CreateFavoriteParams) error {
+	_, err := q.db.Exec(ctx, createFavorite, arg.UserID, arg.ArticleID)
+	return err
 }
 
 const deleteArticle = `-- name: DeleteArticle :execrows
@@ -89,7 +72,7 @@ func (q *Queries) DeleteArticle(ctx context.Context, arg DeleteArticleParams) (i
 	return result.RowsAffected(), nil
 }
 
-const deleteFavorite = `-- name: DeleteFavorite :execrows
+const deleteFavorite = `-- name: DeleteFavorite :exec
 DELETE FROM favorites WHERE user_id = $1 AND article_id = $2
 `
 
@@ -98,12 +81,9 @@ type DeleteFavoriteParams struct {
 	ArticleID int64
 }
 
-func (q *Queries) DeleteFavorite(ctx context.Context, arg DeleteFavoriteParams) (int64, error) {
-	result, err := q.db.Exec(ctx, deleteFavorite, arg.UserID, arg.ArticleID)
-	if err != nil {
-		return 0, err
-	}
-	return result.RowsAffected(), nil
+func (q *Queries) DeleteFavorite(ctx context.Context, arg DeleteFavoriteParams) error {
+	_, err := q.db.Exec(ctx, deleteFavorite, arg.UserID, arg.ArticleID)
+	return err
 }
 
 const getArticleBySlug = `-- name: GetArticleBySlug :one

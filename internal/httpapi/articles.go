@@ -323,11 +323,10 @@ func (s *Server) DeleteArticle(ctx context.Context, request api.DeleteArticleReq
 	return api.DeleteArticle204Response{}, nil
 }
 
-// favorite adds (delta 1) or removes (delta -1) the caller's favorite and
-// returns the article. The favorites row and favorites_count change in one
-// transaction, and the count only when the row did: repeating a request
-// changes nothing.
-func (s *Server) favorite(ctx context.Context, slug string, delta int32) (api.Article, error) {
+// favorite adds (add true) or removes the caller's favorite and returns
+// the article. Repeating a request changes nothing; favorites_count follows
+// the favorites rows by trigger, in the same transaction.
+func (s *Server) favorite(ctx context.Context, slug string, add bool) (api.Article, error) {
 	me, err := currentUser(ctx)
 	if err != nil {
 		return api.Article{}, err
@@ -341,19 +340,13 @@ func (s *Server) favorite(ctx context.Context, slug string, delta int32) (api.Ar
 		if err != nil {
 			return fmt.Errorf("article %q: %w", slug, err)
 		}
-		var changed int64
-		if delta > 0 {
-			changed, err = q.CreateFavorite(ctx, db.CreateFavoriteParams{UserID: me.ID, ArticleID: id})
+		if add {
+			err = q.CreateFavorite(ctx, db.CreateFavoriteParams{UserID: me.ID, ArticleID: id})
 		} else {
-			changed, err = q.DeleteFavorite(ctx, db.DeleteFavoriteParams{UserID: me.ID, ArticleID: id})
+			err = q.DeleteFavorite(ctx, db.DeleteFavoriteParams{UserID: me.ID, ArticleID: id})
 		}
 		if err != nil {
 			return fmt.Errorf("favorite %q: %w", slug, err)
-		}
-		if changed > 0 {
-			if err := q.AddFavoritesCount(ctx, db.AddFavoritesCountParams{ID: id, Delta: delta}); err != nil {
-				return fmt.Errorf("favorites count of %q: %w", slug, err)
-			}
 		}
 		article, err = articleBySlug(ctx, q, slug)
 		return err
@@ -363,7 +356,7 @@ func (s *Server) favorite(ctx context.Context, slug string, delta int32) (api.Ar
 
 // CreateArticleFavorite handles POST /api/articles/{slug}/favorite.
 func (s *Server) CreateArticleFavorite(ctx context.Context, request api.CreateArticleFavoriteRequestObject) (api.CreateArticleFavoriteResponseObject, error) {
-	article, err := s.favorite(ctx, request.Slug, 1)
+	article, err := s.favorite(ctx, request.Slug, true)
 	if err != nil {
 		return nil, err
 	}
@@ -372,7 +365,7 @@ func (s *Server) CreateArticleFavorite(ctx context.Context, request api.CreateAr
 
 // DeleteArticleFavorite handles DELETE /api/articles/{slug}/favorite.
 func (s *Server) DeleteArticleFavorite(ctx context.Context, request api.DeleteArticleFavoriteRequestObject) (api.DeleteArticleFavoriteResponseObject, error) {
-	article, err := s.favorite(ctx, request.Slug, -1)
+	article, err := s.favorite(ctx, request.Slug, false)
 	if err != nil {
 		return nil, err
 	}

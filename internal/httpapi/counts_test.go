@@ -109,7 +109,10 @@ func checkCounts(t *testing.T, a *apptest.App, conn *pgx.Conn, step string) {
 		       (SELECT count(*) FROM favorites f WHERE f.user_id = u.id) FROM users u
 		UNION ALL
 		SELECT 'articles of tag ' || t.name, t.articles_count,
-		       (SELECT count(*) FROM article_tags at WHERE at.tag_id = t.id) FROM tags t`)
+		       (SELECT count(*) FROM article_tags at WHERE at.tag_id = t.id) FROM tags t
+		UNION ALL
+		SELECT 'favorites of article ' || a.slug, a.favorites_count,
+		       (SELECT count(*) FROM favorites f WHERE f.article_id = a.id) FROM articles a`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -248,6 +251,7 @@ func TestArticleCountsFollowEveryWrite(t *testing.T) {
 	sql("UPDATE article_tags SET tag_id = (SELECT id FROM tags WHERE name = 'go') WHERE article_id = (SELECT id FROM articles WHERE slug = $1) AND tag_id = (SELECT id FROM tags WHERE name = 'new')", c2)
 	sql("UPDATE favorites SET user_id = (SELECT id FROM users WHERE username = 'carol') WHERE user_id = (SELECT id FROM users WHERE username = 'alice') AND article_id = (SELECT id FROM articles WHERE slug = $1)", c2)
 	checkCounts(t, a, conn, "rows moved in SQL")
+	fav(carol.Token, a2, false) // an article that outlives carol
 	sql("DELETE FROM users WHERE username = 'carol'")
 	checkCounts(t, a, conn, "user deleted in SQL")
 	sql("INSERT INTO articles (slug, author_id, title, description, body) SELECT 'bulk-' || u.id || '-' || g, u.id, 'Bulk', '', '' FROM users u, generate_series(1, 3) g")
