@@ -131,7 +131,7 @@ func TestHealthDatabaseUnreachable(t *testing.T) {
 func TestConfigErrorsNameEachVariable(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	env := map[string]string{
-		"MAX_BODY_BYTES":   "lots",
+		"MAX_JSON_BYTES":   "lots",
 		"SHUTDOWN_TIMEOUT": "soon",
 		"LOG_LEVEL":        "chatty",
 		"TRUSTED_PROXIES":  "not-an-ip",
@@ -141,7 +141,7 @@ func TestConfigErrorsNameEachVariable(t *testing.T) {
 	if err == nil {
 		t.Fatal("serve started with a broken configuration")
 	}
-	for _, name := range []string{"DATABASE_URL", "MAX_BODY_BYTES", "SHUTDOWN_TIMEOUT", "LOG_LEVEL", "TRUSTED_PROXIES", "APP_ENV", "JWT_SECRET"} {
+	for _, name := range []string{"DATABASE_URL", "MAX_JSON_BYTES", "SHUTDOWN_TIMEOUT", "LOG_LEVEL", "TRUSTED_PROXIES", "APP_ENV", "JWT_SECRET"} {
 		if !strings.Contains(stderr.String(), name) {
 			t.Errorf("stderr does not name %s:\n%s", name, stderr.String())
 		}
@@ -187,7 +187,7 @@ func TestMigrateCommand(t *testing.T) {
 }
 
 func TestErrorsAreJSON(t *testing.T) {
-	a := apptest.Start(t, map[string]string{"MAX_BODY_BYTES": "1024"})
+	a := apptest.Start(t, map[string]string{"MAX_JSON_BYTES": "1024"})
 	cases := []struct {
 		name, method, path string
 		body               string
@@ -199,7 +199,7 @@ func TestErrorsAreJSON(t *testing.T) {
 		{"unclean path", "POST", "/api/profiles//follow", "", http.StatusNotFound, false},
 		{"dot segments", "GET", "/api/articles/../tags", "", http.StatusNotFound, false},
 		{"wrong method", "POST", "/api/health", "", http.StatusMethodNotAllowed, false},
-		{"body too large", "POST", "/api/health", strings.Repeat("x", 2048), http.StatusRequestEntityTooLarge, false},
+		{"body too large", "POST", "/api/users/login", strings.Repeat("x", 2048), http.StatusRequestEntityTooLarge, false},
 		{"chunked body too large", "POST", "/api/users", `{"user":{"bio":"` + strings.Repeat("x", 2048) + `"}}`, http.StatusRequestEntityTooLarge, true},
 		{"malformed JSON", "POST", "/api/users", `{"user":`, http.StatusUnprocessableEntity, true},
 	}

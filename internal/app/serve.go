@@ -60,7 +60,8 @@ func Serve(ctx context.Context, cfg config.Config, ln net.Listener, log *slog.Lo
 		Tokens:         auth.NewTokens(secret, cfg.JWTTTL),
 		Version:        version,
 		TrustedProxies: cfg.TrustedProxies,
-		MaxBodyBytes:   cfg.MaxBodyBytes,
+		MaxJSONBytes:   cfg.MaxJSONBytes,
+		MaxUploadBytes: cfg.MaxUploadBytes,
 		RequestTimeout: cfg.RequestTimeout,
 		Metrics:        metrics.New(version, pool),
 	})

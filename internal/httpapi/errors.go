@@ -138,3 +138,40 @@ func (ew errorWriter) write(w http.ResponseWriter, r *http.Request, status int, 
 		ew.log.DebugContext(r.Context(), "writing error response", "error", err)
 	}
 }
+
+// decodeProblem words an error of the generated handlers' body decoding for
+// the client. encoding/json's messages name Go types and struct fields
+// ("Go struct field NewUser.user.username of type string"), so none of
+// their text is passed on: only the JSON path of a value of the wrong type.
+func decodeProblem(err error) error {
+	var tooLarge *http.MaxBytesError
+	var typeErr *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &tooLarge):
+		return tooLarge
+	case errors.As(err, &typeErr) && typeErr.Field != "":
+		return Invalid(fmt.Sprintf("body: %s has the wrong type", typeErr.Field))
+	case errors.As(err, &typeErr):
+		return Invalid("body: a value has the wrong type")
+	}
+	return Invalid("body: malformed JSON")
+}
+
+// paramProblem words a parameter binding error of the generated router for
+// the client, naming the parameter but none of the binder's internals.
+func paramProblem(err error) error {
+	var (
+		format   *api.InvalidParamFormatError
+		required *api.RequiredParamError
+		tooMany  *api.TooManyValuesForParamError
+	)
+	switch {
+	case errors.As(err, &format):
+		return Invalid(fmt.Sprintf("parameter %q is invalid", format.ParamName))
+	case errors.As(err, &required):
+		return Invalid(fmt.Sprintf("parameter %q is required", required.ParamName))
+	case errors.As(err, &tooMany):
+		return Invalid(fmt.Sprintf("parameter %q is given more than once", tooMany.ParamName))
+	}
+	return Invalid("a parameter is invalid")
+}

@@ -4,7 +4,7 @@
 //
 // A request travels: withRequestInfo (id, client address) → accessLog (and
 // metrics) →
-// recoverer → limits (deadline, body cap) → validate (route, token, spec) →
+// recoverer → deadline → validate (route, body limit, token, spec) →
 // the generated ServeMux and strict wrapper → a (*Server) method → sqlc.
 package httpapi
 
@@ -33,7 +33,10 @@ type Deps struct {
 	Tokens         *auth.Tokens
 	Version        string
 	TrustedProxies []netip.Prefix
-	MaxBodyBytes   int64
+	// MaxJSONBytes caps JSON request bodies, MaxUploadBytes the bodies of
+	// operations that take anything else (see bodyLimits.forOperation).
+	MaxJSONBytes   int64
+	MaxUploadBytes int64
 	RequestTimeout time.Duration
 	// Metrics records every request and is served on GET /metrics.
 	Metrics *metrics.Metrics
@@ -55,17 +58,17 @@ func NewHandler(d Deps) (http.Handler, error) {
 
 	strict := api.NewStrictHandlerWithOptions(s, nil, api.StrictHTTPServerOptions{
 		RequestErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
-			ew.handle(w, r, Invalid("body: "+err.Error()))
+			ew.handle(w, r, decodeProblem(err))
 		},
 		ResponseErrorHandlerFunc: ew.handle,
 	})
 	apiHandler := api.HandlerWithOptions(strict, api.StdHTTPServerOptions{
 		BaseRouter: http.NewServeMux(),
 		ErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
-			ew.handle(w, r, Invalid(err.Error()))
+			ew.handle(w, r, paramProblem(err))
 		},
 	})
-	validated := validate(router, d.Tokens, ew)(apiHandler)
+	validated := validate(router, d.Tokens, bodyLimits{json: d.MaxJSONBytes, upload: d.MaxUploadBytes}, ew)(apiHandler)
 	metricsHandler := d.Metrics.Handler()
 	// The top level is dispatched by hand rather than by a ServeMux, which
 	// would answer unclean paths (//, /./, /../) with a text redirect.
@@ -82,7 +85,7 @@ func NewHandler(d Deps) (http.Handler, error) {
 			ew.write(w, r, http.StatusNotFound, "no such endpoint: "+p)
 		}
 	})
-	h = limits(d.RequestTimeout, d.MaxBodyBytes, ew)(h)
+	h = deadline(d.RequestTimeout)(h)
 	h = recoverer(d.Log, ew)(h)
 	h = accessLog(d.Log, d.Metrics)(h)
 	h = withRequestInfo(d.TrustedProxies)(h)

@@ -1,9 +1,12 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"mime"
 	"net/http"
 	"slices"
 	"strings"
@@ -15,13 +18,69 @@ import (
 	"github.com/sophsapp/sophsapp/internal/auth"
 )
 
+// bodyLimits are the largest request bodies accepted: json for operations
+// whose request body is JSON (and those without one), upload for the
+// others.
+type bodyLimits struct {
+	json, upload int64
+}
+
+// forOperation is the one place that decides how large a request body may
+// be: an operation that declares any non-JSON request content (an upload)
+// gets the upload limit, every other operation the JSON limit.
+func (l bodyLimits) forOperation(op *openapi3.Operation) int64 {
+	if op.RequestBody != nil && op.RequestBody.Value != nil {
+		for mediaType := range op.RequestBody.Value.Content {
+			if !isJSON(mediaType) {
+				return l.upload
+			}
+		}
+	}
+	return l.json
+}
+
+// isJSON reports whether mediaType (parameters allowed) is JSON.
+func isJSON(mediaType string) bool {
+	mt, _, err := mime.ParseMediaType(mediaType)
+	if err != nil {
+		return false
+	}
+	return mt == "application/json" || strings.HasSuffix(mt, "+json")
+}
+
+// jsonBodySchema returns the schema of op's JSON request body for a request
+// with content type ct, or nil when the request does not send JSON to an
+// operation that takes it.
+func jsonBodySchema(op *openapi3.Operation, ct string) (*openapi3.Schema, bool) {
+	if op.RequestBody == nil || op.RequestBody.Value == nil || !isJSON(ct) {
+		return nil, false
+	}
+	mt, _, _ := mime.ParseMediaType(ct)
+	media := op.RequestBody.Value.Content.Get(mt)
+	if media == nil {
+		return nil, false
+	}
+	if media.Schema == nil {
+		return nil, true
+	}
+	return media.Schema.Value, true
+}
+
 // validate routes a request through the spec before any handler sees it:
-// unknown paths are 404, wrong methods 405, a bad token 401, and a request
-// that does not match its operation's parameters, body or security is 422
-// (or 401 for missing credentials), all in the API's error shape.
-func validate(router routers.Router, tokens *auth.Tokens, ew errorWriter) func(http.Handler) http.Handler {
+// unknown paths are 404, wrong methods 405, a body over its operation's
+// limit 413, a bad token 401, and a request that does not match its
+// operation's parameters, body or security is 422 (or 401 for missing
+// credentials), all in the API's error shape.
+//
+// A JSON body is read once, checked by checkJSONBody and validated by
+// kin-openapi, which keeps the value it validated on the request
+// (KeepValidatedValue): the generated handlers bind that value with exact
+// member names (oapi-codegen's runtime.BindJSONBody) instead of decoding
+// the body a second time.
+func validate(router routers.Router, tokens *auth.Tokens, limits bodyLimits, ew errorWriter) func(http.Handler) http.Handler {
 	opts := &openapi3filter.Options{
-		MultiError: true,
+		MultiError:         true,
+		KeepValidatedValue: true,
 		AuthenticationFunc: func(ctx context.Context, in *openapi3filter.AuthenticationInput) error {
 			if _, ok := auth.FromContext(in.RequestValidationInput.Request.Context()); !ok {
 				return ErrUnauthorized
@@ -41,6 +100,12 @@ func validate(router routers.Router, tokens *auth.Tokens, ew errorWriter) func(h
 				return
 			}
 			info(r.Context()).operation = route.Operation.OperationID
+			limit := limits.forOperation(route.Operation)
+			if r.ContentLength > limit {
+				ew.handle(w, r, &http.MaxBytesError{Limit: limit})
+				return
+			}
+			r.Body = http.MaxBytesReader(w, r.Body, limit)
 			// Operations declared with `security: []` ignore credentials
 			// entirely, so a stale token never fails a health check.
 			if sec := route.Operation.Security; sec == nil || len(*sec) > 0 {
@@ -51,6 +116,12 @@ func validate(router routers.Router, tokens *auth.Tokens, ew errorWriter) func(h
 				}
 				r = r.WithContext(ctx)
 			}
+			if schema, ok := jsonBodySchema(route.Operation, r.Header.Get("Content-Type")); ok {
+				if err := readJSONBody(r, schema); err != nil {
+					ew.handle(w, r, err)
+					return
+				}
+			}
 			in := &openapi3filter.RequestValidationInput{Request: r, PathParams: params, Route: route, Options: opts}
 			if err := openapi3filter.ValidateRequest(r.Context(), in); err != nil {
 				ew.handle(w, r, requestProblem(err))
@@ -59,6 +130,27 @@ func validate(router routers.Router, tokens *auth.Tokens, ew errorWriter) func(h
 			next.ServeHTTP(w, r)
 		})
 	}
+}
+
+// readJSONBody reads r's body, refuses it unless checkJSONBody accepts it,
+// and puts it back for kin-openapi to read.
+func readJSONBody(r *http.Request, schema *openapi3.Schema) error {
+	var buf bytes.Buffer
+	if r.ContentLength > 0 {
+		buf.Grow(int(r.ContentLength))
+	}
+	if _, err := buf.ReadFrom(r.Body); err != nil {
+		return fmt.Errorf("read body: %w", err)
+	}
+	data := buf.Bytes()
+	if len(bytes.TrimSpace(data)) > 0 {
+		if err := checkJSONBody(data, schema); err != nil {
+			return err
+		}
+	}
+	r.Body = io.NopCloser(bytes.NewReader(data))
+	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }
+	return nil
 }
 
 // requestProblem turns a kin-openapi validation error into the error
