@@ -24,12 +24,15 @@ SELECT c.id, c.body, c.created_at, c.updated_at, u.username, u.bio, u.image
 FROM c JOIN users u ON u.id = c.author_id;
 
 -- name: DeleteComment :execrows
--- Deletes the comment only when it is the author's and belongs to the
--- article with the slug.
+-- Deletes the comment when it belongs to the article with the slug and the
+-- caller wrote either the comment or the article (authors moderate the
+-- comments on their articles).
 DELETE FROM comments c
+USING articles a
 WHERE c.id = sqlc.arg(id)
-  AND c.author_id = sqlc.arg(author_id)
-  AND c.article_id = (SELECT a.id FROM articles a WHERE a.slug = sqlc.arg(slug));
+  AND a.id = c.article_id
+  AND a.slug = sqlc.arg(slug)
+  AND sqlc.arg(caller_id) IN (c.author_id, a.author_id);
 
 -- name: GetCommentOwner :one
 -- The author of a comment on the article with the slug; no row when either

@@ -519,7 +519,9 @@ type ClientInterface interface {
 	// UpdateArticleWithBody Update your article
 	//
 	// Changes the fields given. A new title gives the article a new slug;
-	// the old slug then answers 404.
+	// the old slug then answers 404. Members the schema does not declare
+	// (such as `slug` or `author` in an article sent back whole) are
+	// ignored.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -529,7 +531,9 @@ type ClientInterface interface {
 	// UpdateArticle Update your article
 	//
 	// Changes the fields given. A new title gives the article a new slug;
-	// the old slug then answers 404.
+	// the old slug then answers 404. Members the schema does not declare
+	// (such as `slug` or `author` in an article sent back whole) are
+	// ignored.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -555,7 +559,10 @@ type ClientInterface interface {
 	// Corresponds with POST /api/articles/{slug}/comments (the `CreateArticleComment` operationId).
 	CreateArticleComment(ctx context.Context, slug SlugPath, body CreateArticleCommentJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// DeleteArticleComment Delete your comment
+	// DeleteArticleComment Delete a comment you wrote, or any comment on your article
+	//
+	// The comment's author and the article's author may delete it (authors
+	// moderate the comments on their articles); anyone else gets 403.
 	//
 	// Corresponds with DELETE /api/articles/{slug}/comments/{id} (the `DeleteArticleComment` operationId).
 	DeleteArticleComment(ctx context.Context, slug SlugPath, id int64, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -618,8 +625,11 @@ type ClientInterface interface {
 	//
 	// Changes the fields given and leaves the others alone. An empty
 	// string or null for `bio` or `image` clears it. The answer carries
-	// the token the request was made with, which stays valid after a
-	// change of email, username or password.
+	// the token the request was made with, which stays valid. A new
+	// `password` revokes every other token issued before the change (they
+	// get 401 from then on); a change of email or username revokes none.
+	// Members the schema does not declare (such as `token` in a user sent
+	// back whole) are ignored.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -630,8 +640,11 @@ type ClientInterface interface {
 	//
 	// Changes the fields given and leaves the others alone. An empty
 	// string or null for `bio` or `image` clears it. The answer carries
-	// the token the request was made with, which stays valid after a
-	// change of email, username or password.
+	// the token the request was made with, which stays valid. A new
+	// `password` revokes every other token issued before the change (they
+	// get 401 from then on); a change of email or username revokes none.
+	// Members the schema does not declare (such as `token` in a user sent
+	// back whole) are ignored.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -789,7 +802,9 @@ func (c *Client) GetArticle(ctx context.Context, slug SlugPath, reqEditors ...Re
 // UpdateArticleWithBody Update your article
 //
 // Changes the fields given. A new title gives the article a new slug;
-// the old slug then answers 404.
+// the old slug then answers 404. Members the schema does not declare
+// (such as `slug` or `author` in an article sent back whole) are
+// ignored.
 //
 // Takes any type of body and a specified content type.
 //
@@ -809,7 +824,9 @@ func (c *Client) UpdateArticleWithBody(ctx context.Context, slug SlugPath, conte
 // UpdateArticle Update your article
 //
 // Changes the fields given. A new title gives the article a new slug;
-// the old slug then answers 404.
+// the old slug then answers 404. Members the schema does not declare
+// (such as `slug` or `author` in an article sent back whole) are
+// ignored.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -875,7 +892,10 @@ func (c *Client) CreateArticleComment(ctx context.Context, slug SlugPath, body C
 	return c.Client.Do(req)
 }
 
-// DeleteArticleComment Delete your comment
+// DeleteArticleComment Delete a comment you wrote, or any comment on your article
+//
+// The comment's author and the article's author may delete it (authors
+// moderate the comments on their articles); anyone else gets 403.
 //
 // Corresponds with DELETE /api/articles/{slug}/comments/{id} (the `DeleteArticleComment` operationId).
 func (c *Client) DeleteArticleComment(ctx context.Context, slug SlugPath, id int64, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -1028,8 +1048,11 @@ func (c *Client) GetCurrentUser(ctx context.Context, reqEditors ...RequestEditor
 //
 // Changes the fields given and leaves the others alone. An empty
 // string or null for `bio` or `image` clears it. The answer carries
-// the token the request was made with, which stays valid after a
-// change of email, username or password.
+// the token the request was made with, which stays valid. A new
+// `password` revokes every other token issued before the change (they
+// get 401 from then on); a change of email or username revokes none.
+// Members the schema does not declare (such as `token` in a user sent
+// back whole) are ignored.
 //
 // Takes any type of body and a specified content type.
 //
@@ -1050,8 +1073,11 @@ func (c *Client) UpdateCurrentUserWithBody(ctx context.Context, contentType stri
 //
 // Changes the fields given and leaves the others alone. An empty
 // string or null for `bio` or `image` clears it. The answer carries
-// the token the request was made with, which stays valid after a
-// change of email, username or password.
+// the token the request was made with, which stays valid. A new
+// `password` revokes every other token issued before the change (they
+// get 401 from then on); a change of email or username revokes none.
+// Members the schema does not declare (such as `token` in a user sent
+// back whole) are ignored.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -2066,7 +2092,9 @@ type ClientWithResponsesInterface interface {
 	// UpdateArticleWithBodyWithResponse Update your article
 	//
 	// Changes the fields given. A new title gives the article a new slug;
-	// the old slug then answers 404.
+	// the old slug then answers 404. Members the schema does not declare
+	// (such as `slug` or `author` in an article sent back whole) are
+	// ignored.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -2076,7 +2104,9 @@ type ClientWithResponsesInterface interface {
 	// UpdateArticleWithResponse Update your article
 	//
 	// Changes the fields given. A new title gives the article a new slug;
-	// the old slug then answers 404.
+	// the old slug then answers 404. Members the schema does not declare
+	// (such as `slug` or `author` in an article sent back whole) are
+	// ignored.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -2104,7 +2134,10 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /api/articles/{slug}/comments (the `CreateArticleComment` operationId).
 	CreateArticleCommentWithResponse(ctx context.Context, slug SlugPath, body CreateArticleCommentJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateArticleCommentResponse, error)
 
-	// DeleteArticleCommentWithResponse Delete your comment
+	// DeleteArticleCommentWithResponse Delete a comment you wrote, or any comment on your article
+	//
+	// The comment's author and the article's author may delete it (authors
+	// moderate the comments on their articles); anyone else gets 403.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -2185,8 +2218,11 @@ type ClientWithResponsesInterface interface {
 	//
 	// Changes the fields given and leaves the others alone. An empty
 	// string or null for `bio` or `image` clears it. The answer carries
-	// the token the request was made with, which stays valid after a
-	// change of email, username or password.
+	// the token the request was made with, which stays valid. A new
+	// `password` revokes every other token issued before the change (they
+	// get 401 from then on); a change of email or username revokes none.
+	// Members the schema does not declare (such as `token` in a user sent
+	// back whole) are ignored.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -2197,8 +2233,11 @@ type ClientWithResponsesInterface interface {
 	//
 	// Changes the fields given and leaves the others alone. An empty
 	// string or null for `bio` or `image` clears it. The answer carries
-	// the token the request was made with, which stays valid after a
-	// change of email, username or password.
+	// the token the request was made with, which stays valid. A new
+	// `password` revokes every other token issued before the change (they
+	// get 401 from then on); a change of email or username revokes none.
+	// Members the schema does not declare (such as `token` in a user sent
+	// back whole) are ignored.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -3629,7 +3668,9 @@ func (c *ClientWithResponses) GetArticleWithResponse(ctx context.Context, slug S
 // UpdateArticleWithBodyWithResponse Update your article
 //
 // Changes the fields given. A new title gives the article a new slug;
-// the old slug then answers 404.
+// the old slug then answers 404. Members the schema does not declare
+// (such as `slug` or `author` in an article sent back whole) are
+// ignored.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -3645,7 +3686,9 @@ func (c *ClientWithResponses) UpdateArticleWithBodyWithResponse(ctx context.Cont
 // UpdateArticleWithResponse Update your article
 //
 // Changes the fields given. A new title gives the article a new slug;
-// the old slug then answers 404.
+// the old slug then answers 404. Members the schema does not declare
+// (such as `slug` or `author` in an article sent back whole) are
+// ignored.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -3697,7 +3740,10 @@ func (c *ClientWithResponses) CreateArticleCommentWithResponse(ctx context.Conte
 	return ParseCreateArticleCommentResponse(rsp)
 }
 
-// DeleteArticleCommentWithResponse Delete your comment
+// DeleteArticleCommentWithResponse Delete a comment you wrote, or any comment on your article
+//
+// The comment's author and the article's author may delete it (authors
+// moderate the comments on their articles); anyone else gets 403.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -3832,8 +3878,11 @@ func (c *ClientWithResponses) GetCurrentUserWithResponse(ctx context.Context, re
 //
 // Changes the fields given and leaves the others alone. An empty
 // string or null for `bio` or `image` clears it. The answer carries
-// the token the request was made with, which stays valid after a
-// change of email, username or password.
+// the token the request was made with, which stays valid. A new
+// `password` revokes every other token issued before the change (they
+// get 401 from then on); a change of email or username revokes none.
+// Members the schema does not declare (such as `token` in a user sent
+// back whole) are ignored.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -3850,8 +3899,11 @@ func (c *ClientWithResponses) UpdateCurrentUserWithBodyWithResponse(ctx context.
 //
 // Changes the fields given and leaves the others alone. An empty
 // string or null for `bio` or `image` clears it. The answer carries
-// the token the request was made with, which stays valid after a
-// change of email, username or password.
+// the token the request was made with, which stays valid. A new
+// `password` revokes every other token issued before the change (they
+// get 401 from then on); a change of email or username revokes none.
+// Members the schema does not declare (such as `token` in a user sent
+// back whole) are ignored.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -4947,7 +4999,7 @@ type ServerInterface interface {
 	// CreateArticleComment Comment on an article
 	// (POST /api/articles/{slug}/comments)
 	CreateArticleComment(w http.ResponseWriter, r *http.Request, slug SlugPath)
-	// DeleteArticleComment Delete your comment
+	// DeleteArticleComment Delete a comment you wrote, or any comment on your article
 	// (DELETE /api/articles/{slug}/comments/{id})
 	DeleteArticleComment(w http.ResponseWriter, r *http.Request, slug SlugPath, id int64)
 	// DeleteArticleFavorite Unfavorite an article
@@ -7160,7 +7212,7 @@ type StrictServerInterface interface {
 	// CreateArticleComment Comment on an article
 	// (POST /api/articles/{slug}/comments)
 	CreateArticleComment(ctx context.Context, request CreateArticleCommentRequestObject) (CreateArticleCommentResponseObject, error)
-	// DeleteArticleComment Delete your comment
+	// DeleteArticleComment Delete a comment you wrote, or any comment on your article
 	// (DELETE /api/articles/{slug}/comments/{id})
 	DeleteArticleComment(ctx context.Context, request DeleteArticleCommentRequestObject) (DeleteArticleCommentResponseObject, error)
 	// DeleteArticleFavorite Unfavorite an article
@@ -7791,76 +7843,80 @@ func (sh *strictHandler) Login(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Fx7c9s4kv8qKN5WZaaOkWRZyeQ0tXXryU5mc5tJXIlTW3WhtwSRLQoxCHAA0IrGpe9+hRffomTHzs5e",
-	"4r8sCY9Gd6P71w/yJoh5lnMGTMlgfhPkWOAMFAjz6RXJiNL/JCBjQXJFOAvmwTlOAUnyO4yCMCD6m98K",
-	"ENsgDBjOIJgH1MwLAxmvIcN2gRUuqArm00kYrLjIsArmAWHqdBqEQYY/kazIgvnJZBIGGWHuUxiobQ52",
-	"IKQggt0uDN6sVhJ6qHpdZEsQiK8QUZBJpDiSVyTfRyO3y/QSeYhG/Vejc9JL5ztapOdYrfXKhoBcfyj3",
-	"l7RIgzAQ8FtBBCTBXIkC6tRk+NMrYKle4NRt5z9XjJFKEJaa/d5LEHrtgT0LN+TYfZ/ODm270yvJnDMJ",
-	"RmN+FoIL/U/MmQJmxITznJIYazGNP0otq5vadn8SsArmwX+MK0Uc21/l+BdgIEhsFv2VJ0Dtjk25nzEE",
-	"ekCINkStEWeAMpBS62gOAuWCLylko2AXBi+4WJIkAfZlKbxYAxIgeSFiQEugnKVGPTHjag0CabEY+n4t",
-	"qCI5hTOhSExBvvn7vRHaXvqtk1ovR1GuucdXCLvRCLMEqTUgxRWmKMMqXhOWmq9WhGp7YQ7wmqsXvGDJ",
-	"l+Xva45kEa9LHhtSzgVfEQr3yEK34gHO2UGGhHeEpSXH75GQxrqD5DAvQUPPe4YLteaC/A5fXkKKXwFD",
-	"mzUIMHeUSORtUIi4QJghwq4xJYn+BJ9y/YudZX7fCM5SFAtIgCmCqXRHygWP9XVfUvhX3OrfCpBKH8YR",
-	"/+OgAdI2+h4VQS83JH9NojYuzjRiy86RcRduDb2F0yTj/wXPQShirblVlyPvhT7fkidbPbzlJsIgFoAV",
-	"JGfq0GIXJAOpcJYH7dP0rLrC11wQZbXZ/brknAJm9Z/lc15YVrfddGjdcN/aCqeviDSzDJ7oH2S/wELg",
-	"rflMlOVjZ2SRJ7dmwK7upj94xGD3aDLHcb6ius7x+uZ1nnUYFHqBX5Yn48uPECt9AKck5wKuCWy68Kuy",
-	"NYgwhBElUlm944VCREmkSdRo7DN17JsqPbAqPZwO/UR4C2FODZJmBaXWgFsw2jxyGHx6DBZXBkvCtbFV",
-	"nCMNo9B3WKGMS4X0QiheY4FjjUa+N7NS/tgt5XcYvXb/fLCLX9bHPSZZzoWycZCmLkiJWhfLUcyzMcc5",
-	"eRzzBFJg45LgXX26Djcec8NGTB/nXOuGsGfSh3e2sXb6kyqSqGHsHCsFQt+pKHoXDHKDJ1sUY/ZIoSWg",
-	"JcXsyiC1rJDmG88cu0+NPZru5zzLnAf6Y1l9Yu5gPQB7OgvCngt3DxeBJANq7mzqgEL/tWlVWqK9u2Br",
-	"F/JY+bak+3OGCe210qB/QThJBEj5IyoY+a3QSCbFIqEgpcb9MZYmuK/f1Cez+gn++eGfUST/cvmff/H/",
-	"RNHI//unwcNZAirIpMntIq6OWprpsvu9175jTWtLA8z0rmxbo9zmfTrwN8DURtxNuhKs8BJLY8OBFZle",
-	"hl9pFWP4GhNrPy7DLrlSYVXIruz4lYbPzARdEsQ1iUErB8JMbkB4LCqRWmOFGICN2DwZWpy3IuMahHR6",
-	"3QN8C8Z0ALgsCE0eSeQGj4K+zETD89jDhRV7qp36uPsywyl0nMbs2W2cBtFr7HMbs2d/bLfxiqeEaaBv",
-	"THOSEDvuvKZrK0wltHEVeAPQvsNDCZ3uNW1aH014jqXccNE00uWXDZvxw/T47fwKnR3bN9Gcq0ZGn9aU",
-	"THtrL8UteVc4dg/5lEoubQrN7D6q9uZgui7YjWjYtSFqWui8B0/6JUsA27zUf+MblGG2rVI+JslTz/AY",
-	"XE/pKOhNd9Y5UJLf3naIKw6PDHAldiOO5oqHOId8QLlwH32vYVMLkG+hRd4xDVFoQGE3PBmaUscczeBi",
-	"EAK5YfXIYhgy6UFtRg3EnsOsu9s9xBXfh2itSWiPJu6jroaB7yDYVhzzBYD8tIPjj0Mz9cPeTRRxxakD",
-	"oigvXf8l20fd57i4IYosEG75rcHAxo/TEYYvmByRiDPj+nyBq7gc5bgcIx7ObXlOH+20zu/s7p8d5e69",
-	"ij9DiqMfpq0wxkeZXdRvUwnDIHAXBitOKd/oD715HeLh5cGF6qowDHFrMtdU+k3qtPQyulVe6Bw5r3hx",
-	"VGDeIstP79u7v6KwD5YcCUZuZYwtBaWJOgABjnb8t7BBFz1ZusFa6PHmHSOF02Ps+9NZS/8z/OmlJWY6",
-	"aYGYxgalf9A7SXecAShlRt09aDbTe5lYZlo6CPPluzfo2dPJiYaR7y+e25JERiglEmLOEhkiGKUjNJ2c",
-	"PH08mT4+eXYxOZ1Pp/MnT0dPT3/4XxPAfsJZrhUw2DcqqJXuE6zgsSLmJnaFU0V5HyVnetjoV0PN0bGd",
-	"5Pla4jyv/jGhG8N07Jc0nLvwgKsRij25uz4ZGHYUXnjypKVQ701+qwZou7H9igBNTIE6XmOWwo9o4UDm",
-	"IrQZiJRcAwuRgJziGKStDONUdrP7/08wcEfPG2ysees72cumTG5jNe1MD50ywuoY4STs95mDsiBcr3s7",
-	"ZFU60aHRNpHzJXFYk1v1+6P1V98RClgqU7A1Ol+pfJO3e+V7DOCqiehozOUFejfIUwqv88vxaMcUivur",
-	"T0fjIA947VrhPly0jwH7nddRbL81w/2hjvT5NgE+PpTs9ocuTfOJ1rKGny+LpDI31pQLJCmWa7DhnYS4",
-	"EERt3+mTWQZceOl0jbdts1gJniEBKZFKmMYCvSjlKWEhksAUwjJiizPXDWJGzJFZFUXFZHIaf9wo8w8s",
-	"0HeLnwALEN1fiEQ4jiFXplGDfz9Cb1jEtKTMitJ1e7i2Az3cZznDoXYPRGTEpCKUIoxmk5MQMbgGgTCS",
-	"hBriGWfbjBfS57xHEfNdfmvACYiq5a1xxkpSOCd/h63tmSBsxbvM9D7dnBL9z7s3r9Hbn99doLPzl2jF",
-	"BXrOWVIQFWqyeEwwRUvK05SwFOUUKw1C5qb5QkbMdE+Zo+FCrYEp1+4R+nYh22Bl4wMZVjk4g5G0Zw0j",
-	"VhZazVifsgrNJ4xyEFJzFq0AkhF6qfxqxjm/BUz/wQVNIhZzprTihUhyhNm2+k1rDVPAErTh4koinGLC",
-	"pEJEoYJZu5iMIhaxn69BbG3TneaO4Q1hxo7KNc4hRIubyJVMomB+ExkYEAXzD1HgOmOiIESj0ehyt1uE",
-	"EXPdKbY2YOsXEm+1/mCFNlrkpvtnrrUBMa41ZonL5qDZ5BQxriK25YWQ+vNMDzItYWpNWBqi2cmpaT+w",
-	"FQAsUgjRbDotVdDpkf7yvyKmB5lcqC+phOjJ5BQp0FgQC0K3qFY8scpHSQzOWDnN+/XlRQ1pVPp0dv6y",
-	"VvOYByejyWiiR/IcGM5JMA9OR5PRqUkVqLW58GOck3E9KZz2dcC+cHnamGdLwmCOFv+tcPrnlOsLO31q",
-	"65h//oivYGHaMyTS/z+Slb4pnKaQRCzlI7RopG7NbdeqxMo222amuNUOGEaMcWVrVeR300yo/89xClo7",
-	"IZOIZ0ShhRbLYoT+UWtQCiO2KFsMFkbBF5b4URlCLxAWYJaMMaUgHkkrh9L6vEyCefALqLMqF11vbv7Q",
-	"Zt4bRrfti7cmhiX7WogVToOBztmOdzywpSBKAUPLrd3Ye459u7uy9P0RULL8aBLqfSC3oaLPcVfCGdu2",
-	"8yMGulbw3WWrC3k6mezDB+W4cU+z7S4MZpOTw1MbjZR60nR6zKR6q6KJd1y7+aGZtqm6jgWM/joU8OFy",
-	"F95oFsgiy7DYBvNARzmlXLX73IBUaEWE6eqxsf+HoLwZlxqVc6n6EYWkRaovf4YTsMDChHsmBP2O8g2I",
-	"GEsI0Xqbr4FhBUmICkZinkDEKChjkq4gV9/bEFUv45oOTDDpu6B999gaW0MjcQYRM/uMqggUXQHkdoCJ",
-	"QhEXCYgSQiWF7aWEXnPw3DR6+EDLYkOQynfm3EtPZrfmsWvCUFfXbSnsEVrXbif+d9XWhqpakWg4iEux",
-	"9CjoLmz6wLGGOTVHuNfsvwBjnVqm/5sBekCR+vNYN2I7kGXNVVc497Bh6sj9RpujnbVUFFRPCuuv5nu7",
-	"obcpxp0TJWuwuQmnFU4RJezKpLCaymTXqxuNhqBn+yhIRncX5+T08KTqYRYzY3Z4Rvl0xh9NYyzDkMbv",
-	"w2YgPHTfg7tcxHszrP9uQmjjhl9AHbTEt7Wl5WNwequ86AEZz01oKV30YHLPxrWP0Jm2EA5q6K+alxqb",
-	"X7U9+DFi+gdOE4tWlMUVcqMNz2wy68MCzaTrw2CB3izxUXDgi2rt12VsrFCOMDZ7fM+43oZ0wBz5nqY9",
-	"Zulen+zr9E/teSDIkz/6eu2cjY9KQ/eojgv2YJJSkp9rAV2cNRCY+OL1g8UnrUag4w3SPT692K7071FW",
-	"beGdbL4ifW1GSPb4iLN+31zTzEMWa3xDkhZ2HsC6dT38BnkfEPLGJaPv1dqEN/ut/yOJSFKm9ZpvCTDP",
-	"xOx/P0DnwZzB9zVc7tNJH38NhXIvE8hyrszlHwzLXvjFvsH/O8OissDUb2Y8i+/NAx4v6oZ3/Cbqzxb1",
-	"i6MF7S/vunzGqbfwdOZCrelk4nK65WNHKCcsRbKIY4DE1lV8qdB0fZnsy5PJaWSzwBsiTX3IPL8kEeOd",
-	"iilJGRcma7Otvw3A1EEjZivFG0yUNA4TSco31TNQ/SUi9wTXA2Iet8MekOMf5tKs0ISXvMMCUJEbp/rE",
-	"+scvSA2RqMjR0j28XdJEtFQUEoDjtSl/fr6iNpTzLeRcKK1GpiqgDvOnprvuZJXi+vr6+MbXsnZ7tbhR",
-	"gkSLWqnRFaMripqJzKpYNupTL9eQ+9P2ff31O7c1XdX7TL7u9JRvmahJ3bHmLp6p8dKkCqz0qM3YCvuu",
-	"cOU9s/P1ht804XORimElwubOPYgiHAFT0AtvIAyKl0BX9qU2q0JCYksOs+m0qwovvinCPeGYw2rgL7Tv",
-	"d9+Xr7vQvz8gAGh04+9xvLaD+n69qcl0+fZsRJhmVWh7w42WttNchg8V23yn5T62PS+EAKbeW/7fXoPd",
-	"+5Duqr4PpFfazxgvb0/XVi9NtDMxtylnGPhCAfsyhsG7EmHKGYyQeTFDrrYRs40yiAvECkpNr+FiSfhC",
-	"f7MwLbMLFFPAQiKiRkhrjnsDQIyFICBtMcT2G6raS6o22DVxaNMUos2axGsklcY2tgsOrxQIhCPX7If4",
-	"yr4sIiwbgTQNvn97f1GlrRUPVVip92bfV1XlMzXyj1jpOEKV6/fdPmvW6/1sIC5N3BjHvDC9uAkSoArB",
-	"tDq23jPWH8g/oF60Hp+8r86bmlL8C+TbCo9SItVhIY5Nt/d+Uf78KXZ2CpevhGFJebmN2fHNG67FeCVA",
-	"rp1o0VnE7Bv5qrnYvaOvXCN1dlRqyzGbnPRZDPMahQfShs5bIL5iI9FEBTxFhPWp0K78rq0wr7QPA2nb",
-	"ZcoI3KUBCCXKvNvNpZB9hqGTgn5beyYhtE8klO8Wrduo2lqWtu5S58WSkri3g742u8SC3QXOygZJ001I",
-	"+RJT0xddUtRsqq89VOCLxN1FXfZMe3Cf8a5NrHJr3Zk+52/yVt2pZUmgJ69fYbvaBAPldpe7/wsAAP//",
+	"7Fx7c9s4kv8qXbytSlLHyLLsZHJKbd16spPZ3OZViVNbdaG3BJEtCjEJcADQiial736FF9962LGzs5f4",
+	"L0sCgUZ3o/vXD/BLEPO84AyZksH0S1AQQXJUKMynlzSnSv+ToIwFLRTlLJgGb0mKIOnvOArCgOpvfitR",
+	"rIMwYCTHYBpk5rkwkPESc2InWJAyU8F0Mg6DBRc5UcE0oEydTIIwyMlnmpd5MD0ej8Mgp8x9CgO1LtAO",
+	"xBRFsNmEwZvFQuIAVa/LfI4C+AKowlyC4iAvabGNRm6nGSRyH436r0HneJDO91mZviVqqWc2BBT6Q7W+",
+	"zMo0CAOBv5VUYBJMlSixSU1OPr9EluoJTtxy/nPNGKkEZalZ74NEoefesWbphhy67uPTfctu9Eyy4Eyi",
+	"0ZhfhOBC/xNzppAZMZGiyGhMtJiOPkktqy+N5f4kcBFMg/84qhXxyP4qj35FhoLGZtJXPMHMrtiW+xkD",
+	"1ANCWFG1BM4QcpRS62iBAgrB5xnmo2ATBs+5mNMkQfZtKTxfIgiUvBQxwhwzzlKjnoRxtUQBWiyGvldl",
+	"pmiR4ZlQNM5Qvvn7rRHanfqdk9ogR6HQ3OMLIG40EJaAWiIorkgGOVHxkrLUfLWgmbYXZgOvuXrOS5Z8",
+	"W/6+5iDLeFnx2JDyVvAFzfAWWehm3MM5O8iQ8J6ytOL4LRLSmncnOcxL0NDzgZFSLbmgv+O3l5Dil8hg",
+	"tUSB5oxSCd4GhcAFEAaUXZGMJvoTfi70L/Yp8/tKcJZCLDBBpijJpNtSIXisj/s8w3/Fqf6tRKn0Zhzx",
+	"T3caIG2jb1ER9HS75K9J1MbFmUZi2Tky7sLNoZdwmmT8v+AFCkWtNbfqcuC50Pub82Sth3fcRBjEAonC",
+	"5Eztm+yc5igVyYugu5uBWRfkiguqrDa7X+ecZ0hY82f5jJeW1V03HVo3PDS3IulLKs1TBk8MD7JfECHI",
+	"2nymyvKxN7IskmszYNN00x89YrBrtJnjOF9T3eR4c/Emz3oMCr3AL6qd8fknjJXegFOStwKvKK768Ku2",
+	"NUAZEMioVFbveKmAKgmaRI3GvlLHfqjSHavS3enQz5R3EObEIGlWZpk14BaMtrccBp8fosWVwZxybWwV",
+	"56BhFNwnCnIuFeiJIF4SQWKNRh6Yp1L+0E3lVxi9dv98tJNfNMc9pHnBhbJxkKYuSKlalvNRzPMjTgr6",
+	"MOYJpsiOKoI3zcd1uPGQGzaS7GHBtW4Iuye9eWcbG7s/riOJBsYuiFIo9JmKovfBTm7wZA0xYfcUzBHm",
+	"GWGXBqnlpTTfeObYdRrs0XQ/43nuPNAfy+pTcwabAdjj0yAcOHC3cBBoskPNnU3dodB/bVuVjmhvLtjG",
+	"gTxUvh3p/pITmg1aadS/AEkSgVI+hZLR30qNZFIikgyl1Lg/JtIE982T+ui0uYN/fvxnFMm/XPznX/w/",
+	"UTTy//5p5+YsATVk0uT2EVdPLc3jsv+9175DTWtHA8zjfdl2RrnFh3Tgb0gyG3G36UqIInMijQ1HVuZ6",
+	"Gn6pVYyRK0Kt/bgI++RKRVQp+7Ljlxo+MxN0SRRXNEatHECYXKHwWFSCWhIFDNFGbJ4MLc5rkXGFQjq9",
+	"HgC+JWM6AJyXNEvuSXCDR8FQZqLleezmwpo99UpD3H2RkxR7TuP0yXWcBtVzbHMbp0/+2G7jJU8p00Df",
+	"mOYkoXbc24auLUgmsYur0BuA7hneldDpH9O29dGEF0TKFRdtI1192bIZP00OX87P0FuxexLNvhpkDGlN",
+	"xbR39lBck3elY/cun1LLpUuheXqIqq05mL4LdiNadm0XNR10PoAn/ZQVgG0f6r/xFeSEreuUj0nyNDM8",
+	"Btdn2SgYTHc2OVCR3112F1ccHtnBldiNOJgrHuLs8wHVxEP0vcZVI0C+hhZ5x7SLQgMK++HJrkeamKMd",
+	"XOyEQG5YM7LYDZn0oC6jdsSeu1l3s3NIar7vorUhoS2auI26Bga+gWA7ccw3APKTHo4/DM00N3szUcQ1",
+	"p/aIojp0w4dsG3Vf4+J2UWSBcMdv7Qxs/DgdYfiCyQGJODNuyBe4istBjssx4u7cluf0wU7r7Y3d/ZOD",
+	"3L1X8SegOPw06YQxPsrso36bStgNAjdhsOBZxlf6w2Beh3p4uXeipirshrgNmWsq/SJNWgYZ3Skv9LZc",
+	"1Lw4KDDvkOUfH1p7uKKwDZYcCEauZYwtBZWJ2gMBDnb817BB5wNZup210MPNOwFF0kPs++PTjv7n5PML",
+	"S8xk3AExrQUq/6BXkm47O6CUGXXzoNk8PsjEKtPSQ5gv3r+BJ4/HxxpGfjh/ZksSOc0yKjHmLJEh4Cgd",
+	"wWR8/PjhePLw+Mn5+GQ6mUwfPR49Pvnpf00A+5nkhVbAYNuooFG6T4jCh4qak9gXTh3lfZKc6WGjV4aa",
+	"g2M7yYulJEVR/2NCN0ayIz+l4dy5B1ytUOzRzfXJwLCD8MKjRx2F+mDyWw1A24/tFxSzxBSo4yVhKT6F",
+	"mQOZs9BmIFJ6hSwEgUVGYpS2MkxS2c/u/z/BwD09b7Gx4a1vZC/bMrmO1bRPeuiUU9bECMfhsM/cKQvK",
+	"9bzXQ1aVE9012iZyviUOa3OreX60/uozkiGRyhRsjc7XKt/m7Vb5HgK4GiI6GHN5gd4M8lTC6/1yONox",
+	"heLh6tPBOMgDXjtXuA0XbWPAdud1ENuvzXC/qQN9vk2AH+1LdvtNV6b5WGtZy89XRVJZGGvKBciMyCXa",
+	"8E5iXAqq1u/1ziwDzr10+sbbtlksBM9BYEqlEqaxQE+a8ZSyECQyBURGbHbmukHMiCmYWSEqx+OT+NNK",
+	"mX9wBvdnPyMRKPq/UAkkjrFQplGDPxjBGxYxLSkzo3TdHq7tQA/3Wc5wV7sHUBkxqWiWAYHT8XEIDK9Q",
+	"AAFJM0M842yd81L6nPcoYr7Lb4kkQVG3vLX2WEuKFPTvuLY9E5QteJ+Z3qebXcL/vH/zGt798v4czt6+",
+	"gAUX8IyzpKQq1GTxmJIM5hlPU8pSKDKiNAiZmuYLGTHTPWW2Rkq1RKZcu0fo24Vsg5WND2RY5+AMRtKe",
+	"NYxYVWg1Y33KKjSfCBQopOYsLBCTEbxQfjbjnN8hyf7BRZZELOZMacULQXIgbF3/prWGKWQJrLi4lEBS",
+	"QplUQBWUzNrFZBSxiP1yhWJtm+40dwxvKDN2VC5JgSHMvkSuZBIF0y+RgQFRMP0YBa4zJgpCGI1GF5vN",
+	"LIyY606xtQFbv5BkrfWHKFhpkZvun6nWBmBca8ycVM1Bp+MTYFxFbM1LIfXnUz3ItISpJWVpCKfHJ6b9",
+	"wFYAiEgxhNPJpFJBp0f6y/+KmB5kcqG+pBLCo/EJKNRYkAiaraFRPLHKl9EYnbFymvfqxXkDadT6dPb2",
+	"RaPmMQ2OR+PRWI/kBTJS0GAanIzGoxOTKlBLc+CPSEGPmknhdKgD9rnL08Y8n1OGU5j9tyLpn1OuD+zk",
+	"sa1j/vkTucSZac+QoP+/J2t9UyRNMYlYykcwa6VuzWnXqsSqNtt2prjTDhhGjHFla1X0d9NMqP8vSIpa",
+	"OzGXwHOqYKbFMhvBPxoNSmHEZlWLwcwo+MwSP6pC6BkQgWbKmGQZinvSyqGyPi+SYBr8iuqszkU3m5s/",
+	"dpn3hmXr7sFbUsOSbS3EiqTBjs7Znnfcs6SgSiGD+dou7D3HttVdWfr2CKhYfjAJzT6Q61Ax5Lhr4RzZ",
+	"tvMDBrpW8M1Fpwt5Mh5vwwfVuKOBZttNGJyOj/c/2mqk1A9NJoc81GxVNPGOazff96Rtqm5iAaO/DgV8",
+	"vNiEXzQLZJnnRKyDaaCjnEqu2n2uUCpYUGG6emzs/zGoTsaFRuVcqmFEIbMy1Yc/JwlaYGHCPROC3s/4",
+	"CkVMJIawXBdLZERhEkLJaMwTjFiGypikSyzUAxui6mlc04EJJn0XtO8eWxJraCTJMWJmnVEdgcIlYmEH",
+	"mCgUuEhQVBAqKW0vJQ6ag2em0cMHWhYbolS+M+dWejL7NY9NG4a6um5HYQ/Qum478b+rtrZU1YpEw0FS",
+	"iWVAQTdh2wceaZjTcIRbzf5zNNapY/p/GKA7FKnfj3UjtgNZNlx1jXP3G6ae3L9oc7SxlipDNZDC+qv5",
+	"3i7obYpx51TJBmxuw2lFUsgouzQprLYy2fmaRqMl6NNtFCSjm4tzfLL/ofoyi3nidP8T1e2MP5rGWIaB",
+	"xu+7zUC477wHNzmIt2ZY/92E0MUNv6Laa4mva0ura3B6qaIcABnPTGgpXfRgcs/GtY/gTFsIBzX0V+1D",
+	"Tcyv2h48jZj+gWeJRSvK4gq50obndHw6gleooxYHLIynhoSj1HEjJBhnRGDE7puQkUiY6VlmOsx0ccfM",
+	"9L7UHe4mhzIn8SWsljzDB2CepynjwsTIPSPSTvHeDfIYzEkfBD6+6Rn5vkybFcoBpm2LpztqNj3tMX6+",
+	"g2qLEbzVe4S9bq0t1488+aPv16raaKwyHveaKGQLAqok+bX21kV1O8IgXyq/s2io03Z0uEG6xbuS3b6C",
+	"Lcqq/YmTzXekr+14zG4fOBtGAg3N3Gexjr7QZCdSb9iHexIsF6ubxvVpcT/kZA12JqAK7ttvZcRynmjl",
+	"dslAt7amXy2RVkZXPngKhK05Q8BMIqSoNDQ4GXLWLcTfPB8/gP/dAH/i5ab9JKwEV+juBK+rXzjb5kRv",
+	"xViGu5WTJlUOtP1KBXOBaPvLFHq3mHa+3OJi25Hywequ0/QiwbzgytiunRr93E/2I1a6MaqrqnHDVtKz",
+	"+NYc+OGibjn3H6L+alE/P1jQ/vAuqwthg1W6MxeXTsZjlwCv7mhBQVkKsoxjxMQWoXxd1bTIGef4aHwS",
+	"2ZT5ikpTTDOXvXQs2ysv24hUWkNavzrBFI0jZsvqK0KtvyQgM76qL4wN19Pcdbc7hGxuhS0Yzd9806zQ",
+	"hFe8IwKhLIzvfWTd6DekhkooC5i7m+4VTdRmGASSeGlqxV+vqC3lfIcFF0qrkSmhqP38aeiu21mtuL4Z",
+	"4eiLL/xttmpxq14Ls0Zd1lXua4raWd+6sjgaUi/Xvfzz+kPzXUXXNV31y1++71ye7y9pSN2x5iaeqfWG",
+	"qRqsDKjNkRX2TeHKB2af1wv+0ISvRSqGlUDMmbsTRTgApsBzbyAMipeYLewbgBalxMTWZ04nk74qPP+h",
+	"CLeEY/argT/Q/nLAtnTjuf79DgFA6+rCFsdr281v15uaRJ3vZQfKNKtC20hvtLSbpTN8qNnm21K3se1Z",
+	"KQQy9cHy//oa7F4edVP1vSO90n7GeHm7u656aaKdiblO7cfAlwyJr/kYvCuBZJzhCMxbLAq1jpjtKgIu",
+	"gJVZZhozZ3PKbe3G9BfPIM6QCAlUjUBrjntdQkyEoCht5cg2Z6rGG71WxHW8aNMUwmpJ4yVIpbGNaRl0",
+	"xamIzXw/+wwEXvFLlICmP9J2tfiOVlliAnNccN+1ZjYO99US1xFLUZneRt9eo0H/g6dA/DC+cK/t4KJq",
+	"yqqWY5onETugxAV1hcvQZctaZkZT0opYp6YFe0taXaW+q7JWsw//tmpaX3mg/oh1pgNOYtNc2XuFg87b",
+	"5hGkCXvjmJem7zoBgaoUTJ+mzjvlhvMQd6gXnauyt9Vl1VCKf4F8O9FdSqXaL8Qj09m/XZS/fI6dmSXV",
+	"639YAtUVXG01faOOaydfCJRLJ1o4i5h9+2L9LHHvY6zmSJ0bkNoynY6PhyyGeWXGHWlD740f37GRaIMa",
+	"ngJlQyq0qb7rKsxL7YJR2taoKoHgshg0o8q8x89lwH2CpJdBf9e4fxLa2ydVdadpoxpzWdr6U70t5xmN",
+	"B29LNJ6uoGx/grOqGdZ0jmZ8TjLTA19R1L5A0bhA4kv0/Uld8k8DEJ+wbzxYpwb7Tz5rlKkGHq0qGgNl",
+	"iRqaNh4wSHRzsfm/AAAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -58,21 +58,24 @@ func (q *Queries) CreateComment(ctx context.Context, arg CreateCommentParams) (C
 
 const deleteComment = `-- name: DeleteComment :execrows
 DELETE FROM comments c
+USING articles a
 WHERE c.id = $1
-  AND c.author_id = $2
-  AND c.article_id = (SELECT a.id FROM articles a WHERE a.slug = $3)
+  AND a.id = c.article_id
+  AND a.slug = $2
+  AND $3 IN (c.author_id, a.author_id)
 `
 
 type DeleteCommentParams struct {
 	ID       int64
-	AuthorID int64
 	Slug     string
+	CallerID int64
 }
 
-// Deletes the comment only when it is the author's and belongs to the
-// article with the slug.
+// Deletes the comment when it belongs to the article with the slug and the
+// caller wrote either the comment or the article (authors moderate the
+// comments on their articles).
 func (q *Queries) DeleteComment(ctx context.Context, arg DeleteCommentParams) (int64, error) {
-	result, err := q.db.Exec(ctx, deleteComment, arg.ID, arg.AuthorID, arg.Slug)
+	result, err := q.db.Exec(ctx, deleteComment, arg.ID, arg.Slug, arg.CallerID)
 	if err != nil {
 		return 0, err
 	}

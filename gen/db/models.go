@@ -52,6 +52,13 @@ type Follow struct {
 	CreatedAt  time.Time
 }
 
+type LoginThrottle struct {
+	Key          string
+	Failures     int32
+	BlockedUntil time.Time
+	LastFailure  time.Time
+}
+
 type Tag struct {
 	ID            int64
 	Name          string
@@ -59,14 +66,16 @@ type Tag struct {
 }
 
 type User struct {
-	ID             int64
-	Username       string
-	Email          string
-	PasswordHash   string
-	Bio            string
-	Image          string
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
-	ArticlesCount  int32
-	FavoritesCount int32
+	ID              int64
+	Username        string
+	Email           string
+	PasswordHash    string
+	Bio             string
+	Image           string
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+	ArticlesCount   int32
+	FavoritesCount  int32
+	TokenGeneration int32
+	KeptTokenSha256 []byte
 }

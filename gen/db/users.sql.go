@@ -9,10 +9,38 @@ import (
 	"context"
 )
 
+const blockLogin = `-- name: BlockLogin :exec
+UPDATE login_throttle
+SET blocked_until = now() + make_interval(secs => $1::integer)
+WHERE key = $2
+`
+
+type BlockLoginParams struct {
+	Seconds int32
+	Key     string
+}
+
+// Blocks logins of key for the given number of seconds from now.
+func (q *Queries) BlockLogin(ctx context.Context, arg BlockLoginParams) error {
+	_, err := q.db.Exec(ctx, blockLogin, arg.Seconds, arg.Key)
+	return err
+}
+
+const clearLoginFailures = `-- name: ClearLoginFailures :exec
+DELETE FROM login_throttle
+WHERE key = ANY ($1::text[])
+`
+
+// Forgets the failures of keys (after a successful login).
+func (q *Queries) ClearLoginFailures(ctx context.Context, keys []string) error {
+	_, err := q.db.Exec(ctx, clearLoginFailures, keys)
+	return err
+}
+
 const createUser = `-- name: CreateUser :one
 INSERT INTO users (username, email, password_hash)
 VALUES ($1, $2, $3)
-RETURNING id, username, email, password_hash, bio, image, created_at, updated_at, articles_count, favorites_count
+RETURNING id, username, email, password_hash, bio, image, created_at, updated_at, articles_count, favorites_count, token_generation, kept_token_sha256
 `
 
 type CreateUserParams struct {
@@ -35,12 +63,78 @@ func (q *Queries) CreateUser(ctx context.Context, arg CreateUserParams) (User, e
 		&i.UpdatedAt,
 		&i.ArticlesCount,
 		&i.FavoritesCount,
+		&i.TokenGeneration,
+		&i.KeptTokenSha256,
 	)
 	return i, err
 }
 
+const getLoginBlock = `-- name: GetLoginBlock :one
+SELECT coalesce(max(ceil(extract(epoch FROM blocked_until - now()))), 0)::integer AS retry_after
+FROM login_throttle
+WHERE key = ANY ($1::text[])
+  AND blocked_until > now()
+`
+
+// Seconds until the longest block among keys ends; 0 when none is blocked.
+func (q *Queries) GetLoginBlock(ctx context.Context, keys []string) (int32, error) {
+	row := q.db.QueryRow(ctx, getLoginBlock, keys)
+	var retry_after int32
+	err := row.Scan(&retry_after)
+	return retry_after, err
+}
+
+const getTakenNames = `-- name: GetTakenNames :one
+SELECT EXISTS (SELECT 1 FROM users u
+               WHERE lower(normalize(u.username, NFKC)) = lower(normalize($1::text, NFKC))
+                 AND u.id IS DISTINCT FROM $2::bigint) AS username_taken,
+       EXISTS (SELECT 1 FROM users u
+               WHERE lower(u.email) = lower($3::text)
+                 AND u.id IS DISTINCT FROM $2::bigint) AS email_taken
+`
+
+type GetTakenNamesParams struct {
+	Username *string
+	ID       *int64
+	Email    *string
+}
+
+type GetTakenNamesRow struct {
+	UsernameTaken bool
+	EmailTaken    bool
+}
+
+// Which of a username and an email other users already have, both at once,
+// by the same rules as users_username_key and users_email_key.
+func (q *Queries) GetTakenNames(ctx context.Context, arg GetTakenNamesParams) (GetTakenNamesRow, error) {
+	row := q.db.QueryRow(ctx, getTakenNames, arg.Username, arg.ID, arg.Email)
+	var i GetTakenNamesRow
+	err := row.Scan(&i.UsernameTaken, &i.EmailTaken)
+	return i, err
+}
+
+const getTokenState = `-- name: GetTokenState :one
+SELECT token_generation, kept_token_sha256
+FROM users
+WHERE id = $1
+`
+
+type GetTokenStateRow struct {
+	TokenGeneration int32
+	KeptTokenSha256 []byte
+}
+
+// What a token is checked against on every authenticated request: one
+// primary-key lookup. No row means the user no longer exists.
+func (q *Queries) GetTokenState(ctx context.Context, id int64) (GetTokenStateRow, error) {
+	row := q.db.QueryRow(ctx, getTokenState, id)
+	var i GetTokenStateRow
+	err := row.Scan(&i.TokenGeneration, &i.KeptTokenSha256)
+	return i, err
+}
+
 const getUserByEmail = `-- name: GetUserByEmail :one
-SELECT id, username, email, password_hash, bio, image, created_at, updated_at, articles_count, favorites_count
+SELECT id, username, email, password_hash, bio, image, created_at, updated_at, articles_count, favorites_count, token_generation, kept_token_sha256
 FROM users
 WHERE lower(email) = lower($1)
 `
@@ -61,12 +155,14 @@ func (q *Queries) GetUserByEmail(ctx context.Context, email string) (User, error
 		&i.UpdatedAt,
 		&i.ArticlesCount,
 		&i.FavoritesCount,
+		&i.TokenGeneration,
+		&i.KeptTokenSha256,
 	)
 	return i, err
 }
 
 const getUserByID = `-- name: GetUserByID :one
-SELECT id, username, email, password_hash, bio, image, created_at, updated_at, articles_count, favorites_count
+SELECT id, username, email, password_hash, bio, image, created_at, updated_at, articles_count, favorites_count, token_generation, kept_token_sha256
 FROM users
 WHERE id = $1
 `
@@ -85,8 +181,39 @@ func (q *Queries) GetUserByID(ctx context.Context, id int64) (User, error) {
 		&i.UpdatedAt,
 		&i.ArticlesCount,
 		&i.FavoritesCount,
+		&i.TokenGeneration,
+		&i.KeptTokenSha256,
 	)
 	return i, err
+}
+
+const pruneLoginThrottle = `-- name: PruneLoginThrottle :exec
+DELETE FROM login_throttle
+WHERE last_failure < now() - interval '1 day'
+`
+
+// Drops keys whose last failure is more than a day old.
+func (q *Queries) PruneLoginThrottle(ctx context.Context) error {
+	_, err := q.db.Exec(ctx, pruneLoginThrottle)
+	return err
+}
+
+const recordLoginFailure = `-- name: RecordLoginFailure :one
+INSERT INTO login_throttle AS t (key, failures, blocked_until, last_failure)
+VALUES ($1, 1, '-infinity', now())
+ON CONFLICT (key) DO UPDATE
+SET failures     = CASE WHEN t.last_failure < now() - interval '1 day' THEN 1 ELSE t.failures + 1 END,
+    last_failure = now()
+RETURNING failures
+`
+
+// Counts a failed login against key and returns the count; a key whose last
+// failure is more than a day old starts again from one.
+func (q *Queries) RecordLoginFailure(ctx context.Context, key string) (int32, error) {
+	row := q.db.QueryRow(ctx, recordLoginFailure, key)
+	var failures int32
+	err := row.Scan(&failures)
+	return failures, err
 }
 
 const updateUser = `-- name: UpdateUser :one
@@ -94,28 +221,35 @@ UPDATE users
 SET email         = coalesce($1, email),
     username      = coalesce($2, username),
     password_hash = coalesce($3, password_hash),
-    bio           = coalesce($4, bio),
-    image         = coalesce($5, image),
+    token_generation  = CASE WHEN $3::text IS NULL THEN token_generation ELSE token_generation + 1 END,
+    kept_token_sha256 = CASE WHEN $3::text IS NULL THEN kept_token_sha256 ELSE $4::bytea END,
+    bio           = coalesce($5, bio),
+    image         = coalesce($6, image),
     updated_at    = now()
-WHERE id = $6
-RETURNING id, username, email, password_hash, bio, image, created_at, updated_at, articles_count, favorites_count
+WHERE id = $7
+RETURNING id, username, email, password_hash, bio, image, created_at, updated_at, articles_count, favorites_count, token_generation, kept_token_sha256
 `
 
 type UpdateUserParams struct {
-	Email        *string
-	Username     *string
-	PasswordHash *string
-	Bio          *string
-	Image        *string
-	ID           int64
+	Email           *string
+	Username        *string
+	PasswordHash    *string
+	KeptTokenSha256 []byte
+	Bio             *string
+	Image           *string
+	ID              int64
 }
 
 // A NULL argument leaves its column alone; bio and image are cleared with ”.
+// A new password moves the user to the next token generation, which
+// revokes every token issued before, except the caller's, whose SHA-256 is
+// kept (see schema/0004_security.sql).
 func (q *Queries) UpdateUser(ctx context.Context, arg UpdateUserParams) (User, error) {
 	row := q.db.QueryRow(ctx, updateUser,
 		arg.Email,
 		arg.Username,
 		arg.PasswordHash,
+		arg.KeptTokenSha256,
 		arg.Bio,
 		arg.Image,
 		arg.ID,
@@ -132,6 +266,8 @@ func (q *Queries) UpdateUser(ctx context.Context, arg UpdateUserParams) (User, e
 		&i.UpdatedAt,
 		&i.ArticlesCount,
 		&i.FavoritesCount,
+		&i.TokenGeneration,
+		&i.KeptTokenSha256,
 	)
 	return i, err
 }

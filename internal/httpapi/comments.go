@@ -64,22 +64,23 @@ func (s *Server) CreateArticleComment(ctx context.Context, request api.CreateArt
 }
 
 // DeleteArticleComment handles DELETE /api/articles/{slug}/comments/{id}.
-// A comment on another article is as unknown as a missing one (404); a
-// comment by someone else is 403.
+// The comment's author and the article's author may delete it (authors
+// moderate the comments on their articles); anyone else gets 403. A comment
+// on another article is as unknown as a missing one (404).
 func (s *Server) DeleteArticleComment(ctx context.Context, request api.DeleteArticleCommentRequestObject) (api.DeleteArticleCommentResponseObject, error) {
 	me, err := currentUser(ctx)
 	if err != nil {
 		return nil, err
 	}
-	n, err := s.q.DeleteComment(ctx, db.DeleteCommentParams{ID: request.Id, AuthorID: me.ID, Slug: request.Slug})
+	n, err := s.q.DeleteComment(ctx, db.DeleteCommentParams{ID: request.Id, CallerID: me.ID, Slug: request.Slug})
 	if err != nil {
 		return nil, fmt.Errorf("delete comment %d on %q: %w", request.Id, request.Slug, err)
 	}
 	if n > 0 {
 		return api.DeleteArticleComment204Response{}, nil
 	}
-	// Nothing deleted: find out whether the comment is missing or not the
-	// caller's.
+	// Nothing deleted: find out whether the comment is missing or the
+	// caller may not delete it.
 	owner, err := s.q.GetCommentOwner(ctx, db.GetCommentOwnerParams{Slug: request.Slug, ID: request.Id})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("comment %d on %q: %w", request.Id, request.Slug, ErrNotFound)

@@ -82,7 +82,8 @@ func TestComments(t *testing.T) {
 		}
 		return resp
 	}
-	r := del(art.Slug, c1.Id, withToken(jake.Token)) // jake wrote the article, not the comment
+	carol := register(t, a, "carol")
+	r := del(art.Slug, c1.Id, withToken(carol.Token)) // carol wrote neither the comment nor the article
 	wantError(t, r.StatusCode(), r.Body, http.StatusForbidden)
 	r = del(other.Slug, c1.Id, withToken(bob.Token)) // the comment is not on that article
 	wantError(t, r.StatusCode(), r.Body, http.StatusNotFound)
@@ -104,6 +105,21 @@ func TestComments(t *testing.T) {
 	}
 	r = del(art.Slug, c1.Id, withToken(bob.Token))
 	wantError(t, r.StatusCode(), r.Body, http.StatusNotFound)
+
+	// The article's author moderates: jake deletes a comment of bob's.
+	third := comment(t, a, art.Slug, "third", withToken(bob.Token))
+	if third.StatusCode() != http.StatusOK {
+		t.Fatalf("create: %d %s", third.StatusCode(), third.Body)
+	}
+	if r = del(art.Slug, third.JSON200.Comment.Id, withToken(carol.Token)); r.StatusCode() != http.StatusForbidden {
+		t.Fatalf("carol deleting bob's comment: %d %s", r.StatusCode(), r.Body)
+	}
+	if r = del(art.Slug, third.JSON200.Comment.Id, withToken(jake.Token)); r.StatusCode() != http.StatusNoContent {
+		t.Fatalf("the article's author deleting bob's comment: %d %s", r.StatusCode(), r.Body)
+	}
+	if got := comments(t, a, art.Slug); len(got) != 1 || got[0].Id != c2.Id {
+		t.Fatalf("comments after the article's author deleted one: %+v", got)
+	}
 }
 
 func TestCommentsRefused(t *testing.T) {

@@ -45,6 +45,16 @@ var uniqueMessages = map[string]string{
 	"articles_slug_key":  "slug has already been taken",
 }
 
+// callerForeignKeys are the foreign keys through which a write refers to
+// the caller. Violating one means the caller's account was deleted after
+// their token was checked: the credentials are what is wrong.
+var callerForeignKeys = map[string]bool{
+	"articles_author_id_fkey":  true,
+	"comments_author_id_fkey":  true,
+	"favorites_user_id_fkey":   true,
+	"follows_follower_id_fkey": true,
+}
+
 // problem is an error with the status and messages a client sees.
 type problem struct {
 	status int
@@ -81,6 +91,11 @@ func classify(err error) problem {
 				return problem{http.StatusUnprocessableEntity, []string{msg}}
 			}
 			return problem{http.StatusUnprocessableEntity, []string{"already exists"}}
+		case "23503": // foreign_key_violation: a row referred to is gone
+			if callerForeignKeys[pgErr.ConstraintName] {
+				return problem{http.StatusUnauthorized, []string{ErrUnauthorized.Error()}}
+			}
+			return problem{http.StatusNotFound, []string{"not found"}}
 		case "23514": // check_violation: a value outside the limits in schema/
 			return problem{http.StatusUnprocessableEntity, []string{"a value is outside its allowed range"}}
 		case "40P01", "40001": // deadlock or serialization failure that outlived inTx's retries

@@ -68,7 +68,7 @@ func NewHandler(d Deps) (http.Handler, error) {
 			ew.handle(w, r, paramProblem(err))
 		},
 	})
-	validated := validate(router, d.Tokens, bodyLimits{json: d.MaxJSONBytes, upload: d.MaxUploadBytes}, ew)(apiHandler)
+	validated := validate(router, d.Tokens, s.q, bodyLimits{json: d.MaxJSONBytes, upload: d.MaxUploadBytes}, ew)(apiHandler)
 	metricsHandler := d.Metrics.Handler()
 	// The top level is dispatched by hand rather than by a ServeMux, which
 	// would answer unclean paths (//, /./, /../) with a text redirect.

@@ -3,7 +3,6 @@ package httpapi
 import (
 	"context"
 	"crypto/rand"
-	"errors"
 	"log/slog"
 	"net"
 	"net/http"
@@ -12,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sophsapp/sophsapp/internal/auth"
 	"github.com/sophsapp/sophsapp/internal/metrics"
 )
 
@@ -182,24 +180,4 @@ func deadline(timeout time.Duration) func(http.Handler) http.Handler {
 			next.ServeHTTP(w, r.WithContext(ctx))
 		})
 	}
-}
-
-// authenticate reads "Authorization: Token <jwt>" (or "Bearer <jwt>") and
-// returns ctx carrying the user. No header leaves ctx anonymous and the spec
-// decides whether the operation needs a user; a header that is present but
-// invalid is an error, never a silent downgrade to anonymous.
-func authenticate(ctx context.Context, tokens *auth.Tokens, header string) (context.Context, error) {
-	if header == "" {
-		return ctx, nil
-	}
-	scheme, token, _ := strings.Cut(header, " ")
-	token = strings.TrimSpace(token)
-	if !strings.EqualFold(scheme, "Token") && !strings.EqualFold(scheme, "Bearer") || token == "" {
-		return ctx, ErrUnauthorized
-	}
-	id, err := tokens.Parse(token)
-	if err != nil {
-		return ctx, errors.Join(ErrUnauthorized, err)
-	}
-	return auth.WithUser(ctx, auth.User{ID: id, Token: token}), nil
 }

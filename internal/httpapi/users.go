@@ -7,11 +7,13 @@ import (
 	"sync"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/oapi-codegen/nullable"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/sophsapp/sophsapp/gen/api"
 	"github.com/sophsapp/sophsapp/gen/db"
+	"github.com/sophsapp/sophsapp/internal/auth"
 )
 
 // passwordCost is the bcrypt work factor of stored passwords.
@@ -77,11 +79,9 @@ func (s *Server) CreateUser(ctx context.Context, request api.CreateUserRequestOb
 	if err != nil {
 		return nil, err
 	}
-	// A taken email or username is a unique violation that the error
-	// mapper words by constraint name.
 	u, err := s.q.CreateUser(ctx, db.CreateUserParams{Username: in.Username, Email: in.Email, PasswordHash: hash})
 	if err != nil {
-		return nil, fmt.Errorf("create user %q: %w", in.Username, err)
+		return nil, s.takenNames(ctx, fmt.Errorf("create user %q: %w", in.Username, err), nil, &in.Username, &in.Email)
 	}
 	token, err := s.tokens.Issue(u.ID)
 	if err != nil {
@@ -112,7 +112,7 @@ func (s *Server) Login(ctx context.Context, request api.LoginRequestObject) (api
 	if !found || mismatch || len(in.Password) > maxPasswordBytes {
 		return nil, fmt.Errorf("login: %w", ErrBadCredentials)
 	}
-	token, err := s.tokens.Issue(u.ID)
+	token, err := s.tokens.IssueGeneration(u.ID, u.TokenGeneration)
 	if err != nil {
 		return nil, fmt.Errorf("issue token for user %d: %w", u.ID, err)
 	}
@@ -148,8 +148,11 @@ func (s *Server) userByID(ctx context.Context, id int64) (db.User, error) {
 
 // UpdateCurrentUser handles PUT /api/user. Fields left out stay as they
 // are; bio or image given as null or "" is cleared. The answer carries the
-// token the caller sent: tokens name the user by id, so they stay valid
-// across a change of email, username or password.
+// token the caller sent, which stays valid: tokens name the user by id, so
+// a change of email or username leaves every token valid, and a change of
+// password revokes every other token issued before it (stock frontends
+// keep using the token they hold, so revoking it would sign the user out
+// in the middle of the change).
 func (s *Server) UpdateCurrentUser(ctx context.Context, request api.UpdateCurrentUserRequestObject) (api.UpdateCurrentUserResponseObject, error) {
 	cu, err := currentUser(ctx)
 	if err != nil {
@@ -172,6 +175,7 @@ func (s *Server) UpdateCurrentUser(ctx context.Context, request api.UpdateCurren
 			return nil, err
 		}
 		arg.PasswordHash = &hash
+		arg.KeptTokenSha256 = auth.Fingerprint(cu.Token)
 	}
 	// Keeping one's own email or username is no conflict: the unique
 	// indexes only compare against other rows.
@@ -180,9 +184,35 @@ func (s *Server) UpdateCurrentUser(ctx context.Context, request api.UpdateCurren
 		return nil, fmt.Errorf("update user %d, which no longer exists: %w", cu.ID, ErrUnauthorized)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("update user %d: %w", cu.ID, err)
+		return nil, s.takenNames(ctx, fmt.Errorf("update user %d: %w", cu.ID, err), &cu.ID, in.Username, in.Email)
 	}
 	return api.UpdateCurrentUser200JSONResponse{UserOKJSONResponse: userResponse(u, cu.Token)}, nil
+}
+
+// takenNames turns err, the failure of a write of a user's username and
+// email, into one message for each of them that another user already has,
+// so a client learns of both at once. Any other error is returned as is.
+// self is the user being updated (nil for a new one).
+func (s *Server) takenNames(ctx context.Context, err error, self *int64, username, email *string) error {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != "23505" {
+		return err
+	}
+	taken, qerr := s.q.GetTakenNames(ctx, db.GetTakenNamesParams{ID: self, Username: username, Email: email})
+	if qerr != nil {
+		return err // the constraint's own message still names one of them
+	}
+	var msgs []string
+	if taken.UsernameTaken {
+		msgs = append(msgs, uniqueMessages["users_username_key"])
+	}
+	if taken.EmailTaken {
+		msgs = append(msgs, uniqueMessages["users_email_key"])
+	}
+	if len(msgs) == 0 {
+		return err // the other user changed their names in between
+	}
+	return errors.Join(err, Invalid(msgs...))
 }
 
 // clearable turns an optional, nullable text field of a request into an

@@ -92,6 +92,17 @@ func TestCreateUserTaken(t *testing.T) {
 			wantError(t, resp.StatusCode(), resp.Body, http.StatusUnprocessableEntity, tc.msg)
 		})
 	}
+	// Both taken: both are reported, on registration and on update.
+	resp, err := a.Client.CreateUserWithResponse(context.Background(), api.CreateUserJSONRequestBody{
+		User: api.NewUser{Username: "JAKE", Email: "Jake@example.com", Password: "password-x"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantError(t, resp.StatusCode(), resp.Body, http.StatusUnprocessableEntity, "username has already been taken", "email has already been taken")
+	anna := register(t, a, "anna")
+	put := updateUserRaw(t, a, anna.Token, `{"user":{"username":"jake","email":"jake@example.com"}}`)
+	wantError(t, put.StatusCode(), put.Body, http.StatusUnprocessableEntity, "username has already been taken", "email has already been taken")
 }
 
 func TestCreateUserInvalid(t *testing.T) {

@@ -1,0 +1,129 @@
+package httpapi_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/sophsapp/sophsapp/internal/apptest"
+)
+
+// operation is one request of the API that takes a token.
+type operation struct{ method, path, body string }
+
+// tokenOperations lists every operation that takes a token, aimed at
+// resources that exist: slug is an article by someone, commentID a comment
+// on it, username another user.
+func tokenOperations(slug string, commentID int64, username string) []operation {
+	article := `{"article":{"title":"T","description":"D","body":"B"}}`
+	return []operation{
+		{"GET", "/api/user", ""},
+		{"PUT", "/api/user", `{"user":{"bio":"b"}}`},
+		{"GET", "/api/profiles/" + username, ""},
+		{"POST", "/api/profiles/" + username + "/follow", ""},
+		{"DELETE", "/api/profiles/" + username + "/follow", ""},
+		{"GET", "/api/articles", ""},
+		{"GET", "/api/articles/feed", ""},
+		{"POST", "/api/articles", article},
+		{"GET", "/api/articles/" + slug, ""},
+		{"PUT", "/api/articles/" + slug, article},
+		{"POST", "/api/articles/" + slug + "/favorite", ""},
+		{"DELETE", "/api/articles/" + slug + "/favorite", ""},
+		{"GET", "/api/articles/" + slug + "/comments", ""},
+		{"POST", "/api/articles/" + slug + "/comments", `{"comment":{"body":"c"}}`},
+		{"DELETE", fmt.Sprintf("/api/articles/%s/comments/%d", slug, commentID), ""},
+		{"DELETE", "/api/articles/" + slug, ""},
+	}
+}
+
+// wantUnauthorizedEverywhere fails unless token gets 401 on every
+// operation that takes a token.
+func wantUnauthorizedEverywhere(t *testing.T, a *apptest.App, token string, ops []operation) {
+	t.Helper()
+	for _, op := range ops {
+		status, body := send(t, a, op.method, op.path, token, strings.NewReader(op.body))
+		if status != http.StatusUnauthorized {
+			t.Errorf("%s %s: status %d, want 401; body %s", op.method, op.path, status, body)
+		}
+	}
+}
+
+// TestTokenOfDeletedUser checks that a well-signed token whose user no
+// longer exists is a 401 on every operation, never a 500 (a write naming a
+// missing user violates a foreign key).
+func TestTokenOfDeletedUser(t *testing.T) {
+	a, conn := startWithDB(t)
+	jake := register(t, a, "jake")
+	bob := register(t, a, "bob")
+	art := createArticle(t, a, bob.Token, "Dragons")
+	c := comment(t, a, art.Slug, "hi", withToken(bob.Token))
+	if c.JSON200 == nil {
+		t.Fatalf("comment: %d %s", c.StatusCode(), c.Body)
+	}
+	if _, err := conn.Exec(context.Background(), "DELETE FROM users WHERE username = 'jake'"); err != nil {
+		t.Fatal(err)
+	}
+	wantUnauthorizedEverywhere(t, a, jake.Token, tokenOperations(art.Slug, c.JSON200.Comment.Id, "bob"))
+}
+
+// TestPasswordChangeRevokesOtherTokens checks that a new password revokes
+// every token issued before it except the one that made the change, which
+// the answer carries and which keeps working.
+func TestPasswordChangeRevokesOtherTokens(t *testing.T) {
+	a := apptest.Start(t, nil)
+	jake := register(t, a, "jake")
+	bob := register(t, a, "bob")
+	art := createArticle(t, a, bob.Token, "Dragons")
+	c := comment(t, a, art.Slug, "hi", withToken(bob.Token))
+	if c.JSON200 == nil {
+		t.Fatalf("comment: %d %s", c.StatusCode(), c.Body)
+	}
+	ops := tokenOperations(art.Slug, c.JSON200.Comment.Id, "bob")
+	loginToken := func(password string) string {
+		t.Helper()
+		resp := login(t, a, "jake@example.com", password)
+		if resp.JSON200 == nil {
+			t.Fatalf("login: %d %s", resp.StatusCode(), resp.Body)
+		}
+		return resp.JSON200.User.Token
+	}
+	laptop, phone := jake.Token, loginToken("password-jake")
+	if laptop == phone {
+		t.Fatal("two tokens of one user are identical")
+	}
+
+	// Changing anything but the password revokes nothing.
+	updateUserRaw(t, a, laptop, `{"user":{"bio":"hello"}}`)
+	if status, body := send(t, a, "GET", "/api/user", phone, nil); status != http.StatusOK {
+		t.Fatalf("after a bio change, the other token: %d %s", status, body)
+	}
+
+	// The laptop changes the password: its token stays (and is the one in
+	// the answer); the phone's is revoked everywhere.
+	resp := updateUserRaw(t, a, laptop, `{"user":{"password":"new-password-1"}}`)
+	if resp.JSON200 == nil || resp.JSON200.User.Token != laptop {
+		t.Fatalf("password change: %d %s", resp.StatusCode(), resp.Body)
+	}
+	for _, path := range []string{"/api/user", "/api/articles/feed", "/api/profiles/bob"} {
+		if status, body := send(t, a, "GET", path, laptop, nil); status != http.StatusOK {
+			t.Fatalf("GET %s with the token that changed the password: %d %s", path, status, body)
+		}
+	}
+	wantUnauthorizedEverywhere(t, a, phone, ops)
+
+	// A login after the change works; when it changes the password in turn,
+	// the laptop's token goes too.
+	tablet := loginToken("new-password-1")
+	if status, body := send(t, a, "GET", "/api/user", tablet, nil); status != http.StatusOK {
+		t.Fatalf("token from a login after the change: %d %s", status, body)
+	}
+	if resp := updateUserRaw(t, a, tablet, `{"user":{"password":"new-password-2"}}`); resp.StatusCode() != http.StatusOK {
+		t.Fatalf("second password change: %d %s", resp.StatusCode(), resp.Body)
+	}
+	wantUnauthorizedEverywhere(t, a, laptop, ops)
+	if status, body := send(t, a, "GET", "/api/user", tablet, nil); status != http.StatusOK {
+		t.Fatalf("the token that made the second change: %d %s", status, body)
+	}
+}
