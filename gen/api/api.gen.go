@@ -339,6 +339,9 @@ type ProfileOK = ProfileResponse
 // SingleArticleOK defines model for SingleArticleOK.
 type SingleArticleOK = SingleArticleResponse
 
+// TooManyRequests defines model for TooManyRequests.
+type TooManyRequests = GenericErrorModel
+
 // Unauthorized defines model for Unauthorized.
 type Unauthorized = GenericErrorModel
 
@@ -672,7 +675,13 @@ type ClientInterface interface {
 	// LoginWithBody Log in
 	//
 	// Exchanges an email and password for the user and a fresh token. A
-	// wrong email and a wrong password get the same 401.
+	// wrong email and a wrong password get the same 401. Failed logins
+	// are throttled per client address and per account: after 5 failures
+	// of one address on one account, 20 of one address on any accounts,
+	// or 10 on one account from several addresses, logins there are
+	// refused with 429 for 1 s, then 2 s, 4 s, ... up to 15 minutes
+	// (`Retry-After` says how long), whatever the password. A successful
+	// login clears the account's count.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -682,7 +691,13 @@ type ClientInterface interface {
 	// Login Log in
 	//
 	// Exchanges an email and password for the user and a fresh token. A
-	// wrong email and a wrong password get the same 401.
+	// wrong email and a wrong password get the same 401. Failed logins
+	// are throttled per client address and per account: after 5 failures
+	// of one address on one account, 20 of one address on any accounts,
+	// or 10 on one account from several addresses, logins there are
+	// refused with 429 for 1 s, then 2 s, 4 s, ... up to 15 minutes
+	// (`Retry-After` says how long), whatever the password. A successful
+	// login clears the account's count.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1135,7 +1150,13 @@ func (c *Client) CreateUser(ctx context.Context, body CreateUserJSONRequestBody,
 // LoginWithBody Log in
 //
 // Exchanges an email and password for the user and a fresh token. A
-// wrong email and a wrong password get the same 401.
+// wrong email and a wrong password get the same 401. Failed logins
+// are throttled per client address and per account: after 5 failures
+// of one address on one account, 20 of one address on any accounts,
+// or 10 on one account from several addresses, logins there are
+// refused with 429 for 1 s, then 2 s, 4 s, ... up to 15 minutes
+// (`Retry-After` says how long), whatever the password. A successful
+// login clears the account's count.
 //
 // Takes any type of body and a specified content type.
 //
@@ -1155,7 +1176,13 @@ func (c *Client) LoginWithBody(ctx context.Context, contentType string, body io.
 // Login Log in
 //
 // Exchanges an email and password for the user and a fresh token. A
-// wrong email and a wrong password get the same 401.
+// wrong email and a wrong password get the same 401. Failed logins
+// are throttled per client address and per account: after 5 failures
+// of one address on one account, 20 of one address on any accounts,
+// or 10 on one account from several addresses, logins there are
+// refused with 429 for 1 s, then 2 s, 4 s, ... up to 15 minutes
+// (`Retry-After` says how long), whatever the password. A successful
+// login clears the account's count.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -2265,7 +2292,13 @@ type ClientWithResponsesInterface interface {
 	// LoginWithBodyWithResponse Log in
 	//
 	// Exchanges an email and password for the user and a fresh token. A
-	// wrong email and a wrong password get the same 401.
+	// wrong email and a wrong password get the same 401. Failed logins
+	// are throttled per client address and per account: after 5 failures
+	// of one address on one account, 20 of one address on any accounts,
+	// or 10 on one account from several addresses, logins there are
+	// refused with 429 for 1 s, then 2 s, 4 s, ... up to 15 minutes
+	// (`Retry-After` says how long), whatever the password. A successful
+	// login clears the account's count.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -2275,7 +2308,13 @@ type ClientWithResponsesInterface interface {
 	// LoginWithResponse Log in
 	//
 	// Exchanges an email and password for the user and a fresh token. A
-	// wrong email and a wrong password get the same 401.
+	// wrong email and a wrong password get the same 401. Failed logins
+	// are throttled per client address and per account: after 5 failures
+	// of one address on one account, 20 of one address on any accounts,
+	// or 10 on one account from several addresses, logins there are
+	// refused with 429 for 1 s, then 2 s, 4 s, ... up to 15 minutes
+	// (`Retry-After` says how long), whatever the password. A successful
+	// login clears the account's count.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -3510,6 +3549,11 @@ func (r CreateUserResponse) ContentType() string {
 	return ""
 }
 
+// LoginResponse429Headers the declared response headers of an HTTP 429 response for Login
+type LoginResponse429Headers struct {
+	RetryAfter int
+}
+
 type LoginResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -3519,8 +3563,12 @@ type LoginResponse struct {
 	JSON401 *Unauthorized
 	// JSON422 the response for an HTTP 422 `application/json` response
 	JSON422 *Unprocessable
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
 	// JSONDefault the response for an HTTP default `application/json` response
 	JSONDefault *Error
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *LoginResponse429Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -3536,6 +3584,11 @@ func (r LoginResponse) GetJSON401() *Unauthorized {
 // GetJSON422 returns the response for an HTTP 422 `application/json` response
 func (r LoginResponse) GetJSON422() *Unprocessable {
 	return r.JSON422
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r LoginResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
 }
 
 // GetJSONDefault returns the response for an HTTP default `application/json` response
@@ -3949,7 +4002,13 @@ func (c *ClientWithResponses) CreateUserWithResponse(ctx context.Context, body C
 // LoginWithBodyWithResponse Log in
 //
 // Exchanges an email and password for the user and a fresh token. A
-// wrong email and a wrong password get the same 401.
+// wrong email and a wrong password get the same 401. Failed logins
+// are throttled per client address and per account: after 5 failures
+// of one address on one account, 20 of one address on any accounts,
+// or 10 on one account from several addresses, logins there are
+// refused with 429 for 1 s, then 2 s, 4 s, ... up to 15 minutes
+// (`Retry-After` says how long), whatever the password. A successful
+// login clears the account's count.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -3965,7 +4024,13 @@ func (c *ClientWithResponses) LoginWithBodyWithResponse(ctx context.Context, con
 // LoginWithResponse Log in
 //
 // Exchanges an email and password for the user and a fresh token. A
-// wrong email and a wrong password get the same 401.
+// wrong email and a wrong password get the same 401. Failed logins
+// are throttled per client address and per account: after 5 failures
+// of one address on one account, 20 of one address on any accounts,
+// or 10 on one account from several addresses, logins there are
+// refused with 429 for 1 s, then 2 s, 4 s, ... up to 15 minutes
+// (`Retry-After` says how long), whatever the password. A successful
+// login clears the account's count.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -4961,6 +5026,13 @@ func ParseLoginResponse(rsp *http.Response) (*LoginResponse, error) {
 		}
 		response.JSON422 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
 		var dest Error
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -4968,6 +5040,19 @@ func ParseLoginResponse(rsp *http.Response) (*LoginResponse, error) {
 		}
 		response.JSONDefault = &dest
 
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers LoginResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
 	}
 
 	return response, nil
@@ -5725,6 +5810,15 @@ type NotFoundJSONResponse GenericErrorModel
 type ProfileOKJSONResponse ProfileResponse
 
 type SingleArticleOKJSONResponse SingleArticleResponse
+
+type TooManyRequestsResponseHeaders struct {
+	RetryAfter int
+}
+type TooManyRequestsJSONResponse struct {
+	Body GenericErrorModel
+
+	Headers TooManyRequestsResponseHeaders
+}
 
 type UnauthorizedJSONResponse GenericErrorModel
 
@@ -7169,6 +7263,21 @@ func (response Login422JSONResponse) VisitLoginResponse(w http.ResponseWriter) e
 	return err
 }
 
+type Login429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response Login429JSONResponse) VisitLoginResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type LogindefaultJSONResponse struct {
 	Body       GenericErrorModel
 	StatusCode int
@@ -7843,80 +7952,84 @@ func (sh *strictHandler) Login(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Fx7c9s4kv8qXbytSlLHyLLsZHJKbd16spPZ3OZViVNbdaG3BJEtCjEJcADQiial736FF9962LGzs5f4",
-	"L0sCgUZ3o/vXD/BLEPO84AyZksH0S1AQQXJUKMynlzSnSv+ToIwFLRTlLJgGb0mKIOnvOArCgOpvfitR",
-	"rIMwYCTHYBpk5rkwkPESc2InWJAyU8F0Mg6DBRc5UcE0oEydTIIwyMlnmpd5MD0ej8Mgp8x9CgO1LtAO",
-	"xBRFsNmEwZvFQuIAVa/LfI4C+AKowlyC4iAvabGNRm6nGSRyH436r0HneJDO91mZviVqqWc2BBT6Q7W+",
-	"zMo0CAOBv5VUYBJMlSixSU1OPr9EluoJTtxy/nPNGKkEZalZ74NEoefesWbphhy67uPTfctu9Eyy4Eyi",
-	"0ZhfhOBC/xNzppAZMZGiyGhMtJiOPkktqy+N5f4kcBFMg/84qhXxyP4qj35FhoLGZtJXPMHMrtiW+xkD",
-	"1ANCWFG1BM4QcpRS62iBAgrB5xnmo2ATBs+5mNMkQfZtKTxfIgiUvBQxwhwzzlKjnoRxtUQBWiyGvldl",
-	"pmiR4ZlQNM5Qvvn7rRHanfqdk9ogR6HQ3OMLIG40EJaAWiIorkgGOVHxkrLUfLWgmbYXZgOvuXrOS5Z8",
-	"W/6+5iDLeFnx2JDyVvAFzfAWWehm3MM5O8iQ8J6ytOL4LRLSmncnOcxL0NDzgZFSLbmgv+O3l5Dil8hg",
-	"tUSB5oxSCd4GhcAFEAaUXZGMJvoTfi70L/Yp8/tKcJZCLDBBpijJpNtSIXisj/s8w3/Fqf6tRKn0Zhzx",
-	"T3caIG2jb1ER9HS75K9J1MbFmUZi2Tky7sLNoZdwmmT8v+AFCkWtNbfqcuC50Pub82Sth3fcRBjEAonC",
-	"5Eztm+yc5igVyYugu5uBWRfkiguqrDa7X+ecZ0hY82f5jJeW1V03HVo3PDS3IulLKs1TBk8MD7JfECHI",
-	"2nymyvKxN7IskmszYNN00x89YrBrtJnjOF9T3eR4c/Emz3oMCr3AL6qd8fknjJXegFOStwKvKK768Ku2",
-	"NUAZEMioVFbveKmAKgmaRI3GvlLHfqjSHavS3enQz5R3EObEIGlWZpk14BaMtrccBp8fosWVwZxybWwV",
-	"56BhFNwnCnIuFeiJIF4SQWKNRh6Yp1L+0E3lVxi9dv98tJNfNMc9pHnBhbJxkKYuSKlalvNRzPMjTgr6",
-	"MOYJpsiOKoI3zcd1uPGQGzaS7GHBtW4Iuye9eWcbG7s/riOJBsYuiFIo9JmKovfBTm7wZA0xYfcUzBHm",
-	"GWGXBqnlpTTfeObYdRrs0XQ/43nuPNAfy+pTcwabAdjj0yAcOHC3cBBoskPNnU3dodB/bVuVjmhvLtjG",
-	"gTxUvh3p/pITmg1aadS/AEkSgVI+hZLR30qNZFIikgyl1Lg/JtIE982T+ui0uYN/fvxnFMm/XPznX/w/",
-	"UTTy//5p5+YsATVk0uT2EVdPLc3jsv+9175DTWtHA8zjfdl2RrnFh3Tgb0gyG3G36UqIInMijQ1HVuZ6",
-	"Gn6pVYyRK0Kt/bgI++RKRVQp+7Ljlxo+MxN0SRRXNEatHECYXKHwWFSCWhIFDNFGbJ4MLc5rkXGFQjq9",
-	"HgC+JWM6AJyXNEvuSXCDR8FQZqLleezmwpo99UpD3H2RkxR7TuP0yXWcBtVzbHMbp0/+2G7jJU8p00Df",
-	"mOYkoXbc24auLUgmsYur0BuA7hneldDpH9O29dGEF0TKFRdtI1192bIZP00OX87P0FuxexLNvhpkDGlN",
-	"xbR39lBck3elY/cun1LLpUuheXqIqq05mL4LdiNadm0XNR10PoAn/ZQVgG0f6r/xFeSEreuUj0nyNDM8",
-	"Btdn2SgYTHc2OVCR3112F1ccHtnBldiNOJgrHuLs8wHVxEP0vcZVI0C+hhZ5x7SLQgMK++HJrkeamKMd",
-	"XOyEQG5YM7LYDZn0oC6jdsSeu1l3s3NIar7vorUhoS2auI26Bga+gWA7ccw3APKTHo4/DM00N3szUcQ1",
-	"p/aIojp0w4dsG3Vf4+J2UWSBcMdv7Qxs/DgdYfiCyQGJODNuyBe4istBjssx4u7cluf0wU7r7Y3d/ZOD",
-	"3L1X8SegOPw06YQxPsrso36bStgNAjdhsOBZxlf6w2Beh3p4uXeipirshrgNmWsq/SJNWgYZ3Skv9LZc",
-	"1Lw4KDDvkOUfH1p7uKKwDZYcCEauZYwtBZWJ2gMBDnb817BB5wNZup210MPNOwFF0kPs++PTjv7n5PML",
-	"S8xk3AExrQUq/6BXkm47O6CUGXXzoNk8PsjEKtPSQ5gv3r+BJ4/HxxpGfjh/ZksSOc0yKjHmLJEh4Cgd",
-	"wWR8/PjhePLw+Mn5+GQ6mUwfPR49Pvnpf00A+5nkhVbAYNuooFG6T4jCh4qak9gXTh3lfZKc6WGjV4aa",
-	"g2M7yYulJEVR/2NCN0ayIz+l4dy5B1ytUOzRzfXJwLCD8MKjRx2F+mDyWw1A24/tFxSzxBSo4yVhKT6F",
-	"mQOZs9BmIFJ6hSwEgUVGYpS2MkxS2c/u/z/BwD09b7Gx4a1vZC/bMrmO1bRPeuiUU9bECMfhsM/cKQvK",
-	"9bzXQ1aVE9012iZyviUOa3OreX60/uozkiGRyhRsjc7XKt/m7Vb5HgK4GiI6GHN5gd4M8lTC6/1yONox",
-	"heLh6tPBOMgDXjtXuA0XbWPAdud1ENuvzXC/qQN9vk2AH+1LdvtNV6b5WGtZy89XRVJZGGvKBciMyCXa",
-	"8E5iXAqq1u/1ziwDzr10+sbbtlksBM9BYEqlEqaxQE+a8ZSyECQyBURGbHbmukHMiCmYWSEqx+OT+NNK",
-	"mX9wBvdnPyMRKPq/UAkkjrFQplGDPxjBGxYxLSkzo3TdHq7tQA/3Wc5wV7sHUBkxqWiWAYHT8XEIDK9Q",
-	"AAFJM0M842yd81L6nPcoYr7Lb4kkQVG3vLX2WEuKFPTvuLY9E5QteJ+Z3qebXcL/vH/zGt798v4czt6+",
-	"gAUX8IyzpKQq1GTxmJIM5hlPU8pSKDKiNAiZmuYLGTHTPWW2Rkq1RKZcu0fo24Vsg5WND2RY5+AMRtKe",
-	"NYxYVWg1Y33KKjSfCBQopOYsLBCTEbxQfjbjnN8hyf7BRZZELOZMacULQXIgbF3/prWGKWQJrLi4lEBS",
-	"QplUQBWUzNrFZBSxiP1yhWJtm+40dwxvKDN2VC5JgSHMvkSuZBIF0y+RgQFRMP0YBa4zJgpCGI1GF5vN",
-	"LIyY606xtQFbv5BkrfWHKFhpkZvun6nWBmBca8ycVM1Bp+MTYFxFbM1LIfXnUz3ItISpJWVpCKfHJ6b9",
-	"wFYAiEgxhNPJpFJBp0f6y/+KmB5kcqG+pBLCo/EJKNRYkAiaraFRPLHKl9EYnbFymvfqxXkDadT6dPb2",
-	"RaPmMQ2OR+PRWI/kBTJS0GAanIzGoxOTKlBLc+CPSEGPmknhdKgD9rnL08Y8n1OGU5j9tyLpn1OuD+zk",
-	"sa1j/vkTucSZac+QoP+/J2t9UyRNMYlYykcwa6VuzWnXqsSqNtt2prjTDhhGjHFla1X0d9NMqP8vSIpa",
-	"OzGXwHOqYKbFMhvBPxoNSmHEZlWLwcwo+MwSP6pC6BkQgWbKmGQZinvSyqGyPi+SYBr8iuqszkU3m5s/",
-	"dpn3hmXr7sFbUsOSbS3EiqTBjs7Znnfcs6SgSiGD+dou7D3HttVdWfr2CKhYfjAJzT6Q61Ax5Lhr4RzZ",
-	"tvMDBrpW8M1Fpwt5Mh5vwwfVuKOBZttNGJyOj/c/2mqk1A9NJoc81GxVNPGOazff96Rtqm5iAaO/DgV8",
-	"vNiEXzQLZJnnRKyDaaCjnEqu2n2uUCpYUGG6emzs/zGoTsaFRuVcqmFEIbMy1Yc/JwlaYGHCPROC3s/4",
-	"CkVMJIawXBdLZERhEkLJaMwTjFiGypikSyzUAxui6mlc04EJJn0XtO8eWxJraCTJMWJmnVEdgcIlYmEH",
-	"mCgUuEhQVBAqKW0vJQ6ag2em0cMHWhYbolS+M+dWejL7NY9NG4a6um5HYQ/Qum478b+rtrZU1YpEw0FS",
-	"iWVAQTdh2wceaZjTcIRbzf5zNNapY/p/GKA7FKnfj3UjtgNZNlx1jXP3G6ae3L9oc7SxlipDNZDC+qv5",
-	"3i7obYpx51TJBmxuw2lFUsgouzQprLYy2fmaRqMl6NNtFCSjm4tzfLL/ofoyi3nidP8T1e2MP5rGWIaB",
-	"xu+7zUC477wHNzmIt2ZY/92E0MUNv6Laa4mva0ura3B6qaIcABnPTGgpXfRgcs/GtY/gTFsIBzX0V+1D",
-	"Tcyv2h48jZj+gWeJRSvK4gq50obndHw6gleooxYHLIynhoSj1HEjJBhnRGDE7puQkUiY6VlmOsx0ccfM",
-	"9L7UHe4mhzIn8SWsljzDB2CepynjwsTIPSPSTvHeDfIYzEkfBD6+6Rn5vkybFcoBpm2LpztqNj3tMX6+",
-	"g2qLEbzVe4S9bq0t1488+aPv16raaKwyHveaKGQLAqok+bX21kV1O8IgXyq/s2io03Z0uEG6xbuS3b6C",
-	"Lcqq/YmTzXekr+14zG4fOBtGAg3N3Gexjr7QZCdSb9iHexIsF6ubxvVpcT/kZA12JqAK7ttvZcRynmjl",
-	"dslAt7amXy2RVkZXPngKhK05Q8BMIqSoNDQ4GXLWLcTfPB8/gP/dAH/i5ab9JKwEV+juBK+rXzjb5kRv",
-	"xViGu5WTJlUOtP1KBXOBaPvLFHq3mHa+3OJi25Hywequ0/QiwbzgytiunRr93E/2I1a6MaqrqnHDVtKz",
-	"+NYc+OGibjn3H6L+alE/P1jQ/vAuqwthg1W6MxeXTsZjlwCv7mhBQVkKsoxjxMQWoXxd1bTIGef4aHwS",
-	"2ZT5ikpTTDOXvXQs2ysv24hUWkNavzrBFI0jZsvqK0KtvyQgM76qL4wN19Pcdbc7hGxuhS0Yzd9806zQ",
-	"hFe8IwKhLIzvfWTd6DekhkooC5i7m+4VTdRmGASSeGlqxV+vqC3lfIcFF0qrkSmhqP38aeiu21mtuL4Z",
-	"4eiLL/xttmpxq14Ls0Zd1lXua4raWd+6sjgaUi/Xvfzz+kPzXUXXNV31y1++71ye7y9pSN2x5iaeqfWG",
-	"qRqsDKjNkRX2TeHKB2af1wv+0ISvRSqGlUDMmbsTRTgApsBzbyAMipeYLewbgBalxMTWZ04nk74qPP+h",
-	"CLeEY/argT/Q/nLAtnTjuf79DgFA6+rCFsdr281v15uaRJ3vZQfKNKtC20hvtLSbpTN8qNnm21K3se1Z",
-	"KQQy9cHy//oa7F4edVP1vSO90n7GeHm7u656aaKdiblO7cfAlwyJr/kYvCuBZJzhCMxbLAq1jpjtKgIu",
-	"gJVZZhozZ3PKbe3G9BfPIM6QCAlUjUBrjntdQkyEoCht5cg2Z6rGG71WxHW8aNMUwmpJ4yVIpbGNaRl0",
-	"xamIzXw/+wwEXvFLlICmP9J2tfiOVlliAnNccN+1ZjYO99US1xFLUZneRt9eo0H/g6dA/DC+cK/t4KJq",
-	"yqqWY5onETugxAV1hcvQZctaZkZT0opYp6YFe0taXaW+q7JWsw//tmpaX3mg/oh1pgNOYtNc2XuFg87b",
-	"5hGkCXvjmJem7zoBgaoUTJ+mzjvlhvMQd6gXnauyt9Vl1VCKf4F8O9FdSqXaL8Qj09m/XZS/fI6dmSXV",
-	"639YAtUVXG01faOOaydfCJRLJ1o4i5h9+2L9LHHvY6zmSJ0bkNoynY6PhyyGeWXGHWlD740f37GRaIMa",
-	"ngJlQyq0qb7rKsxL7YJR2taoKoHgshg0o8q8x89lwH2CpJdBf9e4fxLa2ydVdadpoxpzWdr6U70t5xmN",
-	"B29LNJ6uoGx/grOqGdZ0jmZ8TjLTA19R1L5A0bhA4kv0/Uld8k8DEJ+wbzxYpwb7Tz5rlKkGHq0qGgNl",
-	"iRqaNh4wSHRzsfm/AAAA//8=",
+	"7Hz7cttGsverdOHbKtv1wRRFyY5D19ZZxRtnfTa+lC3XVh3DWxwCTXAiYAaZGYhmXHr3U9MzAHHjRbLk",
+	"TU6cP2KKnEtPd0/3ry/A5yCWeSEFCqOD6eegYIrlaFDRXz/znBv7IUEdK14YLkUwDd6wFEHz33AUhAG3",
+	"3/xaoloHYSBYjsE0yGheGOh4iTlzCyxYmZlgOhmHwUKqnJlgGnBhTiZBGOTsE8/LPJgej8dhkHPh/woD",
+	"sy7QDcQUVXB1FQavFwuNA1S9KvM5KpAL4AZzDUaCvuDFNhqlW2aQyH002v8adI4H6XyXlekbZpZ2ZSKg",
+	"sH/U++usTIMwUPhryRUmwdSoEpvU5OzTzyhSu8CJ3676e8MYbRQXKe33XqOya+/Ys/RDDt338em+ba/s",
+	"SrqQQiNpzI9KSWU/xFIYFCQmVhQZj5kV09Ev2srqc2O7vyhcBNPg/x1tFPHI/aqPfkKBise06EuZYOZ2",
+	"bMv9TADaASGsuFmCFAg5am11tEAFhZLzDPNRcBUGz6Wa8yRB8XUpPF8iKNSyVDHCHDMpUlJPJqRZogIr",
+	"FqLvZZkZXmR4pgyPM9Sv/3lrhHaXfuulNshRKCz35AKYHw1MJGCWCEYalkHOTLzkIqWvFjyz9oIO8Eqa",
+	"57IUydfl7ysJuoyXNY+JlDdKLniGt8hCv+IezrlBRMI7LtKa47dISGvdneSISoJEz7mUL5lYv8VfS9TO",
+	"3n/FSyAl5EysgRmDeWH0U1gxboBpsBfC/vsWjVo/PFsYVKDZWlvTvUSWeG/U+Llv/d9hLEVC14qWneNC",
+	"KgSj1lZPWcq4GO02e7u8DtlXwUqzlIr/hl9fv428QAGrJSokC8c1VEcJQSpgAri4ZBlP7F/4qbC/uFn0",
+	"+0pZHscKExSGs8xd1/eiUDK2xnKe4X/CJpIi2sN44p/uNN/Ww93iNbLL7bo9lkRrmr1jYY6dI3K2fg27",
+	"hb+HhJ6ULFAZ7nyhU5cDrYo931wmazu842TDIFbIDCZnZt9i5zxHbVheBN3TDKy6YJdSceO02f86lzJD",
+	"Jpo/62eydKzuXovQgZihtQ1Lf+aaZhEaGx7kvmBKsTX9zY3jY29kWSTXZsBV87Z/qPCW26PNHM/5DdVN",
+	"jjc3b/Ksx6CwEvjH+mRy/gvGxh7AK8kbhZccV33ztbHUwAUwyLg2Tu9kaYAbDZZEa8G+UMe+qdIdq9Ld",
+	"6dAPXHbw+YTiEFFmmTPgzqe1jxwGnx6iQ+XBnEtrbI2UzufeZwZyqQ3YhSBeMsVii+Ue0KxUPvRLVTuM",
+	"XvkPH9ziH5vjHvK8kMq4KNJSF6TcLMv5KJb5kWQFfxjLBFMURzXBV83pNlh7KImNLHtYSKsbyp3JHt7b",
+	"xsbpjzdxWCNCKSy+UPZORdG7YCc3ZLKGmIl7Fi3APGPignBuXmr6pmKO26fBHkv3M5nn3gP9vqw+pzvY",
+	"DF8fnwbhwIW7hYvAkx1q7m3qDoX+e9uqdER7c8E2LuSh8u1I98ec8WzQSqP9BViSKNT6KZSC/1paJJMy",
+	"lWSotY2aYqYpNdK8qY9Omyf494d/R5H+28f//7fqQxSNqo9/2Xk4R8AGMlly+4irp5Y0Xfe/r7TvUNPa",
+	"0QCa3pdtZ5TffEgH/oEsc/mKNl0JM2zONNlwFBaXfwjkhVUxwS4Zd/bjY9gnVxtmSt2Xnbyw8FlQyKpR",
+	"XfIYrXIAE3qFqsKiGsySGRCILt6tyLDivBYZl6i01+sB4FsKYcOSecmz5J4GP3gUDOV1Wp7HHS7csGez",
+	"0xB3X+QsxZ7TOH1yHafB7Rrb3Mbpk9+32/hZplxYoE+mOUm4G/emoWsLlmns4iqsDED3Du9Kh/Wvadv6",
+	"WMILpvVKqraRrr9s2YzvJodvV63Q27F7E+lcDTKGtKZmms8UXJN3pWf3Lp+ykUuXQpo9RNXWDFbfBfsR",
+	"Lbu2i5oOOh/Ak9WSNYBtX+p/yJVPblQJM0qRNfNjhOuzbBQMJoubHKjJ7267iysej+zgSuxHHMyVCuLs",
+	"8wH1wkP0vcJVI0C+hhZVjmkXhQQK++HJrilNzNEOLnZCID+sGVnshkx2UJdRO2LP3ay72T1kG77vorUh",
+	"oS2auI26Bga+gWA7ccxXAPKTHo4/DM00D3szUcQbTu0RRX3phi/ZNuq+xMXtosgB4Y7f2hnYVONshFGV",
+	"mw5IxNG4IV/g61UHOS7PiLtzWxWnD3Zab27s7p8c5O4rFX8CRsJ3k04YU0WZfdTvUgm7QeBVGCxklsmV",
+	"/WMwr8MreLl3oaYq7Ia4DZlbKqtNmrQMMrpTnOkdudjw4qDAvENWNX1o7+F6zDZYciAYuZYxdhTUJmoP",
+	"BDjY8V/DBp0PZOl2VpIPN+8MDEsPse+PTzv6n7NPLxwxk3EHxLQ2qP2D3Un74+yAUjTq5kEzTR9kYp1p",
+	"6SHMF+9ew5PH42MLI9+fP3MliZxnGdeu8hUCjtIRTMbHjx+OJw+Pn5yPT6aTyfTR49Hjk+/+hwLYTywv",
+	"rAIG20YFjcaHhBl8aDjdxL5wNlHeL1oKO2z0kqg5OLbTslhqVhSbDxS6CZYdVUsS584rwNUKxR7dXJ8I",
+	"hh2EFx496ijUe8pvNQBtP7ZfcMxcHTJeMpHiU5h5kDkLXQYi5ZcoQlBYZCxG7erqLNX97P7/EQzc0/MW",
+	"Gxve+kb2si2T61hNN7OCTjkXTYxwHA77zJ2y4NKuez1kVTvRXaNdIudr4rA2t5r3x+qvvSMZMm2oYEs6",
+	"v1H5Nm+3yvcQwNUQ0cGYqxLozSBPLbzeL4ejHSoUD1efDsZBFeB1a4XbcNE2Bmx3Xgex/doMrw51oM93",
+	"CfCjfcnu6tC1aT62Wtby83WRVBdkTaUCnTG9RBfeaYxLxc36nT2ZY8B5JZ2+8XZtFgslc1CYcm0UNRbY",
+	"RTOZchGCRmGA6UjMznw3CI2YAq0KUTken8S/rAx9wBncn/2ATKHq/8I1sDjGwlCjhnwwgtciElZStKL2",
+	"3R6+7cAOr7Kc4a52D+A6EtrwLAMGp+PjEAReogIGmmdEvJBinctSVznvUSSqHknXbbNpGGydcSMpVvB/",
+	"4tr1THCxkH1mVj6dTgn//e71K3j747tzOHvzAhZSwTMpkpKb0JIlY84ymGcyTblIociYsSBkSs0XOhLU",
+	"e0ZHY6VZojC+3SOsmq1ce5qLD3S4ycERRrKeNYxEXWilsVXKKqS/GBSotOUsLBCTEbww1WrknN8iy/4l",
+	"VZZEIpbCWMULQUtgYr35zWqNMCgSWEl1oV3LkTbADZTC2cVkFIlI/HiJau1aFi13iDdckB3VS1ZgCLPP",
+	"kS+ZRMH0c0QwIAqmH6LAd8ZEQQij0ejj1dUsjITvTnG1AVe/0Gxt9YcZWFmRU/fP1GoDCGk1Zs7q5qDT",
+	"8QkIaSKxlqXS9u9TO4ga6sySizSE0+MTaj9wFQCmUgzhdDKpVdDrkf3y+0iYqtGrKqmE8Gh8AgYtFmSK",
+	"Z2toFE+c8mU8Rm+svOa9fHHeQBobfTp786JR85gGx6PxaGxHygIFK3gwDU5G49EJpQrMki78ESv4UTMp",
+	"nA71Dz/3edpY5nMucAqz/zIs/Wsq7YWdPHZ1zL/+wi5wRu0ZGuzne3qjb4alKSaRSOUIZq3ULd12q0qi",
+	"blJuZ4o7zZRhJIQ0rlbFf6NWTPu5YCla7cRcg8y5gZkVy2wE/2o0KIWRmNUtBjNS8JkjflSH0DNgCmnJ",
+	"mGUZqnvayaG2Pi+SYBr8hOZsk4tutoZ/6DLvtcjW3Yu35MSSbQ3YhqXBjr7jnnfcs6XixqCA+dptXHmO",
+	"bbv7svTtEVCz/GASmn0g16FiyHFvhHPkmvYPGOgb6a8+dnq4J+PxNnxQjzsaaFW+CoPT8fH+qa1GSjtp",
+	"MjlkUrNVkeId36y/b6ZrSW9iAdJfjwI+fLwKP1sW6DLPmVoH08BGObVcrftcoTaw4Iq6elzs/yGob8ZH",
+	"i8qlNsOIQmdlai9/zhJ0wILCPQpB72dyhSpmGkNYroslCmYwCaEUPJYJRiJDQybpAgvzwIWodhnfdEDB",
+	"ZNVDXnWPLZkzNJrlGAnaZ7SJQOECsXADKAoFqRJUNYRKStdLiYPm4Bk1elSBlsOGqE3VmXMrPZn9msdV",
+	"G4b6um5HYQ/Qum4z9h9VW1uq6kRi4SCrxTKgoFdh2wceWZjTcIRbzf5zJOvUMf3fDNAdirQ6j3MjrgNZ",
+	"N1z1BufuN0w9uX+25ujKWaoMzUAK6+/0vduwsinkzrnRDdjchtOGpZBxcUEprLYyufWaRqMl6NNtFCSj",
+	"m4tzfLJ/0uZRIJpxun9G/WzL701jHMPA4vfdZiDcd9+Dm1zEWzOsfzQhdHHDT2j2WuLr2tL6IUK7VVEO",
+	"gIxnFFpqHz1Q7plc+wjOrIXwUMN+1b7UjH619uBpJOwPMkscWjEOV+iVNTyn49MRvEQbtXhgQZ4aEona",
+	"xo2QYJwxhZG4TyEj0zCzq8xsmOnjjhn1vmw63CmHMmfxBayWMsMHQPN5KqSiGLlnRNop3rtBHoM56YPA",
+	"x1e9I38u0+aEcoBp2+LpjppNT3uMX9VBtcUI3upTmL1urS2PH1Xkj/68VtVFY7XxuNdEIVsQUC3JL7W3",
+	"PqrbEQZVpfI7i4Y6bUeHG6RbfNK021ewRVmtP/Gy+RPpazsec8cHKYaRQEMz91mso8882YnUG/bhngbH",
+	"xfo57c1t8T/kbA1uJeAG7rtvdSRymVjl9slAv7el3yyR10ZXP3gKTKylQMBMI6RoLDQ4GXLWLcTfvB/f",
+	"gP/dAH9Wyc36SVgpadA/E7yuf5FimxO9FWMZ7lZOntQ50PYLKegBou3PZPeeYtr5kPbHbVeqClZ33aYX",
+	"CeaFNGS7dmr082qxb7HSjVFdXY0btpIVi2/NgR8u6pZz/ybqLxb184MFXV3eZf1A2GCV7szHpZPx2CfA",
+	"62e0oOAiBV3GMWLiilBVXZVa5Mg5PhqfRC5lvuKaimn0sJeNZXvlZReRamdIN69OoKJxJFxZfcW485cM",
+	"dCZXmwfGhutp/nG3O4RsfoctGK168s2ywhJe844phLIg3/vIudGvSA3XUBYw90+61zRxl2FQyOIl1Yq/",
+	"XFFbyvkWC6mMVSMqoZj9/Gnorj/ZRnGrZoSjz1Xh72qrFrfqtTBr1GV95X5DUTvru6ksjobUy3cv/7B+",
+	"33zT03VN1+bVOX/uXF7VX9KQumfNTTxT6/1cG7AyoDZHTtg3hSvvhZtvN/ymCV+KVIiVwOjO3YkiHABT",
+	"4HllIAjFa8wW7g1Ai1Jj4uozp5NJXxWef1OEW8Ix+9WgutDVwwHb0o3n9vc7BACtRxe2OF7Xbn673pQS",
+	"dVUvO3BhWRW6RnrS0m6WjviwYVvVlrqNbc9KpVCY947/19dg//Kom6rvHemV9TPk5d3puuplifYm5jq1",
+	"H4IvGbKq5kN4VwPLpMAR0FssCrOOhOsqAqlAlFlGjZmzOZeudkP9xTOIM2RKAzcjsJrjX5cQM6U4alc5",
+	"cs2ZpvFGrxXzHS/WNIWwWvJ4CdpYbEMtg744FYlZ1c8+A4WX8gI1IPVHuq6WqqNVl5jUr3Sz7KKDw32z",
+	"xHUkUjTU21i111jQ/+ApsGqYXPjXdkhVN2XV2wnLk0gcUOKCTYWL6HJlLVqRSlqR6NS0YG9Jq6vUd1XW",
+	"avbh31ZN6wsv1O+xznTATWyaK/dc4aDzdnkETWFvHMuS+q4TUGhKJext6rxTbjgPcYd60XlU9ra6rBpK",
+	"8R+Qbye6S7k2+4V4RJ3920X546fYm1lWv/5HJFA/gmutZtWo49vJFwr10osWziLh3r64mcv8+xjrNVLv",
+	"BrS1TKfj4xE8ZzzDxD11oCPh2nWVNMZ+W1gLnHHq5ndvInIkWQKctk2B0Ws0H8GC8axU1lTLBSVDqhnS",
+	"5Ub8hBAmY+iPoHdauBE6jIRUcDzuzHRmV1uzzeo3I6EOPe32XApdib8DWL8n3h2DDp3VnthPp/Z/o9EI",
+	"ygKMhONHkHNRGnuA+7PGK0B9qLyUK3opzYOQ+t0pJ+NapR1rraehlJDWizKLBBFVOTWqlLhTUF2xFGbI",
+	"VtPLSu7oHvbetfKHNs+nk+/3z+q+hvaWYahMgYuhS39Vf9e94j9b0FTdojrl4/NOPOOG3rzoaxZVSqtX",
+	"83jbeGLIa39dj2t6lcZajrb+Um/KecbjwedbGrPr4KO/wFndvky9vpmcs4yeWqgpaj/y0njkp2qq6C/q",
+	"07X0Ql0/qjFxk8ztz3zWKCwOTK1rUAOFpE0w0ZhAscPVx6v/DQAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -7,9 +7,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -28,6 +31,15 @@ var (
 	ErrForbidden      = errors.New("forbidden")
 	ErrNotFound       = errors.New("not found")
 )
+
+// RetryLater is a 429: the client has to wait After before it tries again
+// (Retry-After, in whole seconds).
+type RetryLater struct {
+	After  time.Duration
+	Reason string
+}
+
+func (e *RetryLater) Error() string { return fmt.Sprintf("%s: retry after %s", e.Reason, e.After) }
 
 // ValidationError is a 422 with one client-facing message per problem.
 type ValidationError []string
@@ -55,10 +67,12 @@ var callerForeignKeys = map[string]bool{
 	"follows_follower_id_fkey": true,
 }
 
-// problem is an error with the status and messages a client sees.
+// problem is an error with the status, messages and Retry-After (in
+// seconds; 0 for none) a client sees.
 type problem struct {
-	status int
-	msgs   []string
+	status     int
+	msgs       []string
+	retryAfter int
 }
 
 // classify is the one place that maps an error to what the client sees.
@@ -66,6 +80,7 @@ type problem struct {
 func classify(err error) problem {
 	var (
 		verr     ValidationError
+		later    *RetryLater
 		pgErr    *pgconn.PgError
 		tooLarge *http.MaxBytesError
 		connErr  *pgconn.ConnectError
@@ -73,48 +88,50 @@ func classify(err error) problem {
 	)
 	switch {
 	case errors.As(err, &verr):
-		return problem{http.StatusUnprocessableEntity, verr}
+		return problem{http.StatusUnprocessableEntity, verr, 0}
+	case errors.As(err, &later):
+		return problem{http.StatusTooManyRequests, []string{later.Reason}, max(1, int(math.Ceil(later.After.Seconds())))}
 	case errors.Is(err, ErrUnauthorized):
-		return problem{http.StatusUnauthorized, []string{ErrUnauthorized.Error()}}
+		return problem{http.StatusUnauthorized, []string{ErrUnauthorized.Error()}, 0}
 	case errors.Is(err, ErrBadCredentials):
-		return problem{http.StatusUnauthorized, []string{ErrBadCredentials.Error()}}
+		return problem{http.StatusUnauthorized, []string{ErrBadCredentials.Error()}, 0}
 	case errors.Is(err, ErrForbidden):
-		return problem{http.StatusForbidden, []string{"you are not allowed to do this"}}
+		return problem{http.StatusForbidden, []string{"you are not allowed to do this"}, 0}
 	case errors.Is(err, ErrNotFound), errors.Is(err, pgx.ErrNoRows):
-		return problem{http.StatusNotFound, []string{"not found"}}
+		return problem{http.StatusNotFound, []string{"not found"}, 0}
 	case errors.As(err, &tooLarge):
-		return problem{http.StatusRequestEntityTooLarge, []string{fmt.Sprintf("request body is larger than %d bytes", tooLarge.Limit)}}
+		return problem{http.StatusRequestEntityTooLarge, []string{fmt.Sprintf("request body is larger than %d bytes", tooLarge.Limit)}, 0}
 	case errors.As(err, &pgErr):
 		switch pgErr.Code {
 		case "23505": // unique_violation
 			if msg, ok := uniqueMessages[pgErr.ConstraintName]; ok {
-				return problem{http.StatusUnprocessableEntity, []string{msg}}
+				return problem{http.StatusUnprocessableEntity, []string{msg}, 0}
 			}
-			return problem{http.StatusUnprocessableEntity, []string{"already exists"}}
+			return problem{http.StatusUnprocessableEntity, []string{"already exists"}, 0}
 		case "23503": // foreign_key_violation: a row referred to is gone
 			if callerForeignKeys[pgErr.ConstraintName] {
-				return problem{http.StatusUnauthorized, []string{ErrUnauthorized.Error()}}
+				return problem{http.StatusUnauthorized, []string{ErrUnauthorized.Error()}, 0}
 			}
-			return problem{http.StatusNotFound, []string{"not found"}}
+			return problem{http.StatusNotFound, []string{"not found"}, 0}
 		case "23514": // check_violation: a value outside the limits in schema/
-			return problem{http.StatusUnprocessableEntity, []string{"a value is outside its allowed range"}}
+			return problem{http.StatusUnprocessableEntity, []string{"a value is outside its allowed range"}, 0}
 		case "40P01", "40001": // deadlock or serialization failure that outlived inTx's retries
-			return problem{http.StatusServiceUnavailable, []string{"the request collided with others, try again"}}
+			return problem{http.StatusServiceUnavailable, []string{"the request collided with others, try again"}, 1}
 		case "57P01", "57P02", "57P03", "53300": // shutting down, too many connections
-			return problem{http.StatusServiceUnavailable, []string{"service temporarily unavailable, try again"}}
+			return problem{http.StatusServiceUnavailable, []string{"service temporarily unavailable, try again"}, 1}
 		}
 		if strings.HasPrefix(pgErr.Code, "22") {
 			// data_exception: a value PostgreSQL cannot store, such as a
 			// NUL character in text.
-			return problem{http.StatusUnprocessableEntity, []string{"a value contains characters or data that cannot be stored"}}
+			return problem{http.StatusUnprocessableEntity, []string{"a value contains characters or data that cannot be stored"}, 0}
 		}
 	case errors.As(err, &connErr), pgconn.Timeout(err),
 		errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF), // connection lost mid-query
 		errors.Is(err, context.DeadlineExceeded),
 		errors.As(err, &netErr):
-		return problem{http.StatusServiceUnavailable, []string{"service temporarily unavailable, try again"}}
+		return problem{http.StatusServiceUnavailable, []string{"service temporarily unavailable, try again"}, 1}
 	}
-	return problem{http.StatusInternalServerError, []string{"internal server error"}}
+	return problem{http.StatusInternalServerError, []string{"internal server error"}, 0}
 }
 
 // errorWriter writes errors as JSON in the API's error shape.
@@ -135,6 +152,9 @@ func (ew errorWriter) handle(w http.ResponseWriter, r *http.Request, err error) 
 	if p.status >= 500 {
 		ew.log.ErrorContext(r.Context(), "request failed", "status", p.status, "error", err.Error(), "request_id", RequestID(r.Context()))
 	}
+	if p.retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(p.retryAfter))
+	}
 	ew.write(w, r, p.status, p.msgs...)
 }
 
@@ -143,7 +163,7 @@ func (ew errorWriter) write(w http.ResponseWriter, r *http.Request, status int, 
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("X-Content-Type-Options", "nosniff")
-	if status == http.StatusServiceUnavailable {
+	if status == http.StatusServiceUnavailable && h.Get("Retry-After") == "" {
 		h.Set("Retry-After", "1")
 	}
 	w.WriteHeader(status)

@@ -37,18 +37,6 @@ var dummyHash = sync.OnceValue(func() []byte {
 // compareHashAndPassword is bcrypt's comparison; a test counts the calls.
 var compareHashAndPassword = bcrypt.CompareHashAndPassword
 
-// hashPassword returns the bcrypt hash to store for password.
-func hashPassword(password string) (string, error) {
-	if len(password) > maxPasswordBytes {
-		return "", Invalid("password must be at most 72 bytes")
-	}
-	h, err := bcrypt.GenerateFromPassword([]byte(password), passwordCost)
-	if err != nil {
-		return "", fmt.Errorf("hash password: %w", err)
-	}
-	return string(h), nil
-}
-
 // userResponse is the API's view of u, carrying token.
 func userResponse(u db.User, token string) api.UserOKJSONResponse {
 	return api.UserOKJSONResponse{User: api.User{
@@ -75,7 +63,7 @@ func (s *Server) CreateUser(ctx context.Context, request api.CreateUserRequestOb
 		return nil, Invalid("user can't be blank")
 	}
 	in := request.Body.User
-	hash, err := hashPassword(in.Password)
+	hash, err := hashPassword(ctx, in.Password)
 	if err != nil {
 		return nil, err
 	}
@@ -91,12 +79,22 @@ func (s *Server) CreateUser(ctx context.Context, request api.CreateUserRequestOb
 }
 
 // Login handles POST /api/users/login. An unknown email and a wrong password
-// get the same answer after the same amount of work.
+// get the same answer after the same amount of work. Failed logins are
+// throttled per client address and per account (see throttle.go): a blocked
+// login is 429 with Retry-After, whatever the password.
 func (s *Server) Login(ctx context.Context, request api.LoginRequestObject) (api.LoginResponseObject, error) {
 	if request.Body == nil {
 		return nil, Invalid("user can't be blank")
 	}
 	in := request.Body.User
+	keys := loginKeysFor(ctx, in.Email)
+	// Checked before waiting for a hashing slot, so that blocked clients
+	// never queue behind real logins, and again once the slot is held
+	// (below), so that guesses sent all at once cannot all slip in before
+	// the first failure is counted.
+	if err := s.loginBlocked(ctx, keys); err != nil {
+		return nil, err
+	}
 	u, err := s.q.GetUserByEmail(ctx, in.Email)
 	found := err == nil
 	hash := dummyHash()
@@ -106,11 +104,29 @@ func (s *Server) Login(ctx context.Context, request api.LoginRequestObject) (api
 	case !errors.Is(err, pgx.ErrNoRows):
 		return nil, fmt.Errorf("login: find user: %w", err)
 	}
+	var blocked error
+	var mismatch bool
+	werr := withHashSlot(ctx, func() {
+		if blocked = s.loginBlocked(ctx, keys); blocked == nil {
+			mismatch = compareHashAndPassword(hash, []byte(in.Password)) != nil
+		}
+	})
+	switch {
+	case werr != nil:
+		return nil, werr
+	case blocked != nil:
+		return nil, blocked
+	}
 	// bcrypt ignores bytes past the 72nd, so a longer password must not be
 	// let in on its prefix; it is still hashed for the timing.
-	mismatch := compareHashAndPassword(hash, []byte(in.Password)) != nil
 	if !found || mismatch || len(in.Password) > maxPasswordBytes {
+		if err := s.recordLoginFailure(ctx, keys); err != nil {
+			return nil, fmt.Errorf("login: %w", err)
+		}
 		return nil, fmt.Errorf("login: %w", ErrBadCredentials)
+	}
+	if err := s.q.ClearLoginFailures(ctx, []string{keys.pair, keys.acct}); err != nil {
+		return nil, fmt.Errorf("login: clear failures: %w", err)
 	}
 	token, err := s.tokens.IssueGeneration(u.ID, u.TokenGeneration)
 	if err != nil {
@@ -170,7 +186,7 @@ func (s *Server) UpdateCurrentUser(ctx context.Context, request api.UpdateCurren
 		Image:    clearable(in.Image),
 	}
 	if in.Password != nil {
-		hash, err := hashPassword(*in.Password)
+		hash, err := hashPassword(ctx, *in.Password)
 		if err != nil {
 			return nil, err
 		}

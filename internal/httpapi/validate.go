@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -75,15 +76,15 @@ func jsonBodySchema(op *openapi3.Operation, ct string) (*openapi3.Schema, bool) 
 // operation's parameters, body or security is 422 (or 401 for missing
 // credentials), all in the API's error shape.
 //
-// A JSON body is read once, checked by checkJSONBody and validated by
-// kin-openapi, which keeps the value it validated on the request
-// (KeepValidatedValue): the generated handlers bind that value with exact
-// member names (oapi-codegen's runtime.BindJSONBody) instead of decoding
-// the body a second time.
+// A JSON body is read once (exactly its length), checked by checkJSONBody,
+// decoded once and validated against its schema with kin-openapi; the
+// request then carries the validated value (validatedBody), which the
+// generated handlers bind with exact member names instead of decoding the
+// body a second time. kin-openapi validates everything else (parameters,
+// security, and bodies that are empty or not JSON).
 func validate(router routers.Router, tokens *auth.Tokens, q *db.Queries, limits bodyLimits, ew errorWriter) func(http.Handler) http.Handler {
 	opts := &openapi3filter.Options{
-		MultiError:         true,
-		KeepValidatedValue: true,
+		MultiError: true,
 		AuthenticationFunc: func(ctx context.Context, in *openapi3filter.AuthenticationInput) error {
 			if _, ok := auth.FromContext(in.RequestValidationInput.Request.Context()); !ok {
 				return ErrUnauthorized
@@ -91,6 +92,9 @@ func validate(router routers.Router, tokens *auth.Tokens, q *db.Queries, limits 
 			return nil
 		},
 	}
+	withoutBody := *opts
+	withoutBody.ExcludeRequestBody = true
+	optsWithoutBody := &withoutBody
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			route, params, err := router.FindRoute(r)
@@ -119,16 +123,51 @@ func validate(router routers.Router, tokens *auth.Tokens, q *db.Queries, limits 
 				}
 				r = r.WithContext(ctx)
 			}
+			in := &openapi3filter.RequestValidationInput{Request: r, PathParams: params, Route: route, Options: opts}
+			var problems openapi3.MultiError
+			var validated *validatedBody
 			if schema, ok := jsonBodySchema(route.Operation, r.Header.Get("Content-Type")); ok {
-				if err := readJSONBody(r, schema); err != nil {
+				data, err := readBody(r)
+				if err != nil {
 					ew.handle(w, r, err)
 					return
 				}
+				if len(bytes.TrimSpace(data)) > 0 {
+					// The body is decoded here, once; kin-openapi checks
+					// the rest of the request and the value's schema.
+					value, err := decodeJSONBody(data, schema)
+					if err != nil {
+						ew.handle(w, r, err)
+						return
+					}
+					in.Options = optsWithoutBody
+					if schema != nil {
+						if err := schema.VisitJSON(value, openapi3.VisitAsRequest(), openapi3.MultiErrors()); err != nil {
+							problems = append(problems, &openapi3filter.RequestError{Input: in, RequestBody: route.Operation.RequestBody.Value, Reason: "doesn't match schema", Err: err})
+						}
+					}
+					validated = &validatedBody{ReadCloser: io.NopCloser(bytes.NewReader(data)), value: value}
+					// kin-openapi's security check would copy the body it
+					// does not need.
+					r.Body = http.NoBody
+				} else {
+					r.Body = io.NopCloser(bytes.NewReader(data)) // kin-openapi says what is missing
+				}
 			}
-			in := &openapi3filter.RequestValidationInput{Request: r, PathParams: params, Route: route, Options: opts}
 			if err := openapi3filter.ValidateRequest(r.Context(), in); err != nil {
-				ew.handle(w, r, requestProblem(err))
+				var multi openapi3.MultiError
+				if errors.As(err, &multi) {
+					problems = append(multi, problems...)
+				} else {
+					problems = append(openapi3.MultiError{err}, problems...)
+				}
+			}
+			if len(problems) > 0 {
+				ew.handle(w, r, requestProblem(problems))
 				return
+			}
+			if validated != nil {
+				r.Body = *validated
 			}
 			next.ServeHTTP(w, r)
 		})
@@ -171,26 +210,45 @@ func authenticate(ctx context.Context, tokens *auth.Tokens, q *db.Queries, heade
 	return auth.WithUser(ctx, auth.User{ID: claims.UserID, Token: token}), nil
 }
 
-// readJSONBody reads r's body, refuses it unless checkJSONBody accepts it,
-// and puts it back for kin-openapi to read.
-func readJSONBody(r *http.Request, schema *openapi3.Schema) error {
-	var buf bytes.Buffer
-	if r.ContentLength > 0 {
-		buf.Grow(int(r.ContentLength))
+// readBody reads r's whole body (at most its operation's limit).
+func readBody(r *http.Request) ([]byte, error) {
+	var data []byte
+	var err error
+	if r.ContentLength >= 0 {
+		data = make([]byte, r.ContentLength)
+		_, err = io.ReadFull(r.Body, data)
+	} else {
+		data, err = io.ReadAll(r.Body)
 	}
-	if _, err := buf.ReadFrom(r.Body); err != nil {
-		return fmt.Errorf("read body: %w", err)
+	if err != nil {
+		return nil, fmt.Errorf("read body: %w", err)
 	}
-	data := buf.Bytes()
-	if len(bytes.TrimSpace(data)) > 0 {
-		if err := checkJSONBody(data, schema); err != nil {
-			return err
-		}
-	}
-	r.Body = io.NopCloser(bytes.NewReader(data))
-	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }
-	return nil
+	return data, nil
 }
+
+// decodeJSONBody decodes data once checkJSONBody accepts it. Numbers become
+// float64 (no request schema has a number that float64 cannot hold).
+func decodeJSONBody(data []byte, schema *openapi3.Schema) (any, error) {
+	if err := checkJSONBody(data, schema); err != nil {
+		return nil, err
+	}
+	var value any
+	if err := json.Unmarshal(data, &value); err != nil {
+		return nil, Invalid("body: malformed JSON")
+	}
+	return value, nil
+}
+
+// validatedBody is a request body that also carries the value validated
+// from it. oapi-codegen's runtime.BindJSONBody binds that value (member
+// names matched exactly) instead of decoding the body again.
+type validatedBody struct {
+	io.ReadCloser
+	value any
+}
+
+// ValidatedValue returns the validated value of the body.
+func (b validatedBody) ValidatedValue() any { return b.value }
 
 // requestProblem turns a kin-openapi validation error into the error
 // classify understands, with one readable message per problem.
