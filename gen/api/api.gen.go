@@ -212,6 +212,15 @@ type NewUser struct {
 	// Email An email address; unique regardless of case.
 	Email    Email    `json:"email"`
 	Password Password `json:"password"`
+
+	// Username 1 to 64 characters without spaces or slashes; unique regardless of
+	// case and Unicode presentation (compared after NFKC normalization
+	// and lowercasing, so `Jake`, `ｊａｋｅ` and `jake` are one name).
+	// The server also refuses (422) control and invisible characters
+	// (zero-width, bidirectional controls) and spaces of every kind,
+	// `.` and `..`, and names that mix look-alike scripts such as Latin
+	// with Cyrillic or Greek (`аlice` with a Cyrillic `а`); `José`,
+	// `Дмитрий` or `山田` are fine.
 	Username Username `json:"username"`
 }
 
@@ -284,6 +293,15 @@ type UpdateUser struct {
 	Email    *Email    `json:"email,omitempty"`
 	Image    Image     `json:"image,omitempty"`
 	Password *Password `json:"password,omitempty"`
+
+	// Username 1 to 64 characters without spaces or slashes; unique regardless of
+	// case and Unicode presentation (compared after NFKC normalization
+	// and lowercasing, so `Jake`, `ｊａｋｅ` and `jake` are one name).
+	// The server also refuses (422) control and invisible characters
+	// (zero-width, bidirectional controls) and spaces of every kind,
+	// `.` and `..`, and names that mix look-alike scripts such as Latin
+	// with Cyrillic or Greek (`аlice` with a Cyrillic `а`); `José`,
+	// `Дмитрий` or `山田` are fine.
 	Username *Username `json:"username,omitempty"`
 }
 
@@ -306,7 +324,14 @@ type UserResponse struct {
 	User User `json:"user"`
 }
 
-// Username defines model for Username.
+// Username 1 to 64 characters without spaces or slashes; unique regardless of
+// case and Unicode presentation (compared after NFKC normalization
+// and lowercasing, so `Jake`, `ｊａｋｅ` and `jake` are one name).
+// The server also refuses (422) control and invisible characters
+// (zero-width, bidirectional controls) and spaces of every kind,
+// `.` and `..`, and names that mix look-alike scripts such as Latin
+// with Cyrillic or Greek (`аlice` with a Cyrillic `а`); `José`,
+// `Дмитрий` or `山田` are fine.
 type Username = string
 
 // Limit defines model for Limit.
@@ -7952,84 +7977,89 @@ func (sh *strictHandler) Login(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Hz7cttGsverdOHbKtv1wRRFyY5D19ZZxRtnfTa+lC3XVh3DWxwCTXAiYAaZGYhmXHr3U9MzAHHjRbLk",
-	"TU6cP2KKnEtPd0/3ry/A5yCWeSEFCqOD6eegYIrlaFDRXz/znBv7IUEdK14YLkUwDd6wFEHz33AUhAG3",
-	"3/xaoloHYSBYjsE0yGheGOh4iTlzCyxYmZlgOhmHwUKqnJlgGnBhTiZBGOTsE8/LPJgej8dhkHPh/woD",
-	"sy7QDcQUVXB1FQavFwuNA1S9KvM5KpAL4AZzDUaCvuDFNhqlW2aQyH002v8adI4H6XyXlekbZpZ2ZSKg",
-	"sH/U++usTIMwUPhryRUmwdSoEpvU5OzTzyhSu8CJ3676e8MYbRQXKe33XqOya+/Ys/RDDt338em+ba/s",
-	"SrqQQiNpzI9KSWU/xFIYFCQmVhQZj5kV09Ev2srqc2O7vyhcBNPg/x1tFPHI/aqPfkKBise06EuZYOZ2",
-	"bMv9TADaASGsuFmCFAg5am11tEAFhZLzDPNRcBUGz6Wa8yRB8XUpPF8iKNSyVDHCHDMpUlJPJqRZogIr",
-	"FqLvZZkZXmR4pgyPM9Sv/3lrhHaXfuulNshRKCz35AKYHw1MJGCWCEYalkHOTLzkIqWvFjyz9oIO8Eqa",
-	"57IUydfl7ysJuoyXNY+JlDdKLniGt8hCv+IezrlBRMI7LtKa47dISGvdneSISoJEz7mUL5lYv8VfS9TO",
-	"3n/FSyAl5EysgRmDeWH0U1gxboBpsBfC/vsWjVo/PFsYVKDZWlvTvUSWeG/U+Llv/d9hLEVC14qWneNC",
-	"KgSj1lZPWcq4GO02e7u8DtlXwUqzlIr/hl9fv428QAGrJSokC8c1VEcJQSpgAri4ZBlP7F/4qbC/uFn0",
-	"+0pZHscKExSGs8xd1/eiUDK2xnKe4X/CJpIi2sN44p/uNN/Ww93iNbLL7bo9lkRrmr1jYY6dI3K2fg27",
-	"hb+HhJ6ULFAZ7nyhU5cDrYo931wmazu842TDIFbIDCZnZt9i5zxHbVheBN3TDKy6YJdSceO02f86lzJD",
-	"Jpo/62eydKzuXovQgZihtQ1Lf+aaZhEaGx7kvmBKsTX9zY3jY29kWSTXZsBV87Z/qPCW26PNHM/5DdVN",
-	"jjc3b/Ksx6CwEvjH+mRy/gvGxh7AK8kbhZccV33ztbHUwAUwyLg2Tu9kaYAbDZZEa8G+UMe+qdIdq9Ld",
-	"6dAPXHbw+YTiEFFmmTPgzqe1jxwGnx6iQ+XBnEtrbI2UzufeZwZyqQ3YhSBeMsVii+Ue0KxUPvRLVTuM",
-	"XvkPH9ziH5vjHvK8kMq4KNJSF6TcLMv5KJb5kWQFfxjLBFMURzXBV83pNlh7KImNLHtYSKsbyp3JHt7b",
-	"xsbpjzdxWCNCKSy+UPZORdG7YCc3ZLKGmIl7Fi3APGPignBuXmr6pmKO26fBHkv3M5nn3gP9vqw+pzvY",
-	"DF8fnwbhwIW7hYvAkx1q7m3qDoX+e9uqdER7c8E2LuSh8u1I98ec8WzQSqP9BViSKNT6KZSC/1paJJMy",
-	"lWSotY2aYqYpNdK8qY9Omyf494d/R5H+28f//7fqQxSNqo9/2Xk4R8AGMlly+4irp5Y0Xfe/r7TvUNPa",
-	"0QCa3pdtZ5TffEgH/oEsc/mKNl0JM2zONNlwFBaXfwjkhVUxwS4Zd/bjY9gnVxtmSt2Xnbyw8FlQyKpR",
-	"XfIYrXIAE3qFqsKiGsySGRCILt6tyLDivBYZl6i01+sB4FsKYcOSecmz5J4GP3gUDOV1Wp7HHS7csGez",
-	"0xB3X+QsxZ7TOH1yHafB7Rrb3Mbpk9+32/hZplxYoE+mOUm4G/emoWsLlmns4iqsDED3Du9Kh/Wvadv6",
-	"WMILpvVKqraRrr9s2YzvJodvV63Q27F7E+lcDTKGtKZmms8UXJN3pWf3Lp+ykUuXQpo9RNXWDFbfBfsR",
-	"Lbu2i5oOOh/Ak9WSNYBtX+p/yJVPblQJM0qRNfNjhOuzbBQMJoubHKjJ7267iysej+zgSuxHHMyVCuLs",
-	"8wH1wkP0vcJVI0C+hhZVjmkXhQQK++HJrilNzNEOLnZCID+sGVnshkx2UJdRO2LP3ay72T1kG77vorUh",
-	"oS2auI26Bga+gWA7ccxXAPKTHo4/DM00D3szUcQbTu0RRX3phi/ZNuq+xMXtosgB4Y7f2hnYVONshFGV",
-	"mw5IxNG4IV/g61UHOS7PiLtzWxWnD3Zab27s7p8c5O4rFX8CRsJ3k04YU0WZfdTvUgm7QeBVGCxklsmV",
-	"/WMwr8MreLl3oaYq7Ia4DZlbKqtNmrQMMrpTnOkdudjw4qDAvENWNX1o7+F6zDZYciAYuZYxdhTUJmoP",
-	"BDjY8V/DBp0PZOl2VpIPN+8MDEsPse+PTzv6n7NPLxwxk3EHxLQ2qP2D3Un74+yAUjTq5kEzTR9kYp1p",
-	"6SHMF+9ew5PH42MLI9+fP3MliZxnGdeu8hUCjtIRTMbHjx+OJw+Pn5yPT6aTyfTR49Hjk+/+hwLYTywv",
-	"rAIG20YFjcaHhBl8aDjdxL5wNlHeL1oKO2z0kqg5OLbTslhqVhSbDxS6CZYdVUsS584rwNUKxR7dXJ8I",
-	"hh2EFx496ijUe8pvNQBtP7ZfcMxcHTJeMpHiU5h5kDkLXQYi5ZcoQlBYZCxG7erqLNX97P7/EQzc0/MW",
-	"Gxve+kb2si2T61hNN7OCTjkXTYxwHA77zJ2y4NKuez1kVTvRXaNdIudr4rA2t5r3x+qvvSMZMm2oYEs6",
-	"v1H5Nm+3yvcQwNUQ0cGYqxLozSBPLbzeL4ejHSoUD1efDsZBFeB1a4XbcNE2Bmx3Xgex/doMrw51oM93",
-	"CfCjfcnu6tC1aT62Wtby83WRVBdkTaUCnTG9RBfeaYxLxc36nT2ZY8B5JZ2+8XZtFgslc1CYcm0UNRbY",
-	"RTOZchGCRmGA6UjMznw3CI2YAq0KUTken8S/rAx9wBncn/2ATKHq/8I1sDjGwlCjhnwwgtciElZStKL2",
-	"3R6+7cAOr7Kc4a52D+A6EtrwLAMGp+PjEAReogIGmmdEvJBinctSVznvUSSqHknXbbNpGGydcSMpVvB/",
-	"4tr1THCxkH1mVj6dTgn//e71K3j747tzOHvzAhZSwTMpkpKb0JIlY84ymGcyTblIociYsSBkSs0XOhLU",
-	"e0ZHY6VZojC+3SOsmq1ce5qLD3S4ycERRrKeNYxEXWilsVXKKqS/GBSotOUsLBCTEbww1WrknN8iy/4l",
-	"VZZEIpbCWMULQUtgYr35zWqNMCgSWEl1oV3LkTbADZTC2cVkFIlI/HiJau1aFi13iDdckB3VS1ZgCLPP",
-	"kS+ZRMH0c0QwIAqmH6LAd8ZEQQij0ejj1dUsjITvTnG1AVe/0Gxt9YcZWFmRU/fP1GoDCGk1Zs7q5qDT",
-	"8QkIaSKxlqXS9u9TO4ga6sySizSE0+MTaj9wFQCmUgzhdDKpVdDrkf3y+0iYqtGrKqmE8Gh8AgYtFmSK",
-	"Z2toFE+c8mU8Rm+svOa9fHHeQBobfTp786JR85gGx6PxaGxHygIFK3gwDU5G49EJpQrMki78ESv4UTMp",
-	"nA71Dz/3edpY5nMucAqz/zIs/Wsq7YWdPHZ1zL/+wi5wRu0ZGuzne3qjb4alKSaRSOUIZq3ULd12q0qi",
-	"blJuZ4o7zZRhJIQ0rlbFf6NWTPu5YCla7cRcg8y5gZkVy2wE/2o0KIWRmNUtBjNS8JkjflSH0DNgCmnJ",
-	"mGUZqnvayaG2Pi+SYBr8hOZsk4tutoZ/6DLvtcjW3Yu35MSSbQ3YhqXBjr7jnnfcs6XixqCA+dptXHmO",
-	"bbv7svTtEVCz/GASmn0g16FiyHFvhHPkmvYPGOgb6a8+dnq4J+PxNnxQjzsaaFW+CoPT8fH+qa1GSjtp",
-	"MjlkUrNVkeId36y/b6ZrSW9iAdJfjwI+fLwKP1sW6DLPmVoH08BGObVcrftcoTaw4Iq6elzs/yGob8ZH",
-	"i8qlNsOIQmdlai9/zhJ0wILCPQpB72dyhSpmGkNYroslCmYwCaEUPJYJRiJDQybpAgvzwIWodhnfdEDB",
-	"ZNVDXnWPLZkzNJrlGAnaZ7SJQOECsXADKAoFqRJUNYRKStdLiYPm4Bk1elSBlsOGqE3VmXMrPZn9msdV",
-	"G4b6um5HYQ/Qum4z9h9VW1uq6kRi4SCrxTKgoFdh2wceWZjTcIRbzf5zJOvUMf3fDNAdirQ6j3MjrgNZ",
-	"N1z1BufuN0w9uX+25ujKWaoMzUAK6+/0vduwsinkzrnRDdjchtOGpZBxcUEprLYyufWaRqMl6NNtFCSj",
-	"m4tzfLJ/0uZRIJpxun9G/WzL701jHMPA4vfdZiDcd9+Dm1zEWzOsfzQhdHHDT2j2WuLr2tL6IUK7VVEO",
-	"gIxnFFpqHz1Q7plc+wjOrIXwUMN+1b7UjH619uBpJOwPMkscWjEOV+iVNTyn49MRvEQbtXhgQZ4aEona",
-	"xo2QYJwxhZG4TyEj0zCzq8xsmOnjjhn1vmw63CmHMmfxBayWMsMHQPN5KqSiGLlnRNop3rtBHoM56YPA",
-	"x1e9I38u0+aEcoBp2+LpjppNT3uMX9VBtcUI3upTmL1urS2PH1Xkj/68VtVFY7XxuNdEIVsQUC3JL7W3",
-	"PqrbEQZVpfI7i4Y6bUeHG6RbfNK021ewRVmtP/Gy+RPpazsec8cHKYaRQEMz91mso8882YnUG/bhngbH",
-	"xfo57c1t8T/kbA1uJeAG7rtvdSRymVjl9slAv7el3yyR10ZXP3gKTKylQMBMI6RoLDQ4GXLWLcTfvB/f",
-	"gP/dAH9Wyc36SVgpadA/E7yuf5FimxO9FWMZ7lZOntQ50PYLKegBou3PZPeeYtr5kPbHbVeqClZ33aYX",
-	"CeaFNGS7dmr082qxb7HSjVFdXY0btpIVi2/NgR8u6pZz/ybqLxb184MFXV3eZf1A2GCV7szHpZPx2CfA",
-	"62e0oOAiBV3GMWLiilBVXZVa5Mg5PhqfRC5lvuKaimn0sJeNZXvlZReRamdIN69OoKJxJFxZfcW485cM",
-	"dCZXmwfGhutp/nG3O4RsfoctGK168s2ywhJe844phLIg3/vIudGvSA3XUBYw90+61zRxl2FQyOIl1Yq/",
-	"XFFbyvkWC6mMVSMqoZj9/Gnorj/ZRnGrZoSjz1Xh72qrFrfqtTBr1GV95X5DUTvru6ksjobUy3cv/7B+",
-	"33zT03VN1+bVOX/uXF7VX9KQumfNTTxT6/1cG7AyoDZHTtg3hSvvhZtvN/ymCV+KVIiVwOjO3YkiHABT",
-	"4HllIAjFa8wW7g1Ai1Jj4uozp5NJXxWef1OEW8Ix+9WgutDVwwHb0o3n9vc7BACtRxe2OF7Xbn673pQS",
-	"dVUvO3BhWRW6RnrS0m6WjviwYVvVlrqNbc9KpVCY947/19dg//Kom6rvHemV9TPk5d3puuplifYm5jq1",
-	"H4IvGbKq5kN4VwPLpMAR0FssCrOOhOsqAqlAlFlGjZmzOZeudkP9xTOIM2RKAzcjsJrjX5cQM6U4alc5",
-	"cs2ZpvFGrxXzHS/WNIWwWvJ4CdpYbEMtg744FYlZ1c8+A4WX8gI1IPVHuq6WqqNVl5jUr3Sz7KKDw32z",
-	"xHUkUjTU21i111jQ/+ApsGqYXPjXdkhVN2XV2wnLk0gcUOKCTYWL6HJlLVqRSlqR6NS0YG9Jq6vUd1XW",
-	"avbh31ZN6wsv1O+xznTATWyaK/dc4aDzdnkETWFvHMuS+q4TUGhKJext6rxTbjgPcYd60XlU9ra6rBpK",
-	"8R+Qbye6S7k2+4V4RJ3920X546fYm1lWv/5HJFA/gmutZtWo49vJFwr10osWziLh3r64mcv8+xjrNVLv",
-	"BrS1TKfj4xE8ZzzDxD11oCPh2nWVNMZ+W1gLnHHq5ndvInIkWQKctk2B0Ws0H8GC8axU1lTLBSVDqhnS",
-	"5Ub8hBAmY+iPoHdauBE6jIRUcDzuzHRmV1uzzeo3I6EOPe32XApdib8DWL8n3h2DDp3VnthPp/Z/o9EI",
-	"ygKMhONHkHNRGnuA+7PGK0B9qLyUK3opzYOQ+t0pJ+NapR1rraehlJDWizKLBBFVOTWqlLhTUF2xFGbI",
-	"VtPLSu7oHvbetfKHNs+nk+/3z+q+hvaWYahMgYuhS39Vf9e94j9b0FTdojrl4/NOPOOG3rzoaxZVSqtX",
-	"83jbeGLIa39dj2t6lcZajrb+Um/KecbjwedbGrPr4KO/wFndvky9vpmcs4yeWqgpaj/y0njkp2qq6C/q",
-	"07X0Ql0/qjFxk8ztz3zWKCwOTK1rUAOFpE0w0ZhAscPVx6v/DQAA//8=",
+	"7FzdjtxGdn6VA2YBSQinp6dnpJVHWGTHWssrW3+QRlggohZdTZ5ml4esoquKarWFAZIAuUlu9yVy573b",
+	"APFVXkD7EEEu/QpBnSqySTb7Z0YzWjuWL6ye7vo5PHV+vvNTfBfEMi+kQGF0cPwuKJhiORpU9NcjnnNj",
+	"PySoY8ULw6UIjoNnLEXQ/DscBGHA7TfflqgWQRgIlmNwHGQ0Lwx0PMOcuQWmrMxMcDwahsFUqpyZ4Djg",
+	"whyOgjDI2Vuel3lwfDAchkHOhf8rDMyiQDcQU1TB+XkYPJ1ONfZQ9aTMJ6hAToEbzDUYCfqMF+tolG6Z",
+	"XiK30Wj/a9A57KXzRVamz5iZ2ZWJgML+Ue+vszINwkDhtyVXmATHRpXYpCZnbx+hSO0Ch3676u8lY7RR",
+	"XKS030uNyq69Yc/SD9l13ztH27Y9tyvpQgqNJDFfKCWV/RBLYVDQMbGiyHjM7DHtf6PtWb1rbPcrhdPg",
+	"OPi7/aUg7rtf9f6XKFDxmBZ9LBPM3I7tcz8RgHZACHNuZiAFQo5aWxktUEGh5CTDfBCch8EDqSY8SVB8",
+	"XApPZwgKtSxVjDDBTIqUxJMJaWaowB4L0fe4zAwvMjxRhscZ6qdfXxmh3aWf+1Pr5SgUlntyCsyPBiYS",
+	"MDMEIw3LIGcmnnGR0ldTnll7QQ/wRJoHshTJx+XvEwm6jGc1j4mUZ0pOeYZXyEK/4hbOuUFEwgsu0prj",
+	"V0hIa92N5IjqBImeUykfM7F4jt+WqJ29/4hKICXkTCyAGYN5YfQ9mDNugGmwCmH/fY5GLfZOpgYVaLbQ",
+	"1nTPkCXeGzV+XrX+LzCWIiG1omUnOJUKwaiFlVOWMi4Gm83eJq9D9lWw0syk4t/hx5dvI89QwHyGCsnC",
+	"cQ3Vo4QgFTABXLxhGU/sX/i2sL+4WfT7XFkexwoTFIazzKnrS1EoGVtjOcnwb2ETSRDtw3ji720039bD",
+	"XaEa2eU2aY8l0Zpm71iYY+eAnK1fw27h9ZDQk5IFKsOdL3TisqNVsc83kcnCDu842TCIFTKDyYnZttgp",
+	"z1EblhdB92l6Vp2yN1Jx46TZ/zqRMkMmmj/r+7J0rO6qRehATN/ahqWPuKZZhMb6B7kvmFJsQX9z4/i4",
+	"MrIskgsz4Lyp7a8qvOX2aDPHc35JdZPjzc2bPFthUFgd+Ov6yeTkG4yNfQAvJM8UvuE4XzVfS0sNXACD",
+	"jGvj5E6WBrjRYEm0FuwDZeyTKF2zKF2fDH3OZQefjygOEWWWOQPufFr7kcPg7R46VB5MuLTG1kjpfO5N",
+	"ZiCX2oBdCOIZUyy2WO4WzUrlnl+q2mHwxH945RZ/3Ry3x/NCKuOiSEtdkHIzKyeDWOb7khV8L5YJpij2",
+	"a4LPm9NtsLYniY0s2yuklQ3lnsk+vLeNjac/WMZhjQilsPhCWZ2KohfBRm7IZAExEzcsWoBJxsQZ4dy8",
+	"1PRNxRy3T4M9lu77Ms+9B/ppWX1OOtgMX+8cBWGPwl2BIvBkg5h7m7pBoH/Xtiqdo738wTYUctfz7Zzu",
+	"FznjWa+VRvsLsCRRqPU9KAX/trRIJmUqyVBrGzXFTFNqpKmpt4+aT/DHV3+MIv3b13//2+pDFA2qj7/a",
+	"+HCOgCVksuSuIq4VsaTpevX7Svp2Na0dCaDpq2fbGeU375OB3yPLXL6iTVfCDJswTTYchcXlrwJ5ZkVM",
+	"sDeMO/vxOlwlVxtmSr16dvLMwmdBIatG9YbHaIUDmNBzVBUW1WBmzIBAdPFuRYY9zguR8QaV9nLdA3xL",
+	"IWxYMil5ltzQ4AcPgr68TsvzuIcLl+xZ7tTH3Yc5S3HFaRzdvYjT4HaNdW7j6O5P2208kikXFuiTaU4S",
+	"7sY9a8jalGUau7gKKwPQ1eFN6bBVNW1bH0t4wbSeS9U20vWXLZvx69Hu21UrrOzY1UR6rgYZfVJTM81n",
+	"Ci7Iu9Kze5NPWZ5Ll0Ka3UfV2gzWqgv2I1p2bRM1HXTegyerJWsA21bq38u5T25UCTNKkTXzY4Trs2wQ",
+	"9CaLmxyoye9uu4krHo9s4ErsR+zMlQribPMB9cJ99D3BeSNAvoAUVY5pE4UEClfDk01TmpijHVxshEB+",
+	"WDOy2AyZ7KAuozbEnptZdzk9ZEu+b6K1cUJrJHEddQ0MfImD7cQxHwHIj1Zw/G5opvmwlzuKeMmpLUdR",
+	"K12/kq2j7kNc3CaKHBDu+K2NgU01zkYYVblph0QcjevzBb5etZPj8oy4PrdVcXpnp/Xs0u7+7k7uvhLx",
+	"u2Ak/HrUCWOqKHMV9btUwmYQeB4GU5llcm7/6M3r8Apebl2oKQqbIW7jzC2V1SZNWnoZ3SnOrDxyseTF",
+	"ToF5h6xqet/e/fWYdbBkRzByIWPsKKhN1BYIsLPjv4ANOu3J0m2sJO9u3hkYlu5i3+8cdeQ/Z28fOmJG",
+	"ww6IaW1Q+we7k/aPswFK0ajLB800vZeJdaZlBWE+fPEU7t4ZHlgY+fL0vitJ5DzLuHaVrxBwkA5gNDy4",
+	"szcc7R3cPR0eHo9Gx7fvDO4c/vofKYB9y/LCCmCwblTQaHxImME9w0kTVw9nGeV9o6WwwwaPiZqdYzst",
+	"i5lmRbH8QKGbYNl+tSRx7rQCXK1Q7Pbl5Ylg2E544fbtjkC9pPxWA9CuxvZTjpmrQ8YzJlK8B2MPMseh",
+	"y0Ck/A2KEBQWGYtRu7o6S/Vqdv//CQZekfMWGxve+lL2sn0mF7GabmYFnXIumhjhIOz3mRvPgku77sWQ",
+	"Ve1EN412iZyPicPa3Grqj5VfqyMZMm2oYEsyvxT5Nm/Xnu8ugKtxRDtjrupALwd56sNb+WV3tEOF4v7q",
+	"0844qAK8bq1wHS5ax4D1zmsntl+Y4dVDtQ3igRWKlluua5q6IOMnFeiM6RmuSaZHImYayTy/FDyWCUKh",
+	"UKMwVPKHm5Z6pjABRn0jTx58fR+E9WEZ/46GRMJOzuQcVcw0F2kIWsL4K3aG4xDGP/7wbz/+8M8//vDv",
+	"P/7wr2PaZ/yN/QmYb7WwT3ZrEIlTnzhGBSzTEhROS40abh6NRrcglsIomdECXLzhmk+sk6mfOxI3v0Ml",
+	"9+Y8MbMQJjzhCmMXmlST9S2aXnFmCvgG1QLOuEjCSIwHnrzBYBzSJ0uZT1jn/C1kUp7tsYyfIbgz0K4t",
+	"iml4xAwXkSDQcH+hrKOOLeu/VIhncHP8/vuMxziuGh3qIeP3349v3YPxV1L/93+MLRHv//T+v97/5a//",
+	"8td/ev+X9/85touM/+fPf/7fP33vODblAgeRaIc2m9CfK4Xsbyt7VOJfO+mLiJZr2cC4VNwsXlgZd6pw",
+	"Wunpqht3DTdTJXMrj1wb5eRNKshkykUIVgaB6UiMT3xfEI04BloVonI4PIy/mRv6gGO4Of4cmUK1+gvX",
+	"wOIYC0MtO/LWAJ6KSFidpRW17/vxDSh2eJXvDjc1/gDXkdCGZxkwOBoehCCQpBc0z4h4IcUil6Wuqh/u",
+	"4Khx1PVdLVtHW8+4PClW8K9x4bpnuJjKVWZW6I6eEr568fQJPP/ixSmcPHsIU6ngvhRJyU1oyZIxZxlM",
+	"MpmmXKRQZMxYOHpMbTjaKbJ7NFaaGQrjG3/Cqu3ONSq6SFGHy2wsybXFWGEk6pI7ja2Sl06jGBSoNOnk",
+	"FDEZwENTrUYw7Tmy7A9SZUkkSGdZbMiaMLFY/malRhgUCcylOtOu+Uwb4AZK4TxkMohEJL4g9SYJt9wh",
+	"3nBBRkfPWIEhjN9FvngWBcfvIgKEUXD8Kgp8j1QUhDAYDF6fn1vt9OrrqkTOMGi2sPLDDMztkVMf2LGV",
+	"BhDSSsyE1W1iR8NDENJEYiFLpe3fR3YQ2RAzI8N5dHBIjSiuFsRUiiEcjUa1CHo5sl9+FglTtfxVxbUQ",
+	"bg8PwaCNCpji2QIaZTQnfNYOebflJe/xw9MG5lzK08mzh43q13FwMBgOhnakLFCwggfHweFgODikpJGZ",
+	"kcLvs4LvN8sDaV8n+QOfsY9lPuECj2H8D4alv0mlVdjRHVfR/o3zEhnXRoP9fEMv5c2wNMUkEqkcwLiV",
+	"xCdtt6Ik6nb1ds2g01YbRkJI46qW/DtqyrWfC5ailU7MNcicGxjbYxkP4A+NVjVrr+tmE+88HPGDOpni",
+	"rLZdMmZZhuqGdudQW5+HSXAcfInmZFmVaF4SeNVl3lORLbqKN+PEknWt+IalwYYO9BWctGVLxY1BAZOF",
+	"27jyHOt29w0KV0dAzfKdSWh2BF2Eij4ItzycfXd9Y4eB/krF+etON/9oOFyHFOtx+z1N6+dhcDQ82D61",
+	"1VJrJ41Gu0xqNq1S5OuvbWyb6S4nNLEAya9HAa9en4fvLAt0medMLYLjwMa79bla9zlHbWDKFfV3uSzQ",
+	"q6DWjNc2PpPa9CMKnZWpVf6cJeiABQX+lIy4WcFTDGG2KGYomMEktIjYQt5IZGjIJJ1hYRxKpGU8Yqa0",
+	"QnWboOojnDFnaDTLMRK0z2CZi4AzxMINoHwESJWgqiFUUrquWuw1B/ep5acKuV2UgNpUPVpX0p27Wv06",
+	"bwckvsLfEdgdpK7blv9zldaWqLojsXCQ1cfSI6DnYdsH7luY03CEa83+AyTr1DH9nwzQNR5p9TzOjbhe",
+	"dN1w1Uucu90wrZz7O2uOzp2lytD0xO6/o+/dhpVNIXfOjW7A5jacNiyFjIszSma2hcmt1zQarYM+WkdB",
+	"Mrj8cQ4Pt09aXgqjGUfbZ9S3nH5qEuMYBha/bzYD4TZ9Dy6jiFdmWH9uh9DFDV+i2WqJL2pL6+ukdqui",
+	"7AEZ9ym01D56oCoEufYBnFgL4aGG/aqt1Ix+tfbgXiTsDzJLHFoxDlfouTU8R8OjATxGG7V4YEGeGhKJ",
+	"2saNkGCcMYWRuFmlncZ2FZcjcic8pi6o5V0HyqFMWHwG85nM8BbQfJ4KqShGXjEi7WT/9SCP3urETuDj",
+	"o+rIL8u0uUPZwbSt8XT7zfa3Lcav6qVbYwSv9D7uSt/emotoFfmDX65VddFYbTxuNFHIGgRUn+SH2lsf",
+	"1W0Ig6qmiWuLhjoNaLsbpCu8c9ztMFkjrNaf+LP5BclrOx5zjw9S9COBhmRus1j773iyEak37MMNDY6L",
+	"9Y39pbb4H3K2ALcScAM33bc6ErlMrHD7ZKDf29JvZshro6tv3QMmFlIgYKYRUjQWGhz2OesW4m/qxyfg",
+	"fz3An1XnZv0kzJU06G+HL+pfpFjnRK/EWIabhZMndQ60/WoSukq2/nb+yn22jdf1X69TqSpY3aRNDxPM",
+	"C2nIdm2U6AfVYp9ipUujuroa128lKxZfmQPf/ahbzv3TUX/wUT/Y+aAr5Z3VVwN7q3QnPi4dDYc+AV7f",
+	"1oOCixR0GceIiStCVXVVapYk53h7eBi5lPmcayqm0bU/G8uulJddRKqdIV2+RIOKxpFwZfU5485fMtCZ",
+	"nC+vDvbX0/zFx2uEbH6HNRitugNJDStGL3nHFEJZkO+97dzoR6SGaygLmPh3HtQ0cZdhUMjiGdWKP1xQ",
+	"W8L5HAupjBUjKqGY7fxpyK5/sqXgVs0I+++qwt/5Wilu1Wth3KjL+sr9kqJ21ndZWRz0iZfvY/988bL5",
+	"zq+Lmq7lS5R+2bm8qr+kceqeNZfxTK03tS3BSo/Y7LvDvixceSncfLvhJ0n4UKRCrARGOnctgrADTIEH",
+	"lYEgFK8xm7p3QU1LjYmrzxyNRqui8OCTIFwRjtkuBpVCV9dE1qUbT+3v1wgAWpdY1jhed/Hgar0pJeqq",
+	"Ww3AhWVV6K5UkJR2s3TEhyXbqgbldWy7XyqFwrx0/L+4BPvXiF1WfK9JrqyfIS/vnq4rXpZob2IuUvsh",
+	"+JIhq2o+hHc1sEwKHAC9z6Qwi0i4riKQCkSZZdSYOZ5w6Wo31Gk+hjhDpjRwMwArOf7FGTFTiqN2lSPX",
+	"nGka73abM9/xYk1TCPMZj2egjcU21DLoi1ORGFc3G8ag8I08Q+3bn11XS9XRqktM6pf7zdDfOICbZoaL",
+	"SKRoqLexaq+xoP/WPWDVMDn1L3CRqm7KqrcTklqXdyhxwbLCRXS5shatSCWtSHRqWrC1pNUV6usqazVv",
+	"ZFxVTesDFeqnWGfaQROb5srdMO113i6PoCnsjWNZUt91AgpNqYTVps7bBfvzENcoF51L01fVZdUQir/B",
+	"+Xaiu5Rrs/0Q96mzf/1RfvE29maW1S+CEgnUl7Gt1awadXw7+VShnvmjhZNIuPdwLucy/2bOeo3UuwFt",
+	"LdPR8GAADxjPMHG3DnQkXLuuksbYbwtrgTNO3fzunVSOJEuAk7ZjfzHmNkwZz0plTbWcUjKkmiFdbsRP",
+	"CGE0hNUR9HYTN0KHkZAKDoadmc7samu2Wf2OLNShp90+l0JX4u8A1s+IdwegQ2e1R/bTkf3fYDCAsgAj",
+	"4eA25FyUxj7AzXHjZbA+VJ7JOb2e6FZI/e6Uk3Gt0o611tNQSkjraZlFgoiqnBpVStxTUF2xFKbPVtNr",
+	"a65JD1feuvOzNs9Ho8+2z+q+kPiKYahMgYs+pT+vv+uq+CMLmiotqlM+Pu/EM27oHZy+ZlGltFZqHs8b",
+	"N4a89Nf1uKZXaazlaFtd6lk5yXjce7+lMbsOPlYXOKnbl6nXN5MTltGthZqi9pWXxpWfqqlidVGfrqVX",
+	"K/tRjYnLZO7qzPuNwmLP1LoG1VNIWgYTjQkUO5y/Pv+/AAAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

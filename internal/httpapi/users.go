@@ -63,6 +63,9 @@ func (s *Server) CreateUser(ctx context.Context, request api.CreateUserRequestOb
 		return nil, Invalid("user can't be blank")
 	}
 	in := request.Body.User
+	if err := checkUsername(in.Username); err != nil {
+		return nil, err
+	}
 	hash, err := hashPassword(ctx, in.Password)
 	if err != nil {
 		return nil, err
@@ -178,6 +181,11 @@ func (s *Server) UpdateCurrentUser(ctx context.Context, request api.UpdateCurren
 		return nil, Invalid("user can't be blank")
 	}
 	in := request.Body.User
+	if in.Username != nil {
+		if err := checkUsername(*in.Username); err != nil {
+			return nil, err
+		}
+	}
 	arg := db.UpdateUserParams{
 		ID:       cu.ID,
 		Email:    in.Email,
