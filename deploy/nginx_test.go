@@ -21,9 +21,9 @@ import (
 	"github.com/sophsapp/sophsapp/internal/apptest"
 )
 
-// maxBody is the app's MAX_BODY_BYTES default and Nginx's
-// client_max_body_size 50m.
-const maxBody = 50 << 20
+// maxBody is the app's MAX_JSON_BYTES default and Nginx's
+// client_max_body_size 1m.
+const maxBody = 1 << 20
 
 // TestNginxInFrontOfApp runs the shipped site in a private Nginx in front of
 // the real app and its PostgreSQL. Each subtest connects from its own
@@ -189,20 +189,20 @@ func TestNginxInFrontOfApp(t *testing.T) {
 		}
 	})
 
-	t.Run("body over 50 MiB is 413 JSON", func(t *testing.T) {
+	t.Run("JSON body over 1 MiB is 413 JSON", func(t *testing.T) {
 		c := p.client("127.0.0.17", false) // HTTP/1.1: see the site's note on HTTP/2
 		for _, chunked := range []bool{false, true} {
 			id := "too-large-chunked-" + strconv.FormatBool(chunked)
-			body := io.Reader(io.LimitReader(zeros{}, maxBody+1<<20))
+			body := io.Reader(io.LimitReader(zeros{}, maxBody+1))
 			if !chunked {
-				body = &sizedReader{body, maxBody + 1<<20}
+				body = &sizedReader{body, maxBody + 1}
 			}
 			r := do(t, c, "POST", p.httpsURL("/api/users"), body, map[string]string{"X-Request-ID": id, "Content-Type": "application/json"})
 			wantJSONError(t, r, http.StatusRequestEntityTooLarge)
 			assertNotProxied(t, a, id)
 		}
-		// A body within the limit goes through (the app answers: not JSON).
-		r := do(t, c, "POST", p.httpsURL("/api/users"), &sizedReader{io.LimitReader(zeros{}, 1<<20), 1 << 20}, map[string]string{"X-Request-ID": "small-body", "Content-Type": "application/json"})
+		// A body at the limit goes through (the app answers: not JSON).
+		r := do(t, c, "POST", p.httpsURL("/api/users"), &sizedReader{io.LimitReader(zeros{}, maxBody), maxBody}, map[string]string{"X-Request-ID": "small-body", "Content-Type": "application/json"})
 		if r.StatusCode == http.StatusRequestEntityTooLarge || r.StatusCode >= 500 {
 			t.Errorf("1 MiB body: status %d %s", r.StatusCode, r.body)
 		}
@@ -268,6 +268,8 @@ func TestNginxInFrontOfApp(t *testing.T) {
 			{"space in the target", "GET /api/ health HTTP/1.1\r\nHost: x\r\n\r\n", http.StatusBadRequest},
 			{"no Host", "GET /api/health HTTP/1.1\r\n\r\n", http.StatusBadRequest},
 			{"URI too long", "GET /api/" + strings.Repeat("a", 20000) + " HTTP/1.1\r\nHost: x\r\n\r\n", http.StatusRequestURITooLong},
+			{"header too large", "GET /api/health HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("a", 20000) + "\r\n\r\n", http.StatusBadRequest},
+			{"cookie too large", "GET /api/health HTTP/1.1\r\nHost: x\r\nCookie: a=" + strings.Repeat("b", 20000) + "\r\n\r\n", http.StatusBadRequest},
 		} {
 			conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.21")}},
 				"tcp", p.httpsAddr, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
