@@ -42,17 +42,17 @@ func TestUsernameRules(t *testing.T) {
 		taken     = "username has already been taken"
 	)
 	for _, c := range []struct{ name, msg string }{
-		{"\u0430lice", scripts},           // Cyrillic а, then Latin
-		{"\u03b1lice", scripts},           // Greek alpha, then Latin
-		{"p\u0430ypal", scripts},          // one Cyrillic letter inside
-		{"\u0430\u03b2", scripts},         // Cyrillic and Greek
-		{"ali\u200bce", invisible},        // zero-width space
-		{"ali\u200dce", invisible},        // zero-width joiner
-		{"ali\u202ece", invisible},        // right-to-left override
-		{"\u2066alice\u2069", invisible},  // bidi isolates
-		{"ali\u00a0ce", invisible},        // no-break space
-		{"ali\u3000ce", invisible},        // ideographic space
-		{"ali\u0007ce", invisible},        // control
+		{"\u0430lice", scripts},          // Cyrillic а, then Latin
+		{"\u03b1lice", scripts},          // Greek alpha, then Latin
+		{"p\u0430ypal", scripts},         // one Cyrillic letter inside
+		{"\u0430\u03b2", scripts},        // Cyrillic and Greek
+		{"ali\u200bce", invisible},       // zero-width space
+		{"ali\u200dce", invisible},       // zero-width joiner
+		{"ali\u202ece", invisible},       // right-to-left override
+		{"\u2066alice\u2069", invisible}, // bidi isolates
+		{"ali\u00a0ce", invisible},       // no-break space
+		{"ali\u3000ce", invisible},       // ideographic space
+		{"ali\u0007ce", invisible},       // control
 		{".", dots},
 		{"..", dots},
 		{"\uff0e\uff0e", dots}, // fullwidth full stops: ".." after NFKC
