@@ -86,6 +86,7 @@ func TestBodyIsExactlyWhatWasValidated(t *testing.T) {
 		{"comment, wrapper in other case", "POST", "/api/articles/" + article.Slug + "/comments", `{"comment":` + valid["comment"] + `,"Comment":{"body":" "}}`},
 		// Nested: a field of the inner object in another case or twice.
 		{"register, field in other case", "POST", "/api/users", `{"user":{"username":"anna","email":"anna@example.com","password":"password-anna","Username":"x/y"}}`},
+		{"register, field in other case and type", "POST", "/api/users", `{"user":{"username":"anna","email":"anna@example.com","password":"password-anna","Username":1}}`},
 		{"register, field twice", "POST", "/api/users", `{"user":{"username":"anna","email":"anna@example.com","password":"password-anna","password":"1"}}`},
 		{"login, field in other case", "POST", "/api/users/login", `{"user":{"email":"jake@example.com","password":"password-jake","Password":"x"}}`},
 		{"update user, lone field in other case", "PUT", "/api/user", `{"user":{"bio":"fine","Email":"not-an-email"}}`},
