@@ -61,6 +61,7 @@ func Serve(ctx context.Context, cfg config.Config, ln net.Listener, log *slog.Lo
 		Version:        version,
 		TrustedProxies: cfg.TrustedProxies,
 		MaxBodyBytes:   cfg.MaxBodyBytes,
+		MaxUploadBytes: cfg.MaxUploadBytes,
 		RequestTimeout: cfg.RequestTimeout,
 		Metrics:        metrics.New(version, pool),
 	})

@@ -47,9 +47,13 @@ type Config struct {
 	// TrustedProxies are the peers whose X-Real-IP and X-Forwarded-Proto
 	// headers are believed.
 	TrustedProxies []netip.Prefix `env:"TRUSTED_PROXIES" envDefault:"127.0.0.1/32,::1/128"`
-	// MaxBodyBytes caps request bodies; it matches Nginx's
+	// MaxBodyBytes caps JSON request bodies; it matches Nginx's
 	// client_max_body_size 50m.
 	MaxBodyBytes int64 `env:"MAX_BODY_BYTES" envDefault:"52428800"`
+	// MaxUploadBytes caps the body of an upload (an operation whose body is
+	// not JSON); it matches Nginx's client_max_body_size 50m on the upload
+	// route.
+	MaxUploadBytes int64 `env:"MAX_UPLOAD_BYTES" envDefault:"52428800"`
 	// MigrateOnStart applies pending migrations before serving.
 	MigrateOnStart bool `env:"MIGRATE_ON_START" envDefault:"false"`
 	// Env is production or development. Development relaxes JWT_SECRET.
@@ -89,6 +93,9 @@ func (c Config) check(environ map[string]string) []string {
 	}
 	if c.MaxBodyBytes < 1 {
 		p = append(p, "MAX_BODY_BYTES: expected a positive number of bytes")
+	}
+	if c.MaxUploadBytes < 1 {
+		p = append(p, "MAX_UPLOAD_BYTES: expected a positive number of bytes")
 	}
 	if c.JWTTTL <= 0 {
 		p = append(p, "JWT_TTL: expected a positive duration such as 72h")

@@ -4,7 +4,7 @@
 //
 // A request travels: withRequestInfo (id, client address) → accessLog (and
 // metrics) →
-// recoverer → limits (deadline, body cap) → validate (route, token, spec) →
+// recoverer → limits (deadline) → validate (route, body limit, token, spec) →
 // the generated ServeMux and strict wrapper → a (*Server) method → sqlc.
 package httpapi
 
@@ -33,7 +33,10 @@ type Deps struct {
 	Tokens         *auth.Tokens
 	Version        string
 	TrustedProxies []netip.Prefix
+	// MaxBodyBytes caps JSON request bodies, MaxUploadBytes any other
+	// (uploads).
 	MaxBodyBytes   int64
+	MaxUploadBytes int64
 	RequestTimeout time.Duration
 	// Metrics records every request and is served on GET /metrics.
 	Metrics *metrics.Metrics
@@ -65,7 +68,7 @@ func NewHandler(d Deps) (http.Handler, error) {
 			ew.handle(w, r, Invalid(err.Error()))
 		},
 	})
-	validated := validate(router, d.Tokens, ew)(apiHandler)
+	validated := validate(router, d.Tokens, bodyLimits{json: d.MaxBodyBytes, upload: d.MaxUploadBytes}, ew)(apiHandler)
 	metricsHandler := d.Metrics.Handler()
 	// The top level is dispatched by hand rather than by a ServeMux, which
 	// would answer unclean paths (//, /./, /../) with a text redirect.
@@ -82,7 +85,7 @@ func NewHandler(d Deps) (http.Handler, error) {
 			ew.write(w, r, http.StatusNotFound, "no such endpoint: "+p)
 		}
 	})
-	h = limits(d.RequestTimeout, d.MaxBodyBytes, ew)(h)
+	h = limits(d.RequestTimeout)(h)
 	h = recoverer(d.Log, ew)(h)
 	h = accessLog(d.Log, d.Metrics)(h)
 	h = withRequestInfo(d.TrustedProxies)(h)

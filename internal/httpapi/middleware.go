@@ -172,16 +172,11 @@ func recoverer(log *slog.Logger, ew errorWriter) func(http.Handler) http.Handler
 	}
 }
 
-// limits gives every request a deadline and caps its body. A body declared
-// larger than the cap is refused before it is read.
-func limits(timeout time.Duration, maxBody int64, ew errorWriter) func(http.Handler) http.Handler {
+// limits gives every request a deadline. (Body limits depend on the
+// operation: validate sets them.)
+func limits(timeout time.Duration) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.ContentLength > maxBody {
-				ew.handle(w, r, &http.MaxBytesError{Limit: maxBody})
-				return
-			}
-			r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 			ctx, cancel := context.WithTimeout(r.Context(), timeout)
 			defer cancel()
 			next.ServeHTTP(w, r.WithContext(ctx))
