@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"net/url"
 	"path"
@@ -22,6 +23,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/oapi-codegen/nullable"
 	"github.com/oapi-codegen/runtime"
+	openapi_types "github.com/oapi-codegen/runtime/types"
 	"github.com/sophsapp/sophsapp/internal/jsontime"
 )
 
@@ -184,6 +186,14 @@ type MultipleCommentsResponse struct {
 	Comments []Comment `json:"comments"`
 }
 
+// MultipleUploadsResponse defines model for MultipleUploadsResponse.
+type MultipleUploadsResponse struct {
+	Uploads []Upload `json:"uploads"`
+
+	// UploadsCount How many uploads the user has in all.
+	UploadsCount int `json:"uploadsCount"`
+}
+
 // NewArticle defines model for NewArticle.
 type NewArticle struct {
 	Body        Body        `json:"body"`
@@ -292,6 +302,34 @@ type UpdateUserRequest struct {
 	User UpdateUser `json:"user"`
 }
 
+// Upload defines model for Upload.
+type Upload struct {
+	// ContentType The type recognised from the file's content, e.g. image/png.
+	ContentType string `json:"contentType"`
+
+	// CreatedAt ISO 8601 in UTC with milliseconds, e.g. 2016-02-18T03:22:56.637Z.
+	//
+	// Example: 2016-02-18T03:22:56.637Z
+	CreatedAt Timestamp          `json:"createdAt"`
+	Id        openapi_types.UUID `json:"id"`
+
+	// Sha256 The SHA-256 of the file, in lowercase hex.
+	Sha256 string `json:"sha256"`
+
+	// Size The file's size in bytes.
+	Size int64 `json:"size"`
+
+	// Url Where the file is served: absolute when the server's
+	// PUBLIC_BASE_URL is set, otherwise relative to the API's origin,
+	// e.g. /api/uploads/0b6f4f0e-8c1a-4b8e-9a57-2f1d3c4e5a6b.
+	Url string `json:"url"`
+}
+
+// UploadResponse defines model for UploadResponse.
+type UploadResponse struct {
+	Upload Upload `json:"upload"`
+}
+
 // User defines model for User.
 type User struct {
 	Bio      *string `json:"bio"`
@@ -309,6 +347,9 @@ type UserResponse struct {
 // Username defines model for Username.
 type Username = string
 
+// IfNoneMatch defines model for IfNoneMatch.
+type IfNoneMatch = string
+
 // Limit defines model for Limit.
 type Limit = int32
 
@@ -317,6 +358,9 @@ type Offset = int32
 
 // SlugPath defines model for SlugPath.
 type SlugPath = string
+
+// UploadIdPath defines model for UploadIdPath.
+type UploadIdPath = openapi_types.UUID
 
 // UsernamePath defines model for UsernamePath.
 type UsernamePath = string
@@ -338,6 +382,9 @@ type ProfileOK = ProfileResponse
 
 // SingleArticleOK defines model for SingleArticleOK.
 type SingleArticleOK = SingleArticleResponse
+
+// TooLarge defines model for TooLarge.
+type TooLarge = GenericErrorModel
 
 // Unauthorized defines model for Unauthorized.
 type Unauthorized = GenericErrorModel
@@ -375,6 +422,38 @@ type GetArticlesFeedParams struct {
 	Offset *Offset `form:"offset,omitempty" json:"offset,omitempty"`
 }
 
+// CreateUploadMultipartBody defines parameters for CreateUpload.
+type CreateUploadMultipartBody struct {
+	File openapi_types.File `json:"file"`
+}
+
+// GetUploadParams defines parameters for GetUpload.
+type GetUploadParams struct {
+	// IfNoneMatch ETags the client holds; the upload's own answers 304.
+	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
+
+	// Range One byte range, e.g. `bytes=0-1023`, `bytes=1024-` or `bytes=-500`.
+	Range *string `json:"Range,omitempty"`
+
+	// IfRange Serve the range only when this is the upload's ETag.
+	IfRange *string `json:"If-Range,omitempty"`
+}
+
+// HeadUploadParams defines parameters for HeadUpload.
+type HeadUploadParams struct {
+	// IfNoneMatch ETags the client holds; the upload's own answers 304.
+	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
+}
+
+// GetCurrentUserUploadsParams defines parameters for GetCurrentUserUploads.
+type GetCurrentUserUploadsParams struct {
+	// Limit Page size.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Offset Number of items to skip.
+	Offset *Offset `form:"offset,omitempty" json:"offset,omitempty"`
+}
+
 // CreateArticleJSONRequestBody defines body for CreateArticle for application/json ContentType.
 type CreateArticleJSONRequestBody = NewArticleRequest
 
@@ -383,6 +462,9 @@ type UpdateArticleJSONRequestBody = UpdateArticleRequest
 
 // CreateArticleCommentJSONRequestBody defines body for CreateArticleComment for application/json ContentType.
 type CreateArticleCommentJSONRequestBody = NewCommentRequest
+
+// CreateUploadMultipartRequestBody defines body for CreateUpload for multipart/form-data ContentType.
+type CreateUploadMultipartRequestBody CreateUploadMultipartBody
 
 // UpdateCurrentUserJSONRequestBody defines body for UpdateCurrentUser for application/json ContentType.
 type UpdateCurrentUserJSONRequestBody = UpdateUserRequest
@@ -609,6 +691,59 @@ type ClientInterface interface {
 	// Corresponds with GET /api/tags (the `GetTags` operationId).
 	GetTags(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// CreateUploadWithBody Upload a file
+	//
+	// Stores a file (an avatar, an image for an article, a PDF) and answers
+	// with its URL, ready for `user.image` or an article's body. Send the
+	// file either as `multipart/form-data` with exactly one part named
+	// `file`, or as the raw request body with any `Content-Type`.
+	//
+	// The type is decided from the file's first bytes, never from a header
+	// or a file name: PNG, JPEG, GIF, WebP and PDF are accepted by default
+	// (the server's `UPLOAD_CONTENT_TYPES`); anything else is 415. The
+	// request body may be at most `MAX_UPLOAD_BYTES` (50 MiB by default,
+	// the same as the proxy's limit on this route); larger is 413. Each
+	// user may store at most `UPLOAD_QUOTA_BYTES` in total (1 GiB by
+	// default); an upload that would go beyond it is 413 and says so. An
+	// empty file is 422. The body is streamed to the database as it
+	// arrives; an upload that fails or is cut short stores nothing.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/uploads (the `CreateUpload` operationId).
+	CreateUploadWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DeleteUpload Delete your upload
+	//
+	// Removes the upload and its bytes from the database; its URL answers
+	// 404 from then on (copies already in HTTP caches may live on).
+	//
+	// Corresponds with DELETE /api/uploads/{id} (the `DeleteUpload` operationId).
+	DeleteUpload(ctx context.Context, id UploadIdPath, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetUpload Download an upload
+	//
+	// The file's bytes with the type they were stored with. No token is
+	// needed and credentials are ignored, so the URL works in `<img src>`.
+	// An upload never changes: its `ETag` is its SHA-256 and it may be
+	// cached for a year. `If-None-Match` with that ETag answers 304; a
+	// single byte range (`Range: bytes=0-1023`) answers 206, or 416 when
+	// it lies beyond the end. Several ranges in one request, or a range
+	// with an `If-Range` that is not the current ETag, get the whole file.
+	// Images are shown inline, everything else downloads as an
+	// attachment; a restrictive Content-Security-Policy keeps any file
+	// from running script on the API's origin.
+	//
+	// Corresponds with GET /api/uploads/{id} (the `GetUpload` operationId).
+	GetUpload(ctx context.Context, id UploadIdPath, params *GetUploadParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// HeadUpload An upload's headers, without its bytes
+	//
+	// What `GET` would answer for the whole file, without the body.
+	//
+	// Corresponds with HEAD /api/uploads/{id} (the `HeadUpload` operationId).
+	HeadUpload(ctx context.Context, id UploadIdPath, params *HeadUploadParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// GetCurrentUser Get the current user
 	//
 	// Corresponds with GET /api/user (the `GetCurrentUser` operationId).
@@ -637,6 +772,13 @@ type ClientInterface interface {
 	//
 	// Corresponds with PUT /api/user (the `UpdateCurrentUser` operationId).
 	UpdateCurrentUser(ctx context.Context, body UpdateCurrentUserJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetCurrentUserUploads List your uploads
+	//
+	// The caller's uploads, newest first, and how many there are in all.
+	//
+	// Corresponds with GET /api/user/uploads (the `GetCurrentUserUploads` operationId).
+	GetCurrentUserUploads(ctx context.Context, params *GetCurrentUserUploadsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// CreateUserWithBody Register
 	//
@@ -1009,6 +1151,99 @@ func (c *Client) GetTags(ctx context.Context, reqEditors ...RequestEditorFn) (*h
 	return c.Client.Do(req)
 }
 
+// CreateUploadWithBody Upload a file
+//
+// Stores a file (an avatar, an image for an article, a PDF) and answers
+// with its URL, ready for `user.image` or an article's body. Send the
+// file either as `multipart/form-data` with exactly one part named
+// `file`, or as the raw request body with any `Content-Type`.
+//
+// The type is decided from the file's first bytes, never from a header
+// or a file name: PNG, JPEG, GIF, WebP and PDF are accepted by default
+// (the server's `UPLOAD_CONTENT_TYPES`); anything else is 415. The
+// request body may be at most `MAX_UPLOAD_BYTES` (50 MiB by default,
+// the same as the proxy's limit on this route); larger is 413. Each
+// user may store at most `UPLOAD_QUOTA_BYTES` in total (1 GiB by
+// default); an upload that would go beyond it is 413 and says so. An
+// empty file is 422. The body is streamed to the database as it
+// arrives; an upload that fails or is cut short stores nothing.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/uploads (the `CreateUpload` operationId).
+func (c *Client) CreateUploadWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateUploadRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeleteUpload Delete your upload
+//
+// Removes the upload and its bytes from the database; its URL answers
+// 404 from then on (copies already in HTTP caches may live on).
+//
+// Corresponds with DELETE /api/uploads/{id} (the `DeleteUpload` operationId).
+func (c *Client) DeleteUpload(ctx context.Context, id UploadIdPath, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteUploadRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetUpload Download an upload
+//
+// The file's bytes with the type they were stored with. No token is
+// needed and credentials are ignored, so the URL works in `<img src>`.
+// An upload never changes: its `ETag` is its SHA-256 and it may be
+// cached for a year. `If-None-Match` with that ETag answers 304; a
+// single byte range (`Range: bytes=0-1023`) answers 206, or 416 when
+// it lies beyond the end. Several ranges in one request, or a range
+// with an `If-Range` that is not the current ETag, get the whole file.
+// Images are shown inline, everything else downloads as an
+// attachment; a restrictive Content-Security-Policy keeps any file
+// from running script on the API's origin.
+//
+// Corresponds with GET /api/uploads/{id} (the `GetUpload` operationId).
+func (c *Client) GetUpload(ctx context.Context, id UploadIdPath, params *GetUploadParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetUploadRequest(c.Server, id, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// HeadUpload An upload's headers, without its bytes
+//
+// What `GET` would answer for the whole file, without the body.
+//
+// Corresponds with HEAD /api/uploads/{id} (the `HeadUpload` operationId).
+func (c *Client) HeadUpload(ctx context.Context, id UploadIdPath, params *HeadUploadParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewHeadUploadRequest(c.Server, id, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // GetCurrentUser Get the current user
 //
 // Corresponds with GET /api/user (the `GetCurrentUser` operationId).
@@ -1058,6 +1293,23 @@ func (c *Client) UpdateCurrentUserWithBody(ctx context.Context, contentType stri
 // Corresponds with PUT /api/user (the `UpdateCurrentUser` operationId).
 func (c *Client) UpdateCurrentUser(ctx context.Context, body UpdateCurrentUserJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewUpdateCurrentUserRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetCurrentUserUploads List your uploads
+//
+// The caller's uploads, newest first, and how many there are in all.
+//
+// Corresponds with GET /api/user/uploads (the `GetCurrentUserUploads` operationId).
+func (c *Client) GetCurrentUserUploads(ctx context.Context, params *GetCurrentUserUploadsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetCurrentUserUploadsRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -1815,6 +2067,189 @@ func NewGetTagsRequest(server string) (*http.Request, error) {
 	return req, nil
 }
 
+// NewCreateUploadRequestWithBody constructs an http.Request for the CreateUpload method, with any body, and a specified content type
+func NewCreateUploadRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/uploads")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewDeleteUploadRequest constructs an http.Request for the DeleteUpload method
+func NewDeleteUploadRequest(server string, id UploadIdPath) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/uploads/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetUploadRequest constructs an http.Request for the GetUpload method
+func NewGetUploadRequest(server string, id UploadIdPath, params *GetUploadParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/uploads/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.IfNoneMatch != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "If-None-Match", *params.IfNoneMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-None-Match", headerParam0)
+		}
+
+		if params.Range != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "Range", *params.Range, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Range", headerParam1)
+		}
+
+		if params.IfRange != nil {
+			var headerParam2 string
+
+			headerParam2, err = runtime.StyleParamWithOptions("simple", false, "If-Range", *params.IfRange, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-Range", headerParam2)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewHeadUploadRequest constructs an http.Request for the HeadUpload method
+func NewHeadUploadRequest(server string, id UploadIdPath, params *HeadUploadParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/uploads/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodHead, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.IfNoneMatch != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "If-None-Match", *params.IfNoneMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-None-Match", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
 // NewGetCurrentUserRequest constructs an http.Request for the GetCurrentUser method
 func NewGetCurrentUserRequest(server string) (*http.Request, error) {
 	var err error
@@ -1878,6 +2313,72 @@ func NewUpdateCurrentUserRequestWithBody(server string, contentType string, body
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewGetCurrentUserUploadsRequest constructs an http.Request for the GetCurrentUserUploads method
+func NewGetCurrentUserUploadsRequest(server string, params *GetCurrentUserUploadsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/user/uploads")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Offset != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "offset", *params.Offset, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
 
 	return req, nil
 }
@@ -2174,6 +2675,65 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /api/tags (the `GetTags` operationId).
 	GetTagsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetTagsResponse, error)
 
+	// CreateUploadWithBodyWithResponse Upload a file
+	//
+	// Stores a file (an avatar, an image for an article, a PDF) and answers
+	// with its URL, ready for `user.image` or an article's body. Send the
+	// file either as `multipart/form-data` with exactly one part named
+	// `file`, or as the raw request body with any `Content-Type`.
+	//
+	// The type is decided from the file's first bytes, never from a header
+	// or a file name: PNG, JPEG, GIF, WebP and PDF are accepted by default
+	// (the server's `UPLOAD_CONTENT_TYPES`); anything else is 415. The
+	// request body may be at most `MAX_UPLOAD_BYTES` (50 MiB by default,
+	// the same as the proxy's limit on this route); larger is 413. Each
+	// user may store at most `UPLOAD_QUOTA_BYTES` in total (1 GiB by
+	// default); an upload that would go beyond it is 413 and says so. An
+	// empty file is 422. The body is streamed to the database as it
+	// arrives; an upload that fails or is cut short stores nothing.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/uploads (the `CreateUpload` operationId).
+	CreateUploadWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateUploadResponse, error)
+
+	// DeleteUploadWithResponse Delete your upload
+	//
+	// Removes the upload and its bytes from the database; its URL answers
+	// 404 from then on (copies already in HTTP caches may live on).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /api/uploads/{id} (the `DeleteUpload` operationId).
+	DeleteUploadWithResponse(ctx context.Context, id UploadIdPath, reqEditors ...RequestEditorFn) (*DeleteUploadResponse, error)
+
+	// GetUploadWithResponse Download an upload
+	//
+	// The file's bytes with the type they were stored with. No token is
+	// needed and credentials are ignored, so the URL works in `<img src>`.
+	// An upload never changes: its `ETag` is its SHA-256 and it may be
+	// cached for a year. `If-None-Match` with that ETag answers 304; a
+	// single byte range (`Range: bytes=0-1023`) answers 206, or 416 when
+	// it lies beyond the end. Several ranges in one request, or a range
+	// with an `If-Range` that is not the current ETag, get the whole file.
+	// Images are shown inline, everything else downloads as an
+	// attachment; a restrictive Content-Security-Policy keeps any file
+	// from running script on the API's origin.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/uploads/{id} (the `GetUpload` operationId).
+	GetUploadWithResponse(ctx context.Context, id UploadIdPath, params *GetUploadParams, reqEditors ...RequestEditorFn) (*GetUploadResponse, error)
+
+	// HeadUploadWithResponse An upload's headers, without its bytes
+	//
+	// What `GET` would answer for the whole file, without the body.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with HEAD /api/uploads/{id} (the `HeadUpload` operationId).
+	HeadUploadWithResponse(ctx context.Context, id UploadIdPath, params *HeadUploadParams, reqEditors ...RequestEditorFn) (*HeadUploadResponse, error)
+
 	// GetCurrentUserWithResponse Get the current user
 	//
 	// Returns a wrapper object for the known response body format(s).
@@ -2204,6 +2764,15 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with PUT /api/user (the `UpdateCurrentUser` operationId).
 	UpdateCurrentUserWithResponse(ctx context.Context, body UpdateCurrentUserJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateCurrentUserResponse, error)
+
+	// GetCurrentUserUploadsWithResponse List your uploads
+	//
+	// The caller's uploads, newest first, and how many there are in all.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/user/uploads (the `GetCurrentUserUploads` operationId).
+	GetCurrentUserUploadsWithResponse(ctx context.Context, params *GetCurrentUserUploadsParams, reqEditors ...RequestEditorFn) (*GetCurrentUserUploadsResponse, error)
 
 	// CreateUserWithBodyWithResponse Register
 	//
@@ -3299,6 +3868,325 @@ func (r GetTagsResponse) ContentType() string {
 	return ""
 }
 
+// CreateUploadResponse201Headers the declared response headers of an HTTP 201 response for CreateUpload
+type CreateUploadResponse201Headers struct {
+	Location string
+}
+
+type CreateUploadResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *UploadResponse
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *GenericErrorModel
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *TooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *GenericErrorModel
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *Unprocessable
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+	// Headers201 the parsed response headers for an HTTP 201 response
+	Headers201 *CreateUploadResponse201Headers
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r CreateUploadResponse) GetJSON201() *UploadResponse {
+	return r.JSON201
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r CreateUploadResponse) GetJSON400() *GenericErrorModel {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r CreateUploadResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r CreateUploadResponse) GetJSON413() *TooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r CreateUploadResponse) GetJSON415() *GenericErrorModel {
+	return r.JSON415
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r CreateUploadResponse) GetJSON422() *Unprocessable {
+	return r.JSON422
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r CreateUploadResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r CreateUploadResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CreateUploadResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CreateUploadResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CreateUploadResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type DeleteUploadResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *Unprocessable
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r DeleteUploadResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r DeleteUploadResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r DeleteUploadResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r DeleteUploadResponse) GetJSON422() *Unprocessable {
+	return r.JSON422
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r DeleteUploadResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r DeleteUploadResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DeleteUploadResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DeleteUploadResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DeleteUploadResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetUploadResponse200Headers the declared response headers of an HTTP 200 response for GetUpload
+type GetUploadResponse200Headers struct {
+	AcceptRanges          string
+	CacheControl          string
+	ContentDisposition    string
+	ContentLength         int64
+	ContentSecurityPolicy string
+	ETag                  string
+	XContentTypeOptions   string
+}
+
+// GetUploadResponse206Headers the declared response headers of an HTTP 206 response for GetUpload
+type GetUploadResponse206Headers struct {
+	AcceptRanges          string
+	CacheControl          string
+	ContentDisposition    string
+	ContentLength         int64
+	ContentRange          string
+	ContentSecurityPolicy string
+	ETag                  string
+	XContentTypeOptions   string
+}
+
+// GetUploadResponse304Headers the declared response headers of an HTTP 304 response for GetUpload
+type GetUploadResponse304Headers struct {
+	CacheControl string
+	ETag         string
+}
+
+// GetUploadResponse416Headers the declared response headers of an HTTP 416 response for GetUpload
+type GetUploadResponse416Headers struct {
+	ContentRange string
+}
+
+type GetUploadResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON416 the response for an HTTP 416 `application/json` response
+	JSON416 *GenericErrorModel
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *Unprocessable
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetUploadResponse200Headers
+	// Headers206 the parsed response headers for an HTTP 206 response
+	Headers206 *GetUploadResponse206Headers
+	// Headers304 the parsed response headers for an HTTP 304 response
+	Headers304 *GetUploadResponse304Headers
+	// Headers416 the parsed response headers for an HTTP 416 response
+	Headers416 *GetUploadResponse416Headers
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r GetUploadResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON416 returns the response for an HTTP 416 `application/json` response
+func (r GetUploadResponse) GetJSON416() *GenericErrorModel {
+	return r.JSON416
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r GetUploadResponse) GetJSON422() *Unprocessable {
+	return r.JSON422
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r GetUploadResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetUploadResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetUploadResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetUploadResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetUploadResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// HeadUploadResponse200Headers the declared response headers of an HTTP 200 response for HeadUpload
+type HeadUploadResponse200Headers struct {
+	AcceptRanges          string
+	CacheControl          string
+	ContentDisposition    string
+	ContentLength         int64
+	ContentSecurityPolicy string
+	ContentType           string
+	ETag                  string
+	XContentTypeOptions   string
+}
+
+// HeadUploadResponse304Headers the declared response headers of an HTTP 304 response for HeadUpload
+type HeadUploadResponse304Headers struct {
+	CacheControl string
+	ETag         string
+}
+
+type HeadUploadResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *HeadUploadResponse200Headers
+	// Headers304 the parsed response headers for an HTTP 304 response
+	Headers304 *HeadUploadResponse304Headers
+}
+
+// GetBody returns the raw response body bytes
+func (r HeadUploadResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r HeadUploadResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r HeadUploadResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r HeadUploadResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type GetCurrentUserResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -3410,6 +4298,68 @@ func (r UpdateCurrentUserResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r UpdateCurrentUserResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type GetCurrentUserUploadsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *MultipleUploadsResponse
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *Unprocessable
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetCurrentUserUploadsResponse) GetJSON200() *MultipleUploadsResponse {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r GetCurrentUserUploadsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r GetCurrentUserUploadsResponse) GetJSON422() *Unprocessable {
+	return r.JSON422
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r GetCurrentUserUploadsResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetCurrentUserUploadsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetCurrentUserUploadsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetCurrentUserUploadsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetCurrentUserUploadsResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -3815,6 +4765,89 @@ func (c *ClientWithResponses) GetTagsWithResponse(ctx context.Context, reqEditor
 	return ParseGetTagsResponse(rsp)
 }
 
+// CreateUploadWithBodyWithResponse Upload a file
+//
+// Stores a file (an avatar, an image for an article, a PDF) and answers
+// with its URL, ready for `user.image` or an article's body. Send the
+// file either as `multipart/form-data` with exactly one part named
+// `file`, or as the raw request body with any `Content-Type`.
+//
+// The type is decided from the file's first bytes, never from a header
+// or a file name: PNG, JPEG, GIF, WebP and PDF are accepted by default
+// (the server's `UPLOAD_CONTENT_TYPES`); anything else is 415. The
+// request body may be at most `MAX_UPLOAD_BYTES` (50 MiB by default,
+// the same as the proxy's limit on this route); larger is 413. Each
+// user may store at most `UPLOAD_QUOTA_BYTES` in total (1 GiB by
+// default); an upload that would go beyond it is 413 and says so. An
+// empty file is 422. The body is streamed to the database as it
+// arrives; an upload that fails or is cut short stores nothing.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/uploads (the `CreateUpload` operationId).
+func (c *ClientWithResponses) CreateUploadWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateUploadResponse, error) {
+	rsp, err := c.CreateUploadWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateUploadResponse(rsp)
+}
+
+// DeleteUploadWithResponse Delete your upload
+//
+// Removes the upload and its bytes from the database; its URL answers
+// 404 from then on (copies already in HTTP caches may live on).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /api/uploads/{id} (the `DeleteUpload` operationId).
+func (c *ClientWithResponses) DeleteUploadWithResponse(ctx context.Context, id UploadIdPath, reqEditors ...RequestEditorFn) (*DeleteUploadResponse, error) {
+	rsp, err := c.DeleteUpload(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeleteUploadResponse(rsp)
+}
+
+// GetUploadWithResponse Download an upload
+//
+// The file's bytes with the type they were stored with. No token is
+// needed and credentials are ignored, so the URL works in `<img src>`.
+// An upload never changes: its `ETag` is its SHA-256 and it may be
+// cached for a year. `If-None-Match` with that ETag answers 304; a
+// single byte range (`Range: bytes=0-1023`) answers 206, or 416 when
+// it lies beyond the end. Several ranges in one request, or a range
+// with an `If-Range` that is not the current ETag, get the whole file.
+// Images are shown inline, everything else downloads as an
+// attachment; a restrictive Content-Security-Policy keeps any file
+// from running script on the API's origin.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/uploads/{id} (the `GetUpload` operationId).
+func (c *ClientWithResponses) GetUploadWithResponse(ctx context.Context, id UploadIdPath, params *GetUploadParams, reqEditors ...RequestEditorFn) (*GetUploadResponse, error) {
+	rsp, err := c.GetUpload(ctx, id, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetUploadResponse(rsp)
+}
+
+// HeadUploadWithResponse An upload's headers, without its bytes
+//
+// What `GET` would answer for the whole file, without the body.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with HEAD /api/uploads/{id} (the `HeadUpload` operationId).
+func (c *ClientWithResponses) HeadUploadWithResponse(ctx context.Context, id UploadIdPath, params *HeadUploadParams, reqEditors ...RequestEditorFn) (*HeadUploadResponse, error) {
+	rsp, err := c.HeadUpload(ctx, id, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseHeadUploadResponse(rsp)
+}
+
 // GetCurrentUserWithResponse Get the current user
 //
 // Returns a wrapper object for the known response body format(s).
@@ -3862,6 +4895,21 @@ func (c *ClientWithResponses) UpdateCurrentUserWithResponse(ctx context.Context,
 		return nil, err
 	}
 	return ParseUpdateCurrentUserResponse(rsp)
+}
+
+// GetCurrentUserUploadsWithResponse List your uploads
+//
+// The caller's uploads, newest first, and how many there are in all.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/user/uploads (the `GetCurrentUserUploads` operationId).
+func (c *ClientWithResponses) GetCurrentUserUploadsWithResponse(ctx context.Context, params *GetCurrentUserUploadsParams, reqEditors ...RequestEditorFn) (*GetCurrentUserUploadsResponse, error) {
+	rsp, err := c.GetCurrentUserUploads(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetCurrentUserUploadsResponse(rsp)
 }
 
 // CreateUserWithBodyWithResponse Register
@@ -4747,6 +5795,430 @@ func ParseGetTagsResponse(rsp *http.Response) (*GetTagsResponse, error) {
 	return response, nil
 }
 
+// ParseCreateUploadResponse parses an HTTP response from a CreateUploadWithResponse call
+func ParseCreateUploadResponse(rsp *http.Response) (*CreateUploadResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CreateUploadResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest UploadResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest GenericErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest GenericErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Unprocessable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 201:
+		var headers CreateUploadResponse201Headers
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Location = value
+		}
+		response.Headers201 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseDeleteUploadResponse parses an HTTP response from a DeleteUploadWithResponse call
+func ParseDeleteUploadResponse(rsp *http.Response) (*DeleteUploadResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DeleteUploadResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Unprocessable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseGetUploadResponse parses an HTTP response from a GetUploadWithResponse call
+func ParseGetUploadResponse(rsp *http.Response) (*GetUploadResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetUploadResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 304:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 416:
+		var dest GenericErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON416 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Unprocessable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetUploadResponse200Headers
+		if values := rsp.Header.Values("Accept-Ranges"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Accept-Ranges", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.AcceptRanges = value
+		}
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Content-Disposition"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Disposition", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentDisposition = value
+		}
+		if values := rsp.Header.Values("Content-Length"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Length", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.ContentLength = value
+		}
+		if values := rsp.Header.Values("Content-Security-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Security-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentSecurityPolicy = value
+		}
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 206:
+		var headers GetUploadResponse206Headers
+		if values := rsp.Header.Values("Accept-Ranges"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Accept-Ranges", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.AcceptRanges = value
+		}
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Content-Disposition"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Disposition", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentDisposition = value
+		}
+		if values := rsp.Header.Values("Content-Length"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Length", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.ContentLength = value
+		}
+		if values := rsp.Header.Values("Content-Range"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Range", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentRange = value
+		}
+		if values := rsp.Header.Values("Content-Security-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Security-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentSecurityPolicy = value
+		}
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers206 = &headers
+	case rsp.StatusCode == 304:
+		var headers GetUploadResponse304Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
+		response.Headers304 = &headers
+	case rsp.StatusCode == 416:
+		var headers GetUploadResponse416Headers
+		if values := rsp.Header.Values("Content-Range"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Range", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentRange = value
+		}
+		response.Headers416 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseHeadUploadResponse parses an HTTP response from a HeadUploadWithResponse call
+func ParseHeadUploadResponse(rsp *http.Response) (*HeadUploadResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &HeadUploadResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers HeadUploadResponse200Headers
+		if values := rsp.Header.Values("Accept-Ranges"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Accept-Ranges", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.AcceptRanges = value
+		}
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Content-Disposition"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Disposition", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentDisposition = value
+		}
+		if values := rsp.Header.Values("Content-Length"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Length", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.ContentLength = value
+		}
+		if values := rsp.Header.Values("Content-Security-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Security-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentSecurityPolicy = value
+		}
+		if values := rsp.Header.Values("Content-Type"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Type", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentType = value
+		}
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 304:
+		var headers HeadUploadResponse304Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
+		response.Headers304 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseGetCurrentUserResponse parses an HTTP response from a GetCurrentUserWithResponse call
 func ParseGetCurrentUserResponse(rsp *http.Response) (*GetCurrentUserResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -4803,6 +6275,53 @@ func ParseUpdateCurrentUserResponse(rsp *http.Response) (*UpdateCurrentUserRespo
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
 		var dest UserOK
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Unprocessable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseGetCurrentUserUploadsResponse parses an HTTP response from a GetCurrentUserUploadsWithResponse call
+func ParseGetCurrentUserUploadsResponse(rsp *http.Response) (*GetCurrentUserUploadsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetCurrentUserUploadsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest MultipleUploadsResponse
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -4971,12 +6490,27 @@ type ServerInterface interface {
 	// GetTags List the tags in use, most used first
 	// (GET /api/tags)
 	GetTags(w http.ResponseWriter, r *http.Request)
+	// CreateUpload Upload a file
+	// (POST /api/uploads)
+	CreateUpload(w http.ResponseWriter, r *http.Request)
+	// DeleteUpload Delete your upload
+	// (DELETE /api/uploads/{id})
+	DeleteUpload(w http.ResponseWriter, r *http.Request, id UploadIdPath)
+	// GetUpload Download an upload
+	// (GET /api/uploads/{id})
+	GetUpload(w http.ResponseWriter, r *http.Request, id UploadIdPath, params GetUploadParams)
+	// HeadUpload An upload's headers, without its bytes
+	// (HEAD /api/uploads/{id})
+	HeadUpload(w http.ResponseWriter, r *http.Request, id UploadIdPath, params HeadUploadParams)
 	// GetCurrentUser Get the current user
 	// (GET /api/user)
 	GetCurrentUser(w http.ResponseWriter, r *http.Request)
 	// UpdateCurrentUser Update the current user
 	// (PUT /api/user)
 	UpdateCurrentUser(w http.ResponseWriter, r *http.Request)
+	// GetCurrentUserUploads List your uploads
+	// (GET /api/user/uploads)
+	GetCurrentUserUploads(w http.ResponseWriter, r *http.Request, params GetCurrentUserUploadsParams)
 	// CreateUser Register
 	// (POST /api/users)
 	CreateUser(w http.ResponseWriter, r *http.Request)
@@ -5462,6 +6996,184 @@ func (siw *ServerInterfaceWrapper) GetTags(w http.ResponseWriter, r *http.Reques
 	handler.ServeHTTP(w, r)
 }
 
+// CreateUpload operation middleware
+func (siw *ServerInterfaceWrapper) CreateUpload(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.CreateUpload(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// DeleteUpload operation middleware
+func (siw *ServerInterfaceWrapper) DeleteUpload(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "id" -------------
+	var id UploadIdPath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", r.PathValue("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.DeleteUpload(w, r, id)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetUpload operation middleware
+func (siw *ServerInterfaceWrapper) GetUpload(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "id" -------------
+	var id UploadIdPath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", r.PathValue("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "id", Err: err})
+		return
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params GetUploadParams
+
+	headers := r.Header
+
+	// ------------- Optional header parameter "If-None-Match" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("If-None-Match")]; found {
+		var IfNoneMatch IfNoneMatch
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandlerFunc(w, r, &TooManyValuesForParamError{ParamName: "If-None-Match", Count: n})
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "If-None-Match", valueList[0], &IfNoneMatch, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "If-None-Match", Err: err})
+			return
+		}
+
+		params.IfNoneMatch = &IfNoneMatch
+
+	}
+
+	// ------------- Optional header parameter "Range" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Range")]; found {
+		var Range string
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandlerFunc(w, r, &TooManyValuesForParamError{ParamName: "Range", Count: n})
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Range", valueList[0], &Range, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "Range", Err: err})
+			return
+		}
+
+		params.Range = &Range
+
+	}
+
+	// ------------- Optional header parameter "If-Range" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("If-Range")]; found {
+		var IfRange string
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandlerFunc(w, r, &TooManyValuesForParamError{ParamName: "If-Range", Count: n})
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "If-Range", valueList[0], &IfRange, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "If-Range", Err: err})
+			return
+		}
+
+		params.IfRange = &IfRange
+
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetUpload(w, r, id, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// HeadUpload operation middleware
+func (siw *ServerInterfaceWrapper) HeadUpload(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "id" -------------
+	var id UploadIdPath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", r.PathValue("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "id", Err: err})
+		return
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params HeadUploadParams
+
+	headers := r.Header
+
+	// ------------- Optional header parameter "If-None-Match" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("If-None-Match")]; found {
+		var IfNoneMatch IfNoneMatch
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandlerFunc(w, r, &TooManyValuesForParamError{ParamName: "If-None-Match", Count: n})
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "If-None-Match", valueList[0], &IfNoneMatch, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "If-None-Match", Err: err})
+			return
+		}
+
+		params.IfNoneMatch = &IfNoneMatch
+
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.HeadUpload(w, r, id, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // GetCurrentUser operation middleware
 func (siw *ServerInterfaceWrapper) GetCurrentUser(w http.ResponseWriter, r *http.Request) {
 
@@ -5481,6 +7193,52 @@ func (siw *ServerInterfaceWrapper) UpdateCurrentUser(w http.ResponseWriter, r *h
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.UpdateCurrentUser(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetCurrentUserUploads operation middleware
+func (siw *ServerInterfaceWrapper) GetCurrentUserUploads(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params GetCurrentUserUploadsParams
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "offset" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "offset", r.URL.Query(), &params.Offset, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "offset"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "offset", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetCurrentUserUploads(w, r, params)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -5658,6 +7416,11 @@ func HandlerWithOptions(si ServerInterface, options StdHTTPServerOptions) http.H
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/articles/{slug}/comments", wrapper.CreateArticleComment)
 	m.HandleFunc(http.MethodDelete+" "+options.BaseURL+"/api/articles/{slug}/comments/{id}", wrapper.DeleteArticleComment)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/tags", wrapper.GetTags)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/uploads", wrapper.CreateUpload)
+	m.HandleFunc(http.MethodDelete+" "+options.BaseURL+"/api/uploads/{id}", wrapper.DeleteUpload)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/uploads/{id}", wrapper.GetUpload)
+	m.HandleFunc(http.MethodHead+" "+options.BaseURL+"/api/uploads/{id}", wrapper.HeadUpload)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/user/uploads", wrapper.GetCurrentUserUploads)
 
 	return m
 }
@@ -5674,9 +7437,19 @@ type ProfileOKJSONResponse ProfileResponse
 
 type SingleArticleOKJSONResponse SingleArticleResponse
 
+type TooLargeJSONResponse GenericErrorModel
+
 type UnauthorizedJSONResponse GenericErrorModel
 
 type UnprocessableJSONResponse GenericErrorModel
+
+type UploadNotModifiedResponseHeaders struct {
+	CacheControl string
+	ETag         string
+}
+type UploadNotModifiedResponse struct {
+	Headers UploadNotModifiedResponseHeaders
+}
 
 type UserOKJSONResponse UserResponse
 
@@ -6895,6 +8668,450 @@ func (response GetTagsdefaultJSONResponse) VisitGetTagsResponse(w http.ResponseW
 	return err
 }
 
+type CreateUploadRequestObject struct {
+	ContentType   string
+	Body          io.Reader
+	MultipartBody *multipart.Reader
+}
+
+type CreateUploadResponseObject interface {
+	VisitCreateUploadResponse(w http.ResponseWriter) error
+}
+
+type CreateUpload201ResponseHeaders struct {
+	Location string
+}
+
+type CreateUpload201JSONResponse struct {
+	Body    UploadResponse
+	Headers CreateUpload201ResponseHeaders
+}
+
+func (response CreateUpload201JSONResponse) VisitCreateUploadResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Location", fmt.Sprint(response.Headers.Location))
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateUpload400JSONResponse GenericErrorModel
+
+func (response CreateUpload400JSONResponse) VisitCreateUploadResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateUpload401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response CreateUpload401JSONResponse) VisitCreateUploadResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateUpload413JSONResponse struct{ TooLargeJSONResponse }
+
+func (response CreateUpload413JSONResponse) VisitCreateUploadResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateUpload415JSONResponse GenericErrorModel
+
+func (response CreateUpload415JSONResponse) VisitCreateUploadResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateUpload422JSONResponse struct{ UnprocessableJSONResponse }
+
+func (response CreateUpload422JSONResponse) VisitCreateUploadResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateUploaddefaultJSONResponse struct {
+	Body       GenericErrorModel
+	StatusCode int
+}
+
+func (response CreateUploaddefaultJSONResponse) VisitCreateUploadResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteUploadRequestObject struct {
+	Id UploadIdPath `json:"id"`
+}
+
+type DeleteUploadResponseObject interface {
+	VisitDeleteUploadResponse(w http.ResponseWriter) error
+}
+
+type DeleteUpload204Response struct {
+}
+
+func (response DeleteUpload204Response) VisitDeleteUploadResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type DeleteUpload401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response DeleteUpload401JSONResponse) VisitDeleteUploadResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteUpload403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response DeleteUpload403JSONResponse) VisitDeleteUploadResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteUpload404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response DeleteUpload404JSONResponse) VisitDeleteUploadResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteUpload422JSONResponse struct{ UnprocessableJSONResponse }
+
+func (response DeleteUpload422JSONResponse) VisitDeleteUploadResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteUploaddefaultJSONResponse struct {
+	Body       GenericErrorModel
+	StatusCode int
+}
+
+func (response DeleteUploaddefaultJSONResponse) VisitDeleteUploadResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetUploadRequestObject struct {
+	Id     UploadIdPath `json:"id"`
+	Params GetUploadParams
+}
+
+type GetUploadResponseObject interface {
+	VisitGetUploadResponse(w http.ResponseWriter) error
+}
+
+type GetUpload200ResponseHeaders struct {
+	AcceptRanges          string
+	CacheControl          string
+	ContentDisposition    string
+	ContentLength         int64
+	ContentSecurityPolicy string
+	ETag                  string
+	XContentTypeOptions   string
+}
+
+type GetUpload200AsteriskResponse struct {
+	Body          io.Reader
+	Headers       GetUpload200ResponseHeaders
+	ContentType   string
+	ContentLength int64
+}
+
+func (response GetUpload200AsteriskResponse) VisitGetUploadResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", response.ContentType)
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.Header().Set("Accept-Ranges", fmt.Sprint(response.Headers.AcceptRanges))
+	w.Header().Set("Cache-Control", fmt.Sprint(response.Headers.CacheControl))
+	w.Header().Set("Content-Disposition", fmt.Sprint(response.Headers.ContentDisposition))
+	w.Header().Set("Content-Length", fmt.Sprint(response.Headers.ContentLength))
+	w.Header().Set("Content-Security-Policy", fmt.Sprint(response.Headers.ContentSecurityPolicy))
+	w.Header().Set("ETag", fmt.Sprint(response.Headers.ETag))
+	w.Header().Set("X-Content-Type-Options", fmt.Sprint(response.Headers.XContentTypeOptions))
+	w.WriteHeader(200)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type GetUpload206ResponseHeaders struct {
+	AcceptRanges          string
+	CacheControl          string
+	ContentDisposition    string
+	ContentLength         int64
+	ContentRange          string
+	ContentSecurityPolicy string
+	ETag                  string
+	XContentTypeOptions   string
+}
+
+type GetUpload206AsteriskResponse struct {
+	Body          io.Reader
+	Headers       GetUpload206ResponseHeaders
+	ContentType   string
+	ContentLength int64
+}
+
+func (response GetUpload206AsteriskResponse) VisitGetUploadResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", response.ContentType)
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.Header().Set("Accept-Ranges", fmt.Sprint(response.Headers.AcceptRanges))
+	w.Header().Set("Cache-Control", fmt.Sprint(response.Headers.CacheControl))
+	w.Header().Set("Content-Disposition", fmt.Sprint(response.Headers.ContentDisposition))
+	w.Header().Set("Content-Length", fmt.Sprint(response.Headers.ContentLength))
+	w.Header().Set("Content-Range", fmt.Sprint(response.Headers.ContentRange))
+	w.Header().Set("Content-Security-Policy", fmt.Sprint(response.Headers.ContentSecurityPolicy))
+	w.Header().Set("ETag", fmt.Sprint(response.Headers.ETag))
+	w.Header().Set("X-Content-Type-Options", fmt.Sprint(response.Headers.XContentTypeOptions))
+	w.WriteHeader(206)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type GetUpload304Response = UploadNotModifiedResponse
+
+func (response GetUpload304Response) VisitGetUploadResponse(w http.ResponseWriter) error {
+	w.Header().Set("Cache-Control", fmt.Sprint(response.Headers.CacheControl))
+	w.Header().Set("ETag", fmt.Sprint(response.Headers.ETag))
+	w.WriteHeader(304)
+	return nil
+}
+
+type GetUpload404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response GetUpload404JSONResponse) VisitGetUploadResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetUpload416ResponseHeaders struct {
+	ContentRange string
+}
+
+type GetUpload416JSONResponse struct {
+	Body    GenericErrorModel
+	Headers GetUpload416ResponseHeaders
+}
+
+func (response GetUpload416JSONResponse) VisitGetUploadResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Range", fmt.Sprint(response.Headers.ContentRange))
+	w.WriteHeader(416)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetUpload422JSONResponse struct{ UnprocessableJSONResponse }
+
+func (response GetUpload422JSONResponse) VisitGetUploadResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetUploaddefaultJSONResponse struct {
+	Body       GenericErrorModel
+	StatusCode int
+}
+
+func (response GetUploaddefaultJSONResponse) VisitGetUploadResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type HeadUploadRequestObject struct {
+	Id     UploadIdPath `json:"id"`
+	Params HeadUploadParams
+}
+
+type HeadUploadResponseObject interface {
+	VisitHeadUploadResponse(w http.ResponseWriter) error
+}
+
+type HeadUpload200ResponseHeaders struct {
+	AcceptRanges          string
+	CacheControl          string
+	ContentDisposition    string
+	ContentLength         int64
+	ContentSecurityPolicy string
+	ContentType           string
+	ETag                  string
+	XContentTypeOptions   string
+}
+
+type HeadUpload200Response struct {
+	Headers HeadUpload200ResponseHeaders
+}
+
+func (response HeadUpload200Response) VisitHeadUploadResponse(w http.ResponseWriter) error {
+	w.Header().Set("Accept-Ranges", fmt.Sprint(response.Headers.AcceptRanges))
+	w.Header().Set("Cache-Control", fmt.Sprint(response.Headers.CacheControl))
+	w.Header().Set("Content-Disposition", fmt.Sprint(response.Headers.ContentDisposition))
+	w.Header().Set("Content-Length", fmt.Sprint(response.Headers.ContentLength))
+	w.Header().Set("Content-Security-Policy", fmt.Sprint(response.Headers.ContentSecurityPolicy))
+	w.Header().Set("Content-Type", fmt.Sprint(response.Headers.ContentType))
+	w.Header().Set("ETag", fmt.Sprint(response.Headers.ETag))
+	w.Header().Set("X-Content-Type-Options", fmt.Sprint(response.Headers.XContentTypeOptions))
+	w.WriteHeader(200)
+	return nil
+}
+
+type HeadUpload304Response = UploadNotModifiedResponse
+
+func (response HeadUpload304Response) VisitHeadUploadResponse(w http.ResponseWriter) error {
+	w.Header().Set("Cache-Control", fmt.Sprint(response.Headers.CacheControl))
+	w.Header().Set("ETag", fmt.Sprint(response.Headers.ETag))
+	w.WriteHeader(304)
+	return nil
+}
+
+type HeadUpload404Response struct {
+}
+
+func (response HeadUpload404Response) VisitHeadUploadResponse(w http.ResponseWriter) error {
+	w.WriteHeader(404)
+	return nil
+}
+
+type HeadUpload422Response struct {
+}
+
+func (response HeadUpload422Response) VisitHeadUploadResponse(w http.ResponseWriter) error {
+	w.WriteHeader(422)
+	return nil
+}
+
+type HeadUploaddefaultResponse struct {
+	StatusCode int
+}
+
+func (response HeadUploaddefaultResponse) VisitHeadUploadResponse(w http.ResponseWriter) error {
+	w.WriteHeader(response.StatusCode)
+	return nil
+}
+
 type GetCurrentUserRequestObject struct {
 }
 
@@ -7003,6 +9220,73 @@ type UpdateCurrentUserdefaultJSONResponse struct {
 }
 
 func (response UpdateCurrentUserdefaultJSONResponse) VisitUpdateCurrentUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetCurrentUserUploadsRequestObject struct {
+	Params GetCurrentUserUploadsParams
+}
+
+type GetCurrentUserUploadsResponseObject interface {
+	VisitGetCurrentUserUploadsResponse(w http.ResponseWriter) error
+}
+
+type GetCurrentUserUploads200JSONResponse MultipleUploadsResponse
+
+func (response GetCurrentUserUploads200JSONResponse) VisitGetCurrentUserUploadsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetCurrentUserUploads401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response GetCurrentUserUploads401JSONResponse) VisitGetCurrentUserUploadsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetCurrentUserUploads422JSONResponse struct{ UnprocessableJSONResponse }
+
+func (response GetCurrentUserUploads422JSONResponse) VisitGetCurrentUserUploadsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetCurrentUserUploadsdefaultJSONResponse struct {
+	Body       GenericErrorModel
+	StatusCode int
+}
+
+func (response GetCurrentUserUploadsdefaultJSONResponse) VisitGetCurrentUserUploadsResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -7184,12 +9468,27 @@ type StrictServerInterface interface {
 	// GetTags List the tags in use, most used first
 	// (GET /api/tags)
 	GetTags(ctx context.Context, request GetTagsRequestObject) (GetTagsResponseObject, error)
+	// CreateUpload Upload a file
+	// (POST /api/uploads)
+	CreateUpload(ctx context.Context, request CreateUploadRequestObject) (CreateUploadResponseObject, error)
+	// DeleteUpload Delete your upload
+	// (DELETE /api/uploads/{id})
+	DeleteUpload(ctx context.Context, request DeleteUploadRequestObject) (DeleteUploadResponseObject, error)
+	// GetUpload Download an upload
+	// (GET /api/uploads/{id})
+	GetUpload(ctx context.Context, request GetUploadRequestObject) (GetUploadResponseObject, error)
+	// HeadUpload An upload's headers, without its bytes
+	// (HEAD /api/uploads/{id})
+	HeadUpload(ctx context.Context, request HeadUploadRequestObject) (HeadUploadResponseObject, error)
 	// GetCurrentUser Get the current user
 	// (GET /api/user)
 	GetCurrentUser(ctx context.Context, request GetCurrentUserRequestObject) (GetCurrentUserResponseObject, error)
 	// UpdateCurrentUser Update the current user
 	// (PUT /api/user)
 	UpdateCurrentUser(ctx context.Context, request UpdateCurrentUserRequestObject) (UpdateCurrentUserResponseObject, error)
+	// GetCurrentUserUploads List your uploads
+	// (GET /api/user/uploads)
+	GetCurrentUserUploads(ctx context.Context, request GetCurrentUserUploadsRequestObject) (GetCurrentUserUploadsResponseObject, error)
 	// CreateUser Register
 	// (POST /api/users)
 	CreateUser(ctx context.Context, request CreateUserRequestObject) (CreateUserResponseObject, error)
@@ -7669,6 +9968,123 @@ func (sh *strictHandler) GetTags(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// CreateUpload operation middleware
+func (sh *strictHandler) CreateUpload(w http.ResponseWriter, r *http.Request) {
+	var request CreateUploadRequestObject
+
+	request.ContentType = r.Header.Get("Content-Type")
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "*/*") {
+		request.Body = r.Body
+	}
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/form-data") {
+		if reader, err := r.MultipartReader(); err != nil {
+			sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode multipart body: %w", err))
+			return
+		} else {
+			request.MultipartBody = reader
+		}
+	}
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.CreateUpload(ctx, request.(CreateUploadRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CreateUpload")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(CreateUploadResponseObject); ok {
+		if err := validResponse.VisitCreateUploadResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// DeleteUpload operation middleware
+func (sh *strictHandler) DeleteUpload(w http.ResponseWriter, r *http.Request, id UploadIdPath) {
+	var request DeleteUploadRequestObject
+
+	request.Id = id
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.DeleteUpload(ctx, request.(DeleteUploadRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DeleteUpload")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(DeleteUploadResponseObject); ok {
+		if err := validResponse.VisitDeleteUploadResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetUpload operation middleware
+func (sh *strictHandler) GetUpload(w http.ResponseWriter, r *http.Request, id UploadIdPath, params GetUploadParams) {
+	var request GetUploadRequestObject
+
+	request.Id = id
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetUpload(ctx, request.(GetUploadRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetUpload")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetUploadResponseObject); ok {
+		if err := validResponse.VisitGetUploadResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// HeadUpload operation middleware
+func (sh *strictHandler) HeadUpload(w http.ResponseWriter, r *http.Request, id UploadIdPath, params HeadUploadParams) {
+	var request HeadUploadRequestObject
+
+	request.Id = id
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.HeadUpload(ctx, request.(HeadUploadRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "HeadUpload")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(HeadUploadResponseObject); ok {
+		if err := validResponse.VisitHeadUploadResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // GetCurrentUser operation middleware
 func (sh *strictHandler) GetCurrentUser(w http.ResponseWriter, r *http.Request) {
 	var request GetCurrentUserRequestObject
@@ -7717,6 +10133,32 @@ func (sh *strictHandler) UpdateCurrentUser(w http.ResponseWriter, r *http.Reques
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(UpdateCurrentUserResponseObject); ok {
 		if err := validResponse.VisitUpdateCurrentUserResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetCurrentUserUploads operation middleware
+func (sh *strictHandler) GetCurrentUserUploads(w http.ResponseWriter, r *http.Request, params GetCurrentUserUploadsParams) {
+	var request GetCurrentUserUploadsRequestObject
+
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetCurrentUserUploads(ctx, request.(GetCurrentUserUploadsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetCurrentUserUploads")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetCurrentUserUploadsResponseObject); ok {
+		if err := validResponse.VisitGetCurrentUserUploadsResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -7791,76 +10233,115 @@ func (sh *strictHandler) Login(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Fx7b9tIkv8qDd4CmcHRkiwrmZwGi1tPNpn1bSYxEgcLXOiFWmSJ6pjs5nQ3rWgMffdDv/gWRb+y2Uv8",
-	"lyX1o7qquupXD/LGC1maMQpUCm9+42WY4xQkcP3pNUmJVP9EIEJOMkkY9ebeOY4BCfIHjDzfI+qb33Pg",
-	"W8/3KE7Bm3uJnud7IlxDis0CK5wn0ptPJ763YjzF0pt7hMqTqed7Kf5M0jz15seTie+lhNpPvie3GZiB",
-	"EAP3djvfe7taCeig6k2eLoEjtkJEQiqQZEhckWwfjcws00nkIRrVX4XOSSed75M8PsdyrVbWBGTqQ7G/",
-	"SPLY8z0Ov+eEQ+TNJc+hSk2KP78GGqsFTux27nPJGCE5obHe74MArtbu2TO3Q4bu+2x2aNudWklkjArQ",
-	"GvOSc8bVPyGjEqgWE86yhIRYiWn8SShZ3VS2+xOHlTf3/mNcKuLY/CrGvwIFTkK96G8sgsTsWJf7KUWg",
-	"BvhoQ+QaMQooBSGUjmbAUcbZMoF05O187xXjSxJFQL8shRdrQBwEy3kIaAkJo7FWT0yZXANHSiyavt/y",
-	"RJIsgVMuSZiAePv3ByO0ufQ7K7VOjqJMcY+tELajEaYRkmtAkkmcoBTLcE1orL9akUTZC32AN0y+YjmN",
-	"vix/3zAk8nBd8FiTcs7ZiiTwgCy0Kx7gnBmkSXhPaFxw/AEJqa3bSw51EtT0fKA4l2vGyR/w5SUk2RVQ",
-	"tFkDB31HiUDOBvmIcYQpIvQaJyRSn+Bzpn4xs/TvG85ojEIOEVBJcCLskTLOQnXdlwn8K2717zkIqQ5j",
-	"if+51wApG/2AiqCW65O/IlEZF2sasWHnSLsLu4bawmqS9v+cZcAlMdbcqMvAe6HOt2TRVg1vuAnfCzlg",
-	"CdGpPLTYBUlBSJxmXvM0Hauu8DXjRBpttr8uGUsA0+rP4gXLDaubbto3brhrbYnj10ToWRpPdA8yX2DO",
-	"8VZ/JtLwsTUyz6JbM2BXddMfHWIwe9SZYzlfUl3leHXzKs9aDPKdwC+Lk7HlJwilOoBVknMO1wQ2bfhV",
-	"2hpEKMIoIUIavWO5REQKpEhUaOyeOvZdlR5ZlR5Ph34hrIEwpxpJ0zxJjAE3YLR+ZN/7fAQGV3pLwpSx",
-	"lYwhBaPQD1iilAmJ1EIoXGOOQ4VGftSzYnZkl3I7jN7Yfz6axS+r445ImjEuTRykqPNiItf5chSydMxw",
-	"Ro5CFkEMdFwQvKtOV+HGEdNsxMlRxpRucHMmdXhrGyunPy4jiQrGzrCUwNWdCoL3Xi83WLRFIaZPJFoC",
-	"WiaYXmmkluZCf+OYY/apsEfR/YKlqfVAX5fVJ/oOVgOwZzPP77hwD3ARSNSj5tam9ij0X+tWpSHauwu2",
-	"ciGHyrch3ZcpJkmnlQb1C8JRxEGIn1FOye+5QjIx5lECQijcH2Khg/vqTX06q57gnx//GQTiL5f/+Rf3",
-	"TxCM3L9/6j2cIaCETIrcNuJqqaWeLtrfO+0balobGqCnt2XbGGU379KBvwFOTMRdpyvCEi+x0DYcaJ6q",
-	"ZdiVUjGKrzEx9uPSb5MrJJa5aMuOXSn4THXQJYBfkxCUciBMxQa4w6ICyTWWiAKYiM2RocR5KzKugQur",
-	"1x3AN6dUBYDLnCTRE4Hs4JHXlZmoeR5zOL9kT7lTF3fPUhxDy2nMnt/GaRC1xj63MXv+dbuN1ywmVAH9",
-	"jhvh7njzmvblbNo3sW5gFG0ZFmLDeN0OF1/WzMJP0+HbuRVaOzYvmz5XhYwuxSj48s7ofZs9uWVan2co",
-	"udskQs/u2nhvJqXtSO2ImnXqo6aBsTtQoVuygKH1q/k3tkEpptsycaNTNdU8jUbnSTLyOpOWVQ4U5De3",
-	"7eOKRRU9XAntiMFccUDlkCUvFu6i7w1s9oa5zoP0EaHRWzuO6JtSBQf1KKAXq9hh1RCgH9uoQU1e9ASJ",
-	"/dzZe5twyb0+cip83qNP+wjYi0eXbeA8/TK4edqCzcPAQ/U8exkaluc9wNDiAnQr/D4CDjiNvk0Nemx4",
-	"gt5owI1TsNxVGQZkr/S4LtNryxSDXIE9670cgePXYDdwfmcf+XyQj3S6+BxJhn6aNuC9i77al8WE2P3g",
-	"aOd7K5YkbKM+dOY7iINdBxeqSrsf+lXEqqh0m1Rp6WR0I+3eOnJW8mJQwNogy03v2rs7035X23gXw2go",
-	"KGzJAac62JXewpJcdGSvemuEw+0wRhLHQwzxs1lD/1P8+cwQM500YEFtg8KQq52EPU4PONGj7h5M6umd",
-	"TCwyEC3Mdvb+LXr+bHKsgNmHixcmVZ+SJCECQkYj4SMYxSM0nRw/O5pMj46fX0xO5tPp/Omz0bOTn/5X",
-	"B3afcZopBfT2jfIqJe0ISziSRN/EtnDK6OeTYFQNG/2mqRkc8wiWrQXOsvIfHdJQnIzdkppzFw7f1OKX",
-	"p3fXJ416Bjn2p08bCvVB530qELEd864IJJEu3IZrTGP4GS0splv4JjKPyTVQH3HIEhyCMBVTHIt21vv/",
-	"CeRs6XmNjffFknWZ3MZqmpkOAKWEnlf2P/a7fWavLAhT694OPBVOtG+0SXB8SahV51b1/ij9VXckASyk",
-	"LmRqnS9Vvs7bewGuiogGY65uRDsU8hTCa/0yHO3oAmp3VWYwDnKY1qzl78NF+xiw33kNYvutGe4ONdDn",
-	"m8Tw+FAS2B26MM3HSstqfr4oHopMW1PGkUiwWIOJwwSEOSdy+16dzDDgwkmnbbxN+8GKsxRxiImQXBfc",
-	"1aIJiwn1kQAqERYBXZzaLgk9Yo70qijIJ5OT8NNG6n9ggX5Y/AKYA2//QgTCYQiZ1A0M7McReksDqiSl",
-	"VxS2C8KW49Vwl/3z+9ogEBEBFZIkCcJoNjn2EYVr4AgjQRJNPGV0m7JcuFzwKKCu+20NOAJetoLVzlhK",
-	"Cmfk77A1vQSErlibmc6n61Oi/3n/9g169/L9BTo9P0MrxtELRqOcSF+RxUKCE7RMWBwTGqMswVKBkLlu",
-	"ShAB1V1F+mg4l2ug0rZB+K6NxjQemfhA+GVWS2Mk5Vn9gBYFSD3WJYF8/QmjDLhQnEUrgGiEzqRbTTvn",
-	"d4CTfzCeRAENGZVK8XwkGMJ0W/6mtIZKoBHaMH4lEI4xoUIiIlFOjV2MRgEN6Mtr4FvTjKa4o3lDqLaj",
-	"Yo0z8NHiJrClhMCb3wQaBgTe/GPg2Y6RwPPRaDS63O0WfkBt14bJmZu8vsBbpT9Yoo0Sue6KmSttQJQp",
-	"jVniomlmNjlBlMmAblnOhfo8U4N0q5RcExr7aHZ8osvyJjOOeQw+mk2nhQpaPVJf/ldA1SCdXXSlBh89",
-	"nZwgCQoLYk6SLaoUFYzyJSQEa6ys5v12dlFBGqU+nZ6fVWoBc+94NBlN1EiWAcUZ8ebeyWgyOtHZALnW",
-	"F36MMzKuplnjrs7QVzbzGbJ0SSjM0eK/JY7/HDN1YafPTH3vz5/wFSx024JA6v8notQ3ieMYooDGbIQW",
-	"tWSovu1KlWjRflrPvTba5PyAUiZNDYf8oZvs1P8ZjkFpJ6QCsZRItFBiWYzQPyqNO35AF0XpfaEVfGGI",
-	"HxUh9AJhDnrJECcJ8CfCyKGwPmeRN/d+BXlaZnerTb8fm8x7S5Nt8+KtiWbJvtZaiWOvp6O05R0PbMmJ",
-	"lEDRcms2dp5j3+62XPtwBBQsH0xCtT/iNlR0Oe5SOGPTjj1goG2R3l02unOnk8k+fFCMG3c0oe58bzY5",
-	"Pjy11mCoJk2nQyZVW/h0vGPbsA/NNM3GVSyg9deigI+XO/9GsUDkaYr51pt7Ksop5Krc5waERCvCdbeL",
-	"if0/esXNuFSonAnZjShEksfq8qc4AgMsdLinQ9AfErYBHmIBPlpvszVQLCHyUU5JyCIIaAJSm6QryOSP",
-	"JkRVy9hivA4mXXew66paY2NoBE4hoHqfURmBoiuAzAzQUShiPAJeQKgoNz2G0GkOXugGCBdoGWwIQrqO",
-	"lQfpVWyXGHZ1GGrrnQ2FHaB1zTbbf1dtramqEYmCg7gQS4eC7vy6DxwrmFNxhHvN/ivQ1qlh+r8boEcU",
-	"qTuPcSOmM1dUXHWJcw8bppbcb5Q52hlLlYDsSGH9VX9vNnQ2RbtzIkUFNtfhtMQxSgi90imsujKZ9apG",
-	"oybo2T4KotHdxTk5OTypfMhDz5gdnlE8tfC1aYxhGFL4vd8M+Ifuu3eXi/hghvXfTQhN3PAryIOW+La2",
-	"tHg8TG2V5R0g44UOLYWNHnTuWbv2ETpVFsJCDfVV/VJj/auyBz8HVP3AksigFWlwhdgowzObzLqwQD3p",
-	"+jhYoDNLPAgOfFGt/baMjRHKAGOzx/eMq409B8yR6xLaY5Ye9Im3VkfSngdlHPmjb9fOmfioMHRPqrhg",
-	"DyYpJHlfC2jjrJ7AxBWvHy0+aXTsDDdID/hUX7PSv0dZlYW3svmG9LUeIZnjI0a7fXNFMw9ZrPENiRrY",
-	"uQfrVvXwO+R9RMgbFox+UGvj3+y3/k8EIlGR1qs/Pa+fFdn/3HzrgZXe9xhc7tNJF3/1hXJnEaQZk/ry",
-	"94Zlr9xi3+H/nWFRUWDqNjOOxQ/mAYeLuuYdv4v63qJ+NVjQ7vKui2d/OgtPpzbUmk4mNqdbPI6DMkJj",
-	"JPIwBIhMXcWVCnXXl86+PJ2cBCYLvCFC14f0cz0CUdaqmJKYMq6zNtvqU/K6DhpQUyneYCKFdphIJGxT",
-	"PhvUXSKyTzY9IuaxO+wBOe4hJ8UKRXjBO8wB5Zl2qk+Nf/yC1BCB8gwt7UPNBU1ESUUiDjhc6/Ln/RW1",
-	"ppzvIGNcKjXSVQF5mD8V3bUnKxXX1dfHN66WtdurxbUSJFpUSo22GF1SVE9klsWyUZd62YbcX7Yfqq+l",
-	"ua3pKt/z8W2np1zLREXqljV38Uy1lwmVYKVDbcZG2HeFKx+oma82/K4J90UqmpUI6zv3KIowAKagV85A",
-	"aBQvIFmZl72scgGRKTnMptO2Krz6rggPhGMOq4G70K7ffV++7kL9/ogAoNaNv8fxmg7qh/WmOtPl2rMR",
-	"oYpVvukN11raTHNpPpRsc52W+9j2IuccqPxg+H97DbbvCbqr+j6SXik/o728OV1TvRTR1sTcppyh4UsC",
-	"2JUxNN4VCCeMwgjpFxZkchtQ0yiDGEc0TxLda7hYErZQ3yx0y+wChQlgLhCRI6Q0xz4ZH2LOCQhTDDH9",
-	"hrLy8qYNtk0cyjT5aLMm4RoJqbCN6YLDKwkc4cA2+yG2Mi9R8ItGIEWD69/eX1RpasVjFVaqvdkPVVW5",
-	"p0Z+jZWOAapcve/mWbNO72cCcaHjxjBkue7FjRAHmXOq1LHx/q3uQP4R9aLxhORDdd5UlOJfIN9GeBQT",
-	"IQ8Lcay7vfeL8uXn0NopXLwqhUbF5dZmxzVv2BbjFQextqJFpwE1b6or52L77rpijdjaUaEsx2xy3GUx",
-	"9IsJHkkbWq9O+IaNRB0VsBgR2qVCu+K7psK8Vj4MhGmXKSJwmwYgCZH6nWc2hewyDK0U9LvKMwm+eSKh",
-	"eOdm1UZV1jK0tZc6z5cJCTs76CuzCyzYXuC0aJDU3YQJW+JE90UXFNWb6isPFbgicXtRmz1THtxlvCsT",
-	"y9xae6bL+eu8VXtqURLoyOuX2K4yQUO53eXu/wIAAP//",
+	"7F17c9s4kv8qKN5W2dmjZFmWPRmlpm6dxM54Nw9fLNfsXugdQSQkYUICHAC0rEn5u1+hAfAhUpTs2MnM",
+	"TvyXJZFAo9Fo/PqBxicv5EnKGWFKesNP3pzgiAj49zgMSareYzYj8DkiMhQ0VZQzb+iNJ0tF5NjzPUF+",
+	"zaggkTdUIiO+J8M5SbB+Qy1T4g09qQRlM+/21vde4HBOXnCmBI8b2kyzSUxDHyX4poNn5IeD/cODo16v",
+	"5yOaJJnCk5iMhwgzlKUxxxFi5JoIFM6Bxu5daeFMEaZeUplySQ0JNYooiykjYzTlAtEEz4j00RgrhcN5",
+	"QpgyP2C2VHPKZojEkvhoQdUcYTSlMUEMJwQlOCKIT5GaE0Sje9L5mrCZmtdJHM0JYlkyIUJ3AbOCKIO+",
+	"Jjxaol1N4Y8nxy99pOZYoVcnI7TgWRwhSVj0pJ2aKRcJVt7Qo0wdDTzfkUeZIjMiyvRdkDATVC3PeUzD",
+	"ZQMrIzLFWaw6UoRoh3FGdp4hqZYxMd9kTOIp6RiG658wiyb8Rs+3YSVPCSNRPjbBF1JPPmYIZAGzCImM",
+	"IcZhLu7K5ZMRnjUz18jajkQXPx53+odHmoI5ufHRrxlXJHqGMJJKcDZD1zimEVZc3LXzt/yC0em0gWmM",
+	"S/3LeOgGLFEmCXBAKi5IhHRrCEs9m+pu/d76XooFToiyK/5s+pYz8garsEHONIMkdBzGlDCF5jyO5DP4",
+	"JmcRXzCEmVxoOg96A00P1S8bteL5nl4P3tA7m3Z0Vx3TV5nIBN84Sd/v9Qd+A7de04SqOoHneEaQpL+R",
+	"vNdfMyKWRacxvFfuzIqkN+z3/IqsH/Q9X5NCkyzRhPR8L6HMfmpcBe+mU0kaqHqbL02qSCKR4kh+pOk6",
+	"GrlpppHITTTqvxKdvUY6L+Jsdo6NIgECUv0h71/G2axViErzc2C7y+erabIuQTTOItdny/oyqrGBKBpt",
+	"p6SyDJ5MsVJE6Gb+/aHX+R53psed06tPT2875Y+Du3zc79/+xVsdnu/ddIgQXHhDr1gFiEYoyaRCE4Iw",
+	"urw8e2n4IInQw2nhfWYf2Zb/R4NN7L/VLcmUM2m28BNDrd70QWfrf3GaxjTEekL2fpFmEyy6+4sgU2/o",
+	"/ddeARP2zK9y7xVhRNAQGn3DIxKbHqszfMwQ8Mhui5wRlBAp9VpNiUCp4JOYJF3v1vdOuZjQKCLsy1Ko",
+	"ZVAQyTMREjQhMWczWKZY7yREaH0rgL43WaxoGpNjoWgYE/nuHw9G6GrT7+2sNXIUpZp7fIqwfRr2Pi2B",
+	"iisco0QrVQ1H9FdTGmv1DgN4y9Upz1j0Zfn7liOZhfOcx0DKueB6U39AFtoWN3DOPAQkXFA2yzn+gIRU",
+	"2m0lh7kZBHpGnL/GYka+hvT/mhGtsTRepBJxjaqpkgh2TB8BxHXqzWBHchMSYoROr48dCWgIw0AuGc7U",
+	"nAv6G/nyoqb4R8LQYk4EAWVDJXLK1A2EMgBq+hO5SSmAKP0W/L4AJBcKEhGmKI6lHVIqeKj11iT+ihNE",
+	"pSP+WasmNZvuW67e8IhOqZmGerMGyO1IFPJ0iXYroOyJ7izMhLCwsmQYghHXKVlxTWO0z+9VLL4Szm57",
+	"B565dbvmAy5N3VzbihxZcc5tOJCLLmzgtg2wjM2q1f+mgqdEKGr2VyP3W2oqzQ294hqgue+FgmBFomO1",
+	"qbERTYhUOEm91dE0tDrF11xQZeTB/jrhPCaYlX+WL3hmWL0KIH0DEJvaVnj2mkp4C5Bu80PmCywEXsJn",
+	"qgwfa09maXRnBtyWgdMHh2VNH1XmWM4XVJc5Xu68zLMag3w34Vf5yPjkFxIqPQArJOeCXFOyqC/AQvtr",
+	"gxKjmEpl5I5nCrSvJlEvvc+UsW+i9Mii9Hgy9JzyFczfBxuPZXFsdiJjHqy3SyaUa0WuOEca2KJdrFDC",
+	"pUK6IRTOscChxodP4K0Z79imXA/dt/afD6bxq/JzHZqkXABbwZIZejOq5tmkG/Jkj+OUdkIekRlheznB",
+	"t+XXtSHc4cBGHHdSrmVDmDHpwVvdWPEI5DZuyeop7L0guGi10gDghJjtgHU2iTH7CNg5t9csc0w/JfZ4",
+	"4OdKErsD/b60Po22ctU9yEIAA3udmFud2iLQL6taZWVq7z+xpQW57fyuzO5JgmncqKWJ/gXhKBJEymco",
+	"Y/TXTEOyGRZRTKTUlliIJbidyiv1cFB1Rfw7COTfrv77b+6fIOi6f9t9C4aAAvtpcuvQsSaW8Lqsf++k",
+	"b1vVuiIB8Hp9bleesp03ycCPBMfGB1KlK8IKT7AEHU5Yluhm+EctYgxfY2r0x5VfJ1cqrLKGEAX/qO0A",
+	"4y6WRFzTkIC72DgoHaiWxi3OnDnjyNDTeScyromQjUEEQPAZY9okn2Q0jnYksg93vSafWWXnMYPzC/YU",
+	"PTVx9yzBxoSsbBqDp3fZNCDQsW7bGDz9fW8br/mMMg30G1aEW+Ory7TNi1ZfiVUF44EbXcoFF1U9nH9Z",
+	"UQvf9bfvzrVQ63F1scG4SmQ0CUbOl/dG7uvsySzT2naGgrurRMDbTR2v9W3VN1L7REU7tVGzgrEbUKFr",
+	"Moeh1aX5I1+gBLNl4UoD51nZcwboPI67zcGvMgdy8le7beOKRRUtXAntE1tzxQGVTZo8b7iNPuNKaCHP",
+	"uIW2p8402DRXtqVNU2Ufy31PaI7vMEmO3JXumljwlizWWvpuE20bKQDYuinV9koZH1UNoVa4Zh8rW0Ht",
+	"8E4/tMqZFju5nTtrFQouuNdGTonPa5bUOgLWQvJJ3XbofxnToV+zHLbDT+XxrGVoWIx3A0NzHdC85tcR",
+	"sGHfbOvUAOiVzbDVIHLP6aXvQl9bOPDguabdx8bOttoN7Vg/ay90/Np6Jzy/N0x4uhVMcLL4FCmOvuuv",
+	"WDjOAK0vFuNlaMeHt7435XHMF/pDo8uHOuS5saHybLej39K0aipdJ2VaGhm9EguqDTkteLGVzb5Clnu9",
+	"qe/m8M99deN9FKOhINclG3DF1mjiDppk1ODAaw1cb6+HMVJ4to0iPhqsyH+Cb84MMf3eCviodJArct2T",
+	"tMNpAUDw1P3taXi9kYm5E6aGhc4u3qGnR719DXsuRy9MtCKhcUwlCTmLpI9Id9ZF/d7+UafX7+w/HfUO",
+	"hv3+8PCoe3Tw3f+BbXuDk1QLoLfuKa+UbxJhRTqKwkqsT05hAP4iOdOPdd8ANVubfZKnc4nTtPgHrDqG",
+	"4z3XJHBu5PBNxYQ7vL88AerZamM/PFwRqEtwfZUgYt3sn1ISR5BNYJIUn6GxxXRj3zgnZvSaMB8JksY4",
+	"JAbVapGoO/7/QyBnTc4rbPxcLFmdk7toTfOmA0AJZeel/vf95j2zdS4o1+3eDTzlm2jb08bH8yWhVpVb",
+	"5fWj5VevkZhgqSAoDTJfiHyVt58FuEpTtDXmsuZmw+4H8eQRPN+0dCGvUpCQzxiVJEJTwRPnFyAQM4cG",
+	"rKaFedtLTd7p4/j1bXZb3f05x/3Do+ZBuJRVm3ysSff1phHzBREhlgTNyU23MWfu6tPRoCHpTXdIf1ur",
+	"7oA1+gHdCyQjdz2/HptoS6b0vUw0eOJ/gpQONwpEJfh0STREeCJ5nClS9fYSsSMDdn75/PXZi5+fH1+c",
+	"/Hz5/rV5TfkIUrsWVOopjrHSQqw4vHt8frYjERd0RpkfMJjdPZzSPesv2OtNjqaDaY90nob7uDOYPCWd",
+	"7/Hhd53+dD86CAfkEB9NugHb6NmF2dRD9SvCaPmbz2tZetYL+Cb/zLZemUZvSXO/jabitrZErhVrv2xv",
+	"RkByRnPEd2sDwxmLpi1/ncGxjgEtbN9Gn91Nk5UGtSWYNkGnvU0BJjfoHPPs68VQAdB5YoJMAaZwgWSM",
+	"5ZwYB4e0yf8XemSGASM3Ow2qFXK0QKEKMqNSCUjm0Y3GXC87SGZHWAZsfGxTyeCJIYJWUZD1egfhLwsF",
+	"/5Ax2h0/J1gQUf+FSoThIAtkefEnXfSOBUzPFLQobaqYTfWB7DcbWfDbcsUQlQGTisYxwmjQ2/ftWRSM",
+	"JI2BeMbZMuGZdHEmoxIas+ErYyxmCqf0H2Rp8pQom/I6Mx1YhlGiv1+8e4ven1yMtA6DgykvOIsyqnxN",
+	"Fg8pjtEk5rMZZTOUxlhptTwEH6oMGOSQwtBwpuaEKZti5bukSZNmagxv6RceczA+NGT1A5YnN8CzzsHs",
+	"wyeMUiKk5iyaEhJ10ZlyrYHifU9w/BMXcRQwrQ+14PlIcoTZsvhNS43WlRFacPFRIjzDlEmFqEIZM4Aj",
+	"6gYsYCfXRCxN6rHmDvCGMgAoco5T4qPxp8CGKQNv+CkAfB14ww+BZ9PqAs9H3W736vZ27AfMZoSZeJyJ",
+	"GUq81PKDFVroKYfUwaGWBsS4lpgJzjMLB70DxLgK2JJnQurPA/0QJMbCeRUfDfYPTAYmRN2wmBEfDfr9",
+	"XAStHOkvvw+Yfgjc4S6M6aPD3gFSRBtZWNB4iUoBSyN8MQ2JVVZW8t6cjUoQvpCn4/OzUpxx6O13e92e",
+	"fpKnhOGUekPvoNvrHhjkMIcFD5tkOYQzazoPcWqjKiFPJpSRIRr/j8KzH2ZcL9j+kckd+OEX/JGMISVK",
+	"Iv3/jizkTeHZjEQBm/EuGlcCLbDaVeU8VDWus5IU7QeMcWUQg4YsFiWleEa0dJJEIp5QhcZ6WsZd9FMp",
+	"KdAP2DhP6xmDgI8N8d3cNzVG2EKWEMexBiRmHnLtcxZ5Q+8VUcdF5Kh8IufDKvPesXi5uvDmFFiy7kCJ",
+	"wjOv5fxAbXfc0KWgShGN7EzHbudY17tNBXk4AnKWb01COffqLlQ0bdzF5OyZQ0hbPGgPBt1erZzF6Pd6",
+	"6/BB/txew5GDW98b9PY3v1rJwtYv9fvbvFTOcwZHgj18tOlNc7SkjAVAfi0K+HB163/SLJBZkmCx9Ibe",
+	"aypVPq96+1wQqdCUCsikM061D16+Mq60uculakYUMs5mevHDScvcUjO+nd3c2PHRfJnOCdNo2kcZoyGP",
+	"SMBiokAlfSSpemJ8P7oZm+gDRoU7C+IyNufYKBqJExIw6KdbuHbQR0JS8wC4dxAXERE5hIoyk79MGtXB",
+	"C0D7zoNhsCGRymXDPUgedD12d1uFoTaXYkVgt5C61UMVf1RprYiqmRINB3E+LQ0CeutX98A9DXNKG+Fa",
+	"tX9KSFRX/d8U0CNOqRuP2UZMIoEsbdUFzt2smGrz/kmro1ujqWKiGpwlL+F706HTKbCdUyVLsLkKpxWe",
+	"oZiyj+BSqQqTaa+sNCoTPVhHQdS9/3T2Dja/VBzpgzcGm9/Iz6j93iTGMAxp/N6uBvxN6927z0J8MMX6",
+	"R5uEVdzwiqiNmviuujQ/FK27SrMGkPHC1Jiw1gMEdWBr76JjrSEs1NBfVRc1hl+1PngWMP0DjyODVpTB",
+	"Feas/KA3aMIC1WjG42CBxvDLVnDgi0rtn0vZmEnZQtms2Xv2ykmDG9SRy0Bco5Ye9HxzLdtxzSE8R373",
+	"z6vnjH2UK7qdMi5Yg0nymfxcDWjtrBbDxGWFPJp9spIKt71CesAz3KspNGuEVWt4Ozd/InmtWkhm+Iiz",
+	"5r25JJmbNNbeJxqtYOcWrFuWw2+Q9xEhb5gz+kG1jf9pvfZ/iJIw2wScb6/WyaSzv9pMubOIJClX9ph8",
+	"i6ieusa+wf97w6I8wNSsZhyLH2wH3H6qK7vjt6n+7Kk+3Xqi3eKd5+cKGwNPx9bU6vd61qebH/VDKWUz",
+	"JLMwJCQycRUXKoR0SvC+HPYOApanjUD0ksHjjNcipnTGuACvzbJcSgTioAEzkeIFpkrCholkzBfFucPm",
+	"EJE9NfmImMf2sAbkuAOUmhWa8Jx3WBCUpbCpHpr98QtSQyXKUjSxBRNymqieFYUEweEcwp+fL6gV4XxP",
+	"Ui6UFiOICqjN/CnJrh1ZIbguvr73ycWybtdKcSUEicalUKMNRhcUVR2ZRbCs2yReNtP9+fKyXITsrqqr",
+	"qOr053ZPuZSJ0qxb1txnZ6qUjivASoPY7JnJvi9cuWTmfd3hN0n4XKQCrEQY1tyjCMIWMAWdOgUBKF6S",
+	"eGoqYk0zSSITchj0+3VROP0mCA+EYzaLgVvQ7iDJOn/dSP/+iACgcsxlzcZrjiY87G4Kni537gFRplnl",
+	"m0MXIKWrbi7gQ8G20gHk5vVwoQwYM4nDuxpQXmOFhUnwg1oHpoqzA5o+wuj85anJBbAuepsAprf2y/ev",
+	"fY0toiW8N4ZNFdoZo0o7O7aGE7ogpkBjwIAEQk0ygUTjBByjWKg9bbJ2NGoYm2VJbnCo4iXAUP0AlJKO",
+	"AjbWTYxNLTsTaxB4US3hZ1LV2BKNbW3mzmiZkjHkxeWp7VSiiIQ0akhtB4ab7G2X1wiPYGQyFwOmOy8K",
+	"XA/R+dtXPvr7+ckrH706O/XRT2RyDtw7f3kKCCjPwZwskRWdgO2Wc7XR+PL89bvjlz+/ePd2dPJ29PPo",
+	"X+cnF+Mnz6rltTXdg/3DLhppdlaGneBl+cDO+M3xP3+2bT7/1+jkYox2D3voDX1eIsI3URmJE+LYmQp+",
+	"s9yxxQ81QAfkJHimyJNnJjFPGCoOuugEh/OAwTF03T3UZC4osL3/7+W70bGjgTJbpnN3H70CWgJmiYGx",
+	"ujqLkGFoii3OOJqQJQdkaXsG5gLkk7yLjlnASJKqZZ4br5W6ZlFe01EqQbQAuTT3Ap9KRFXAsBD0msga",
+	"BVNMY0j3hXKACsm5Rr7SLClXa3ttGotNK2/zEv91769VFZX7biaUYcjkqqdwNyybaiPVZGx31nObpsu5",
+	"2GsOeW6dK/NAAbpKgn+DYgYFF61UaXzNTW8bii6DMisvgbH5qZuJeHzHeuKwWfe+cv1SwrRKI1ho3SmQ",
+	"kWvI/QY7O15+hv93fwv/b17GFV44/PLcsEpcz46vJ3T1DJNJMbGHl6yl7NRz93cYCTXV/dGKPWXrktRx",
+	"QEP8oMqj9yThLkxvNZ0z2s3tCfl26HTkM7ftF2Bg0BvkzzG9SeyGPKUaZcQGGVCGfhyNzlGIwzmkHy9R",
+	"TK8J4uxJk7o0nuKSuvwWzHjEYEbm+FyXJr/Z71JaWEZIbPK1BVNqTpZoQUR+K4P+uYvyesRUBowRojUT",
+	"HIwofIKAjoy/MILjDrpNLWrmfANlaGzOtNBkhqQI7bmWbsCOm69BGYKwjk9GeAb58PqTOwZo5NwCpYCB",
+	"bEYG/KIlwaKLxpUiwGM3TKyQbrB8t8MzhAMmwVcNLEFCd492x3BjzNCw6YdeZ7/XPxg/yd/s944Auw72",
+	"j8ANGzCqUKxXjoU4evyERRo0XxOBY9OudIc38lMQQDT85s5mMKAeuh8bmq12A2+YKWUMw/DRjJhvF3Me",
+	"m4ntBgyO1ZoJkXO+YMjcReIjTUgZgkZ8wUwNIiwRZgErLoR5pokieksM4VChA+DudpSOuR7FZghrjK47",
+	"D5g5DGWLxBnBM9CzeiBxjXM41xt38yeU7/toSrwvT6w95zquTKvvPu/3+oMOWD/2i85hrzdee/0HzNEd",
+	"r/2oWXXabrD2jxY8zuKlOwGqxV5WbybR8952Hck9SLraaIvfA9s2buklMa2CPHNHU6e4pKmtrHblQid3",
+	"GdN963g7wV65Pqm1ifqFS6WGivuNtmjDPlx6fWWBbdnOyqVFd6pP7nv/7JTt6847mLKN0+Au+4G57veO",
+	"HklmrKIEk9st4m/Ss0Z6zOpvrtwJ2sUcSLXbU+mYe0UtIqMW9wa974/G97zm648qyAfbgMP6vQT3gpX7",
+	"R1/BxgQxaAAq5doKqxclbJautaL01/tI0e1XAt1VoG3RUeFJWgO0Naea6jxghcavTkZj6/2y5Xo1Sq1C",
+	"tqJavrvsrh7H+JHg6CHQ0Zq9vj6hdvqdVHzbub/Yzl1WYS0lXfIKIgssK9baPS8M/KPo1+ZLmawFucs4",
+	"LCBwGNkrLeHSyCdlj1CdozTKPUjm9sPSJWgb2ixpnOYbw9obaFFAuWG8I91yXLlYQ2vYNUrpjhHZ8u12",
+	"RWjeFf9YF8l7YYzRSxMSvHtQ1V6Lc1/XzyN5WF6Rqqm9EvHURFse3+WEDaCumGDnsoMULIlwzBnpIqjP",
+	"n6plwMzS1CYoy+LYROYmlBuj1EbnwphgIRFVJjZid5YQC0GJNJEg469RJa+y1hNwIFiLkI8WcxrOkVR4",
+	"Ka3I46kiAuHA1p/Qqh/Kyvj52XRNg6vVtf6cz6pUPNZZn3Idroc66POZEvl7PHyzhSiX13s5Dr3Whejq",
+	"QLgi1tWjHKZOytwVulamMo0gperWbarkMi9t/XVOEj/oSaHVuuOtFyG6kuCVexC7/xnSCNkRJa+1bA+C",
+	"SIsvm1MhTFRWQo5CGPLMGrWCqEwwrRhXLj5bE9V9PA21Upf5ocoSlNTT1zaP3kPFq43qRO5BKaz1U3ly",
+	"Yx3+ejLtHTUsyreZ3F6C3ARTf2kqiJzbqUXHATN3HRbvYnv7Yd6Gc5NDbHjQ22/au+BGiEeShtqdFX/i",
+	"7aqqFPgMUdYkQrf5d6sC81qjKSKNlszTP2yONI2pAvPZesRd+rVfj54WBdt8U64tV7vl3bLUlqGt3tQ5",
+	"3PbfWF6s9HaeKFdv4DivHgOlVmI+wTEUjcopqlYcK1Vccydo643aowUaS7rjQKUXi4MH9TfdgShI6q+/",
+	"mp+Xajj0VCS+lV4YmfLTDRW0iES7AGmlj85fnsonzpC1l+MXyT0ssmUyjWLPQ9L2hnw3Q3Yfub26/f8A",
+	"AAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

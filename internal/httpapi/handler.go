@@ -38,6 +38,8 @@ type Deps struct {
 	MaxBodyBytes   int64
 	MaxUploadBytes int64
 	RequestTimeout time.Duration
+	// Uploads are the rules uploaded files follow.
+	Uploads UploadSettings
 	// Metrics records every request and is served on GET /metrics.
 	Metrics *metrics.Metrics
 }
@@ -54,9 +56,10 @@ func NewHandler(d Deps) (http.Handler, error) {
 		return nil, fmt.Errorf("build router: %w", err)
 	}
 	ew := errorWriter{log: d.Log}
-	s := &Server{pool: d.Pool, q: db.New(d.Pool), log: d.Log, tokens: d.Tokens, version: d.Version}
+	s := &Server{pool: d.Pool, q: db.New(d.Pool), log: d.Log, tokens: d.Tokens, version: d.Version,
+		uploads: newUploads(d.Uploads, d.Pool.Config().MaxConns)}
 
-	strict := api.NewStrictHandlerWithOptions(s, nil, api.StrictHTTPServerOptions{
+	strict := api.NewStrictHandlerWithOptions(s, []api.StrictMiddlewareFunc{rawUploadBody}, api.StrictHTTPServerOptions{
 		RequestErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
 			ew.handle(w, r, Invalid("body: "+err.Error()))
 		},
