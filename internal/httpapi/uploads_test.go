@@ -567,26 +567,9 @@ func TestUploadAbortsLeaveNothing(t *testing.T) {
 	jake := register(t, a, "jake")
 	nothing := stored{}
 
-	// rawUpload sends the headers and the first sent bytes of an upload
-	// announcing length bytes over a bare connection, waits until the
-	// server is storing it (its chunks are not visible before the commit,
-	// but the insert is), and returns the connection.
-	rawUpload := func(t *testing.T, id string, length, sent int64) net.Conn {
-		t.Helper()
-		c, err := net.Dial("tcp", strings.TrimPrefix(a.URL, "http://"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		fmt.Fprintf(c, "POST /api/uploads HTTP/1.1\r\nHost: x\r\nAuthorization: Token %s\r\nContent-Type: image/png\r\nX-Request-ID: %s\r\nContent-Length: %d\r\n\r\n", jake.Token, id, length)
-		if _, err := io.Copy(c, apptest.File{Magic: apptest.PNG, Size: sent}.Reader()); err != nil {
-			t.Fatal(err)
-		}
-		waitFor(t, "chunks of the unfinished upload", func() bool { return storing(t, conn) })
-		return c
-	}
-
 	t.Run("client disconnects", func(t *testing.T) {
-		c := rawUpload(t, "abort-disconnect", 2_000_000, 1_000_000)
+		c := sendPartOfUpload(t, a, jake.Token, "abort-disconnect", 2_000_000, 1_000_000)
+		waitFor(t, "the server storing the upload", func() bool { return storing(t, conn) > 0 })
 		c.Close()
 		// Logged once the handler is done, after the rollback. 499 when the
 		// server noticed the connection close first, 400 when the body's
@@ -613,8 +596,26 @@ func TestUploadAbortsLeaveNothing(t *testing.T) {
 	})
 }
 
-// storing reports whether a transaction of the server is inserting chunks.
-func storing(t *testing.T, conn *pgx.Conn) bool {
+// sendPartOfUpload sends the headers and the first sent bytes of an upload
+// announcing length bytes over a bare connection, and returns the
+// connection.
+func sendPartOfUpload(t *testing.T, a *apptest.App, token, id string, length, sent int64) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", strings.TrimPrefix(a.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	fmt.Fprintf(c, "POST /api/uploads HTTP/1.1\r\nHost: x\r\nAuthorization: Token %s\r\nContent-Type: image/png\r\nX-Request-ID: %s\r\nContent-Length: %d\r\n\r\n", token, id, length)
+	if _, err := io.Copy(c, apptest.File{Magic: apptest.PNG, Size: sent}.Reader()); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// storing counts the server's transactions that are inserting chunks: the
+// chunks themselves are invisible until the commit, the insert is not.
+func storing(t *testing.T, conn *pgx.Conn) int {
 	t.Helper()
 	var n int
 	err := conn.QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity
@@ -623,7 +624,42 @@ func storing(t *testing.T, conn *pgx.Conn) bool {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return n > 0
+	return n
+}
+
+// TestUploadsLeaveConnectionsForTheAPI holds an upload open on a pool of
+// two connections: a second upload waits for its turn instead of taking the
+// last connection, and the JSON API keeps answering.
+func TestUploadsLeaveConnectionsForTheAPI(t *testing.T) {
+	a, conn := startUploads(t, map[string]string{"DATABASE_MAX_CONNS": "2", "REQUEST_TIMEOUT": "5s"})
+	jake := register(t, a, "jake")
+	first := sendPartOfUpload(t, a, jake.Token, "first", 2_000_000, 1_000_000)
+	waitFor(t, "the first upload being stored", func() bool { return storing(t, conn) == 1 })
+	second := sendPartOfUpload(t, a, jake.Token, "second", 2_000_000, 1_000_000)
+	for range 3 {
+		resp, err := a.Client.GetCurrentUserWithResponse(context.Background(), withToken(jake.Token))
+		if err != nil || resp.StatusCode() != http.StatusOK {
+			t.Fatalf("the API while uploads are in progress: %v %v", resp.Status(), err)
+		}
+	}
+	if n := storing(t, conn); n != 1 {
+		t.Fatalf("%d uploads are being stored at once on a pool of 2", n)
+	}
+	first.Close()
+	waitFor(t, "the second upload being stored once the first is gone", func() bool { return hasLog(a, "first") && storing(t, conn) == 1 })
+	second.Close()
+	waitFor(t, "the second upload to end", func() bool { return hasLog(a, "second") })
+	wantStored(t, conn, "after both were cut off", stored{})
+}
+
+// hasLog reports whether the server logged request id.
+func hasLog(a *apptest.App, id string) bool {
+	for _, l := range a.LogLines() {
+		if l["msg"] == "request" && l["request_id"] == id {
+			return true
+		}
+	}
+	return false
 }
 
 // waitFor polls cond for up to 30 s.
