@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"net/url"
 	"path"
@@ -22,6 +23,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/oapi-codegen/nullable"
 	"github.com/oapi-codegen/runtime"
+	openapi_types "github.com/oapi-codegen/runtime/types"
 	"github.com/sophsapp/sophsapp/internal/jsontime"
 )
 
@@ -184,6 +186,14 @@ type MultipleCommentsResponse struct {
 	Comments []Comment `json:"comments"`
 }
 
+// MultipleUploadsResponse defines model for MultipleUploadsResponse.
+type MultipleUploadsResponse struct {
+	Uploads []Upload `json:"uploads"`
+
+	// UploadsCount How many uploads the user has in all.
+	UploadsCount int `json:"uploadsCount"`
+}
+
 // NewArticle defines model for NewArticle.
 type NewArticle struct {
 	Body        Body        `json:"body"`
@@ -310,6 +320,34 @@ type UpdateUserRequest struct {
 	User UpdateUser `json:"user"`
 }
 
+// Upload defines model for Upload.
+type Upload struct {
+	// ContentType The type recognised from the file's content, e.g. image/png.
+	ContentType string `json:"contentType"`
+
+	// CreatedAt ISO 8601 in UTC with milliseconds, e.g. 2016-02-18T03:22:56.637Z.
+	//
+	// Example: 2016-02-18T03:22:56.637Z
+	CreatedAt Timestamp          `json:"createdAt"`
+	Id        openapi_types.UUID `json:"id"`
+
+	// Sha256 The SHA-256 of the file, in lowercase hex.
+	Sha256 string `json:"sha256"`
+
+	// Size The file's size in bytes.
+	Size int64 `json:"size"`
+
+	// Url Where the file is served: absolute when the server's
+	// PUBLIC_BASE_URL is set, otherwise relative to the API's origin,
+	// e.g. /api/uploads/0b6f4f0e-8c1a-4b8e-9a57-2f1d3c4e5a6b.
+	Url string `json:"url"`
+}
+
+// UploadResponse defines model for UploadResponse.
+type UploadResponse struct {
+	Upload Upload `json:"upload"`
+}
+
 // User defines model for User.
 type User struct {
 	Bio      *string `json:"bio"`
@@ -334,6 +372,9 @@ type UserResponse struct {
 // `Дмитрий` or `山田` are fine.
 type Username = string
 
+// IfNoneMatch defines model for IfNoneMatch.
+type IfNoneMatch = string
+
 // Limit defines model for Limit.
 type Limit = int32
 
@@ -342,6 +383,9 @@ type Offset = int32
 
 // SlugPath defines model for SlugPath.
 type SlugPath = string
+
+// UploadIdPath defines model for UploadIdPath.
+type UploadIdPath = openapi_types.UUID
 
 // UsernamePath defines model for UsernamePath.
 type UsernamePath = string
@@ -363,6 +407,9 @@ type ProfileOK = ProfileResponse
 
 // SingleArticleOK defines model for SingleArticleOK.
 type SingleArticleOK = SingleArticleResponse
+
+// TooLarge defines model for TooLarge.
+type TooLarge = GenericErrorModel
 
 // TooManyRequests defines model for TooManyRequests.
 type TooManyRequests = GenericErrorModel
@@ -403,6 +450,38 @@ type GetArticlesFeedParams struct {
 	Offset *Offset `form:"offset,omitempty" json:"offset,omitempty"`
 }
 
+// CreateUploadMultipartBody defines parameters for CreateUpload.
+type CreateUploadMultipartBody struct {
+	File openapi_types.File `json:"file"`
+}
+
+// GetUploadParams defines parameters for GetUpload.
+type GetUploadParams struct {
+	// IfNoneMatch ETags the client holds; the upload's own answers 304.
+	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
+
+	// Range One byte range, e.g. `bytes=0-1023`, `bytes=1024-` or `bytes=-500`.
+	Range *string `json:"Range,omitempty"`
+
+	// IfRange Serve the range only when this is the upload's ETag.
+	IfRange *string `json:"If-Range,omitempty"`
+}
+
+// HeadUploadParams defines parameters for HeadUpload.
+type HeadUploadParams struct {
+	// IfNoneMatch ETags the client holds; the upload's own answers 304.
+	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
+}
+
+// GetCurrentUserUploadsParams defines parameters for GetCurrentUserUploads.
+type GetCurrentUserUploadsParams struct {
+	// Limit Page size.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Offset Number of items to skip.
+	Offset *Offset `form:"offset,omitempty" json:"offset,omitempty"`
+}
+
 // CreateArticleJSONRequestBody defines body for CreateArticle for application/json ContentType.
 type CreateArticleJSONRequestBody = NewArticleRequest
 
@@ -411,6 +490,9 @@ type UpdateArticleJSONRequestBody = UpdateArticleRequest
 
 // CreateArticleCommentJSONRequestBody defines body for CreateArticleComment for application/json ContentType.
 type CreateArticleCommentJSONRequestBody = NewCommentRequest
+
+// CreateUploadMultipartRequestBody defines body for CreateUpload for multipart/form-data ContentType.
+type CreateUploadMultipartRequestBody CreateUploadMultipartBody
 
 // UpdateCurrentUserJSONRequestBody defines body for UpdateCurrentUser for application/json ContentType.
 type UpdateCurrentUserJSONRequestBody = UpdateUserRequest
@@ -644,6 +726,59 @@ type ClientInterface interface {
 	// Corresponds with GET /api/tags (the `GetTags` operationId).
 	GetTags(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// CreateUploadWithBody Upload a file
+	//
+	// Stores a file (an avatar, an image for an article, a PDF) and answers
+	// with its URL, ready for `user.image` or an article's body. Send the
+	// file either as `multipart/form-data` with exactly one part named
+	// `file`, or as the raw request body with any `Content-Type`.
+	//
+	// The type is decided from the file's first bytes, never from a header
+	// or a file name: PNG, JPEG, GIF, WebP and PDF are accepted by default
+	// (the server's `UPLOAD_CONTENT_TYPES`); anything else is 415. The
+	// request body may be at most `MAX_UPLOAD_BYTES` (50 MiB by default,
+	// the same as the proxy's limit on this route); larger is 413. Each
+	// user may store at most `UPLOAD_QUOTA_BYTES` in total (1 GiB by
+	// default); an upload that would go beyond it is 413 and says so. An
+	// empty file is 422. The body is streamed to the database as it
+	// arrives; an upload that fails or is cut short stores nothing.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/uploads (the `CreateUpload` operationId).
+	CreateUploadWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DeleteUpload Delete your upload
+	//
+	// Removes the upload and its bytes from the database; its URL answers
+	// 404 from then on (copies already in HTTP caches may live on).
+	//
+	// Corresponds with DELETE /api/uploads/{id} (the `DeleteUpload` operationId).
+	DeleteUpload(ctx context.Context, id UploadIdPath, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetUpload Download an upload
+	//
+	// The file's bytes with the type they were stored with. No token is
+	// needed and credentials are ignored, so the URL works in `<img src>`.
+	// An upload never changes: its `ETag` is its SHA-256 and it may be
+	// cached for a year. `If-None-Match` with that ETag answers 304; a
+	// single byte range (`Range: bytes=0-1023`) answers 206, or 416 when
+	// it lies beyond the end. Several ranges in one request, or a range
+	// with an `If-Range` that is not the current ETag, get the whole file.
+	// Images are shown inline, everything else downloads as an
+	// attachment; a restrictive Content-Security-Policy keeps any file
+	// from running script on the API's origin.
+	//
+	// Corresponds with GET /api/uploads/{id} (the `GetUpload` operationId).
+	GetUpload(ctx context.Context, id UploadIdPath, params *GetUploadParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// HeadUpload An upload's headers, without its bytes
+	//
+	// What `GET` would answer for the whole file, without the body.
+	//
+	// Corresponds with HEAD /api/uploads/{id} (the `HeadUpload` operationId).
+	HeadUpload(ctx context.Context, id UploadIdPath, params *HeadUploadParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// GetCurrentUser Get the current user
 	//
 	// Corresponds with GET /api/user (the `GetCurrentUser` operationId).
@@ -678,6 +813,13 @@ type ClientInterface interface {
 	//
 	// Corresponds with PUT /api/user (the `UpdateCurrentUser` operationId).
 	UpdateCurrentUser(ctx context.Context, body UpdateCurrentUserJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetCurrentUserUploads List your uploads
+	//
+	// The caller's uploads, newest first, and how many there are in all.
+	//
+	// Corresponds with GET /api/user/uploads (the `GetCurrentUserUploads` operationId).
+	GetCurrentUserUploads(ctx context.Context, params *GetCurrentUserUploadsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// CreateUserWithBody Register
 	//
@@ -1069,6 +1211,99 @@ func (c *Client) GetTags(ctx context.Context, reqEditors ...RequestEditorFn) (*h
 	return c.Client.Do(req)
 }
 
+// CreateUploadWithBody Upload a file
+//
+// Stores a file (an avatar, an image for an article, a PDF) and answers
+// with its URL, ready for `user.image` or an article's body. Send the
+// file either as `multipart/form-data` with exactly one part named
+// `file`, or as the raw request body with any `Content-Type`.
+//
+// The type is decided from the file's first bytes, never from a header
+// or a file name: PNG, JPEG, GIF, WebP and PDF are accepted by default
+// (the server's `UPLOAD_CONTENT_TYPES`); anything else is 415. The
+// request body may be at most `MAX_UPLOAD_BYTES` (50 MiB by default,
+// the same as the proxy's limit on this route); larger is 413. Each
+// user may store at most `UPLOAD_QUOTA_BYTES` in total (1 GiB by
+// default); an upload that would go beyond it is 413 and says so. An
+// empty file is 422. The body is streamed to the database as it
+// arrives; an upload that fails or is cut short stores nothing.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/uploads (the `CreateUpload` operationId).
+func (c *Client) CreateUploadWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateUploadRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeleteUpload Delete your upload
+//
+// Removes the upload and its bytes from the database; its URL answers
+// 404 from then on (copies already in HTTP caches may live on).
+//
+// Corresponds with DELETE /api/uploads/{id} (the `DeleteUpload` operationId).
+func (c *Client) DeleteUpload(ctx context.Context, id UploadIdPath, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteUploadRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetUpload Download an upload
+//
+// The file's bytes with the type they were stored with. No token is
+// needed and credentials are ignored, so the URL works in `<img src>`.
+// An upload never changes: its `ETag` is its SHA-256 and it may be
+// cached for a year. `If-None-Match` with that ETag answers 304; a
+// single byte range (`Range: bytes=0-1023`) answers 206, or 416 when
+// it lies beyond the end. Several ranges in one request, or a range
+// with an `If-Range` that is not the current ETag, get the whole file.
+// Images are shown inline, everything else downloads as an
+// attachment; a restrictive Content-Security-Policy keeps any file
+// from running script on the API's origin.
+//
+// Corresponds with GET /api/uploads/{id} (the `GetUpload` operationId).
+func (c *Client) GetUpload(ctx context.Context, id UploadIdPath, params *GetUploadParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetUploadRequest(c.Server, id, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// HeadUpload An upload's headers, without its bytes
+//
+// What `GET` would answer for the whole file, without the body.
+//
+// Corresponds with HEAD /api/uploads/{id} (the `HeadUpload` operationId).
+func (c *Client) HeadUpload(ctx context.Context, id UploadIdPath, params *HeadUploadParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewHeadUploadRequest(c.Server, id, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // GetCurrentUser Get the current user
 //
 // Corresponds with GET /api/user (the `GetCurrentUser` operationId).
@@ -1124,6 +1359,23 @@ func (c *Client) UpdateCurrentUserWithBody(ctx context.Context, contentType stri
 // Corresponds with PUT /api/user (the `UpdateCurrentUser` operationId).
 func (c *Client) UpdateCurrentUser(ctx context.Context, body UpdateCurrentUserJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewUpdateCurrentUserRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetCurrentUserUploads List your uploads
+//
+// The caller's uploads, newest first, and how many there are in all.
+//
+// Corresponds with GET /api/user/uploads (the `GetCurrentUserUploads` operationId).
+func (c *Client) GetCurrentUserUploads(ctx context.Context, params *GetCurrentUserUploadsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetCurrentUserUploadsRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -1893,6 +2145,189 @@ func NewGetTagsRequest(server string) (*http.Request, error) {
 	return req, nil
 }
 
+// NewCreateUploadRequestWithBody constructs an http.Request for the CreateUpload method, with any body, and a specified content type
+func NewCreateUploadRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/uploads")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewDeleteUploadRequest constructs an http.Request for the DeleteUpload method
+func NewDeleteUploadRequest(server string, id UploadIdPath) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/uploads/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetUploadRequest constructs an http.Request for the GetUpload method
+func NewGetUploadRequest(server string, id UploadIdPath, params *GetUploadParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/uploads/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.IfNoneMatch != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "If-None-Match", *params.IfNoneMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-None-Match", headerParam0)
+		}
+
+		if params.Range != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "Range", *params.Range, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Range", headerParam1)
+		}
+
+		if params.IfRange != nil {
+			var headerParam2 string
+
+			headerParam2, err = runtime.StyleParamWithOptions("simple", false, "If-Range", *params.IfRange, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-Range", headerParam2)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewHeadUploadRequest constructs an http.Request for the HeadUpload method
+func NewHeadUploadRequest(server string, id UploadIdPath, params *HeadUploadParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/uploads/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodHead, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.IfNoneMatch != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "If-None-Match", *params.IfNoneMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-None-Match", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
 // NewGetCurrentUserRequest constructs an http.Request for the GetCurrentUser method
 func NewGetCurrentUserRequest(server string) (*http.Request, error) {
 	var err error
@@ -1956,6 +2391,72 @@ func NewUpdateCurrentUserRequestWithBody(server string, contentType string, body
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewGetCurrentUserUploadsRequest constructs an http.Request for the GetCurrentUserUploads method
+func NewGetCurrentUserUploadsRequest(server string, params *GetCurrentUserUploadsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/user/uploads")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Offset != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "offset", *params.Offset, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
 
 	return req, nil
 }
@@ -2259,6 +2760,65 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /api/tags (the `GetTags` operationId).
 	GetTagsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetTagsResponse, error)
 
+	// CreateUploadWithBodyWithResponse Upload a file
+	//
+	// Stores a file (an avatar, an image for an article, a PDF) and answers
+	// with its URL, ready for `user.image` or an article's body. Send the
+	// file either as `multipart/form-data` with exactly one part named
+	// `file`, or as the raw request body with any `Content-Type`.
+	//
+	// The type is decided from the file's first bytes, never from a header
+	// or a file name: PNG, JPEG, GIF, WebP and PDF are accepted by default
+	// (the server's `UPLOAD_CONTENT_TYPES`); anything else is 415. The
+	// request body may be at most `MAX_UPLOAD_BYTES` (50 MiB by default,
+	// the same as the proxy's limit on this route); larger is 413. Each
+	// user may store at most `UPLOAD_QUOTA_BYTES` in total (1 GiB by
+	// default); an upload that would go beyond it is 413 and says so. An
+	// empty file is 422. The body is streamed to the database as it
+	// arrives; an upload that fails or is cut short stores nothing.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/uploads (the `CreateUpload` operationId).
+	CreateUploadWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateUploadResponse, error)
+
+	// DeleteUploadWithResponse Delete your upload
+	//
+	// Removes the upload and its bytes from the database; its URL answers
+	// 404 from then on (copies already in HTTP caches may live on).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /api/uploads/{id} (the `DeleteUpload` operationId).
+	DeleteUploadWithResponse(ctx context.Context, id UploadIdPath, reqEditors ...RequestEditorFn) (*DeleteUploadResponse, error)
+
+	// GetUploadWithResponse Download an upload
+	//
+	// The file's bytes with the type they were stored with. No token is
+	// needed and credentials are ignored, so the URL works in `<img src>`.
+	// An upload never changes: its `ETag` is its SHA-256 and it may be
+	// cached for a year. `If-None-Match` with that ETag answers 304; a
+	// single byte range (`Range: bytes=0-1023`) answers 206, or 416 when
+	// it lies beyond the end. Several ranges in one request, or a range
+	// with an `If-Range` that is not the current ETag, get the whole file.
+	// Images are shown inline, everything else downloads as an
+	// attachment; a restrictive Content-Security-Policy keeps any file
+	// from running script on the API's origin.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/uploads/{id} (the `GetUpload` operationId).
+	GetUploadWithResponse(ctx context.Context, id UploadIdPath, params *GetUploadParams, reqEditors ...RequestEditorFn) (*GetUploadResponse, error)
+
+	// HeadUploadWithResponse An upload's headers, without its bytes
+	//
+	// What `GET` would answer for the whole file, without the body.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with HEAD /api/uploads/{id} (the `HeadUpload` operationId).
+	HeadUploadWithResponse(ctx context.Context, id UploadIdPath, params *HeadUploadParams, reqEditors ...RequestEditorFn) (*HeadUploadResponse, error)
+
 	// GetCurrentUserWithResponse Get the current user
 	//
 	// Returns a wrapper object for the known response body format(s).
@@ -2295,6 +2855,15 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with PUT /api/user (the `UpdateCurrentUser` operationId).
 	UpdateCurrentUserWithResponse(ctx context.Context, body UpdateCurrentUserJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateCurrentUserResponse, error)
+
+	// GetCurrentUserUploadsWithResponse List your uploads
+	//
+	// The caller's uploads, newest first, and how many there are in all.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/user/uploads (the `GetCurrentUserUploads` operationId).
+	GetCurrentUserUploadsWithResponse(ctx context.Context, params *GetCurrentUserUploadsParams, reqEditors ...RequestEditorFn) (*GetCurrentUserUploadsResponse, error)
 
 	// CreateUserWithBodyWithResponse Register
 	//
@@ -3402,6 +3971,325 @@ func (r GetTagsResponse) ContentType() string {
 	return ""
 }
 
+// CreateUploadResponse201Headers the declared response headers of an HTTP 201 response for CreateUpload
+type CreateUploadResponse201Headers struct {
+	Location string
+}
+
+type CreateUploadResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *UploadResponse
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *GenericErrorModel
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *TooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *GenericErrorModel
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *Unprocessable
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+	// Headers201 the parsed response headers for an HTTP 201 response
+	Headers201 *CreateUploadResponse201Headers
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r CreateUploadResponse) GetJSON201() *UploadResponse {
+	return r.JSON201
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r CreateUploadResponse) GetJSON400() *GenericErrorModel {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r CreateUploadResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r CreateUploadResponse) GetJSON413() *TooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r CreateUploadResponse) GetJSON415() *GenericErrorModel {
+	return r.JSON415
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r CreateUploadResponse) GetJSON422() *Unprocessable {
+	return r.JSON422
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r CreateUploadResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r CreateUploadResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CreateUploadResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CreateUploadResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CreateUploadResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type DeleteUploadResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *Unprocessable
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r DeleteUploadResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r DeleteUploadResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r DeleteUploadResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r DeleteUploadResponse) GetJSON422() *Unprocessable {
+	return r.JSON422
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r DeleteUploadResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r DeleteUploadResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DeleteUploadResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DeleteUploadResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DeleteUploadResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetUploadResponse200Headers the declared response headers of an HTTP 200 response for GetUpload
+type GetUploadResponse200Headers struct {
+	AcceptRanges          string
+	CacheControl          string
+	ContentDisposition    string
+	ContentLength         int64
+	ContentSecurityPolicy string
+	ETag                  string
+	XContentTypeOptions   string
+}
+
+// GetUploadResponse206Headers the declared response headers of an HTTP 206 response for GetUpload
+type GetUploadResponse206Headers struct {
+	AcceptRanges          string
+	CacheControl          string
+	ContentDisposition    string
+	ContentLength         int64
+	ContentRange          string
+	ContentSecurityPolicy string
+	ETag                  string
+	XContentTypeOptions   string
+}
+
+// GetUploadResponse304Headers the declared response headers of an HTTP 304 response for GetUpload
+type GetUploadResponse304Headers struct {
+	CacheControl string
+	ETag         string
+}
+
+// GetUploadResponse416Headers the declared response headers of an HTTP 416 response for GetUpload
+type GetUploadResponse416Headers struct {
+	ContentRange string
+}
+
+type GetUploadResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON416 the response for an HTTP 416 `application/json` response
+	JSON416 *GenericErrorModel
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *Unprocessable
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetUploadResponse200Headers
+	// Headers206 the parsed response headers for an HTTP 206 response
+	Headers206 *GetUploadResponse206Headers
+	// Headers304 the parsed response headers for an HTTP 304 response
+	Headers304 *GetUploadResponse304Headers
+	// Headers416 the parsed response headers for an HTTP 416 response
+	Headers416 *GetUploadResponse416Headers
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r GetUploadResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON416 returns the response for an HTTP 416 `application/json` response
+func (r GetUploadResponse) GetJSON416() *GenericErrorModel {
+	return r.JSON416
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r GetUploadResponse) GetJSON422() *Unprocessable {
+	return r.JSON422
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r GetUploadResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetUploadResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetUploadResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetUploadResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetUploadResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// HeadUploadResponse200Headers the declared response headers of an HTTP 200 response for HeadUpload
+type HeadUploadResponse200Headers struct {
+	AcceptRanges          string
+	CacheControl          string
+	ContentDisposition    string
+	ContentLength         int64
+	ContentSecurityPolicy string
+	ContentType           string
+	ETag                  string
+	XContentTypeOptions   string
+}
+
+// HeadUploadResponse304Headers the declared response headers of an HTTP 304 response for HeadUpload
+type HeadUploadResponse304Headers struct {
+	CacheControl string
+	ETag         string
+}
+
+type HeadUploadResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *HeadUploadResponse200Headers
+	// Headers304 the parsed response headers for an HTTP 304 response
+	Headers304 *HeadUploadResponse304Headers
+}
+
+// GetBody returns the raw response body bytes
+func (r HeadUploadResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r HeadUploadResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r HeadUploadResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r HeadUploadResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type GetCurrentUserResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -3513,6 +4401,68 @@ func (r UpdateCurrentUserResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r UpdateCurrentUserResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type GetCurrentUserUploadsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *MultipleUploadsResponse
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *Unprocessable
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetCurrentUserUploadsResponse) GetJSON200() *MultipleUploadsResponse {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r GetCurrentUserUploadsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r GetCurrentUserUploadsResponse) GetJSON422() *Unprocessable {
+	return r.JSON422
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r GetCurrentUserUploadsResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetCurrentUserUploadsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetCurrentUserUploadsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetCurrentUserUploadsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetCurrentUserUploadsResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -3939,6 +4889,89 @@ func (c *ClientWithResponses) GetTagsWithResponse(ctx context.Context, reqEditor
 	return ParseGetTagsResponse(rsp)
 }
 
+// CreateUploadWithBodyWithResponse Upload a file
+//
+// Stores a file (an avatar, an image for an article, a PDF) and answers
+// with its URL, ready for `user.image` or an article's body. Send the
+// file either as `multipart/form-data` with exactly one part named
+// `file`, or as the raw request body with any `Content-Type`.
+//
+// The type is decided from the file's first bytes, never from a header
+// or a file name: PNG, JPEG, GIF, WebP and PDF are accepted by default
+// (the server's `UPLOAD_CONTENT_TYPES`); anything else is 415. The
+// request body may be at most `MAX_UPLOAD_BYTES` (50 MiB by default,
+// the same as the proxy's limit on this route); larger is 413. Each
+// user may store at most `UPLOAD_QUOTA_BYTES` in total (1 GiB by
+// default); an upload that would go beyond it is 413 and says so. An
+// empty file is 422. The body is streamed to the database as it
+// arrives; an upload that fails or is cut short stores nothing.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/uploads (the `CreateUpload` operationId).
+func (c *ClientWithResponses) CreateUploadWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateUploadResponse, error) {
+	rsp, err := c.CreateUploadWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateUploadResponse(rsp)
+}
+
+// DeleteUploadWithResponse Delete your upload
+//
+// Removes the upload and its bytes from the database; its URL answers
+// 404 from then on (copies already in HTTP caches may live on).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /api/uploads/{id} (the `DeleteUpload` operationId).
+func (c *ClientWithResponses) DeleteUploadWithResponse(ctx context.Context, id UploadIdPath, reqEditors ...RequestEditorFn) (*DeleteUploadResponse, error) {
+	rsp, err := c.DeleteUpload(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeleteUploadResponse(rsp)
+}
+
+// GetUploadWithResponse Download an upload
+//
+// The file's bytes with the type they were stored with. No token is
+// needed and credentials are ignored, so the URL works in `<img src>`.
+// An upload never changes: its `ETag` is its SHA-256 and it may be
+// cached for a year. `If-None-Match` with that ETag answers 304; a
+// single byte range (`Range: bytes=0-1023`) answers 206, or 416 when
+// it lies beyond the end. Several ranges in one request, or a range
+// with an `If-Range` that is not the current ETag, get the whole file.
+// Images are shown inline, everything else downloads as an
+// attachment; a restrictive Content-Security-Policy keeps any file
+// from running script on the API's origin.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/uploads/{id} (the `GetUpload` operationId).
+func (c *ClientWithResponses) GetUploadWithResponse(ctx context.Context, id UploadIdPath, params *GetUploadParams, reqEditors ...RequestEditorFn) (*GetUploadResponse, error) {
+	rsp, err := c.GetUpload(ctx, id, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetUploadResponse(rsp)
+}
+
+// HeadUploadWithResponse An upload's headers, without its bytes
+//
+// What `GET` would answer for the whole file, without the body.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with HEAD /api/uploads/{id} (the `HeadUpload` operationId).
+func (c *ClientWithResponses) HeadUploadWithResponse(ctx context.Context, id UploadIdPath, params *HeadUploadParams, reqEditors ...RequestEditorFn) (*HeadUploadResponse, error) {
+	rsp, err := c.HeadUpload(ctx, id, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseHeadUploadResponse(rsp)
+}
+
 // GetCurrentUserWithResponse Get the current user
 //
 // Returns a wrapper object for the known response body format(s).
@@ -3992,6 +5025,21 @@ func (c *ClientWithResponses) UpdateCurrentUserWithResponse(ctx context.Context,
 		return nil, err
 	}
 	return ParseUpdateCurrentUserResponse(rsp)
+}
+
+// GetCurrentUserUploadsWithResponse List your uploads
+//
+// The caller's uploads, newest first, and how many there are in all.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/user/uploads (the `GetCurrentUserUploads` operationId).
+func (c *ClientWithResponses) GetCurrentUserUploadsWithResponse(ctx context.Context, params *GetCurrentUserUploadsParams, reqEditors ...RequestEditorFn) (*GetCurrentUserUploadsResponse, error) {
+	rsp, err := c.GetCurrentUserUploads(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetCurrentUserUploadsResponse(rsp)
 }
 
 // CreateUserWithBodyWithResponse Register
@@ -4889,6 +5937,430 @@ func ParseGetTagsResponse(rsp *http.Response) (*GetTagsResponse, error) {
 	return response, nil
 }
 
+// ParseCreateUploadResponse parses an HTTP response from a CreateUploadWithResponse call
+func ParseCreateUploadResponse(rsp *http.Response) (*CreateUploadResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CreateUploadResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest UploadResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest GenericErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest GenericErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Unprocessable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 201:
+		var headers CreateUploadResponse201Headers
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Location = value
+		}
+		response.Headers201 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseDeleteUploadResponse parses an HTTP response from a DeleteUploadWithResponse call
+func ParseDeleteUploadResponse(rsp *http.Response) (*DeleteUploadResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DeleteUploadResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Unprocessable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseGetUploadResponse parses an HTTP response from a GetUploadWithResponse call
+func ParseGetUploadResponse(rsp *http.Response) (*GetUploadResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetUploadResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 304:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 416:
+		var dest GenericErrorModel
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON416 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Unprocessable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetUploadResponse200Headers
+		if values := rsp.Header.Values("Accept-Ranges"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Accept-Ranges", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.AcceptRanges = value
+		}
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Content-Disposition"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Disposition", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentDisposition = value
+		}
+		if values := rsp.Header.Values("Content-Length"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Length", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.ContentLength = value
+		}
+		if values := rsp.Header.Values("Content-Security-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Security-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentSecurityPolicy = value
+		}
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 206:
+		var headers GetUploadResponse206Headers
+		if values := rsp.Header.Values("Accept-Ranges"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Accept-Ranges", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.AcceptRanges = value
+		}
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Content-Disposition"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Disposition", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentDisposition = value
+		}
+		if values := rsp.Header.Values("Content-Length"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Length", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.ContentLength = value
+		}
+		if values := rsp.Header.Values("Content-Range"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Range", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentRange = value
+		}
+		if values := rsp.Header.Values("Content-Security-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Security-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentSecurityPolicy = value
+		}
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers206 = &headers
+	case rsp.StatusCode == 304:
+		var headers GetUploadResponse304Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
+		response.Headers304 = &headers
+	case rsp.StatusCode == 416:
+		var headers GetUploadResponse416Headers
+		if values := rsp.Header.Values("Content-Range"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Range", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentRange = value
+		}
+		response.Headers416 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseHeadUploadResponse parses an HTTP response from a HeadUploadWithResponse call
+func ParseHeadUploadResponse(rsp *http.Response) (*HeadUploadResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &HeadUploadResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers HeadUploadResponse200Headers
+		if values := rsp.Header.Values("Accept-Ranges"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Accept-Ranges", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.AcceptRanges = value
+		}
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Content-Disposition"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Disposition", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentDisposition = value
+		}
+		if values := rsp.Header.Values("Content-Length"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Length", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.ContentLength = value
+		}
+		if values := rsp.Header.Values("Content-Security-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Security-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentSecurityPolicy = value
+		}
+		if values := rsp.Header.Values("Content-Type"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Type", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentType = value
+		}
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 304:
+		var headers HeadUploadResponse304Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
+		response.Headers304 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseGetCurrentUserResponse parses an HTTP response from a GetCurrentUserWithResponse call
 func ParseGetCurrentUserResponse(rsp *http.Response) (*GetCurrentUserResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -4945,6 +6417,53 @@ func ParseUpdateCurrentUserResponse(rsp *http.Response) (*UpdateCurrentUserRespo
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
 		var dest UserOK
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Unprocessable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseGetCurrentUserUploadsResponse parses an HTTP response from a GetCurrentUserUploadsWithResponse call
+func ParseGetCurrentUserUploadsResponse(rsp *http.Response) (*GetCurrentUserUploadsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetCurrentUserUploadsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest MultipleUploadsResponse
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -5133,12 +6652,27 @@ type ServerInterface interface {
 	// GetTags List the tags in use, most used first
 	// (GET /api/tags)
 	GetTags(w http.ResponseWriter, r *http.Request)
+	// CreateUpload Upload a file
+	// (POST /api/uploads)
+	CreateUpload(w http.ResponseWriter, r *http.Request)
+	// DeleteUpload Delete your upload
+	// (DELETE /api/uploads/{id})
+	DeleteUpload(w http.ResponseWriter, r *http.Request, id UploadIdPath)
+	// GetUpload Download an upload
+	// (GET /api/uploads/{id})
+	GetUpload(w http.ResponseWriter, r *http.Request, id UploadIdPath, params GetUploadParams)
+	// HeadUpload An upload's headers, without its bytes
+	// (HEAD /api/uploads/{id})
+	HeadUpload(w http.ResponseWriter, r *http.Request, id UploadIdPath, params HeadUploadParams)
 	// GetCurrentUser Get the current user
 	// (GET /api/user)
 	GetCurrentUser(w http.ResponseWriter, r *http.Request)
 	// UpdateCurrentUser Update the current user
 	// (PUT /api/user)
 	UpdateCurrentUser(w http.ResponseWriter, r *http.Request)
+	// GetCurrentUserUploads List your uploads
+	// (GET /api/user/uploads)
+	GetCurrentUserUploads(w http.ResponseWriter, r *http.Request, params GetCurrentUserUploadsParams)
 	// CreateUser Register
 	// (POST /api/users)
 	CreateUser(w http.ResponseWriter, r *http.Request)
@@ -5624,6 +7158,184 @@ func (siw *ServerInterfaceWrapper) GetTags(w http.ResponseWriter, r *http.Reques
 	handler.ServeHTTP(w, r)
 }
 
+// CreateUpload operation middleware
+func (siw *ServerInterfaceWrapper) CreateUpload(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.CreateUpload(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// DeleteUpload operation middleware
+func (siw *ServerInterfaceWrapper) DeleteUpload(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "id" -------------
+	var id UploadIdPath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", r.PathValue("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.DeleteUpload(w, r, id)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetUpload operation middleware
+func (siw *ServerInterfaceWrapper) GetUpload(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "id" -------------
+	var id UploadIdPath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", r.PathValue("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "id", Err: err})
+		return
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params GetUploadParams
+
+	headers := r.Header
+
+	// ------------- Optional header parameter "If-None-Match" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("If-None-Match")]; found {
+		var IfNoneMatch IfNoneMatch
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandlerFunc(w, r, &TooManyValuesForParamError{ParamName: "If-None-Match", Count: n})
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "If-None-Match", valueList[0], &IfNoneMatch, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "If-None-Match", Err: err})
+			return
+		}
+
+		params.IfNoneMatch = &IfNoneMatch
+
+	}
+
+	// ------------- Optional header parameter "Range" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Range")]; found {
+		var Range string
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandlerFunc(w, r, &TooManyValuesForParamError{ParamName: "Range", Count: n})
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Range", valueList[0], &Range, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "Range", Err: err})
+			return
+		}
+
+		params.Range = &Range
+
+	}
+
+	// ------------- Optional header parameter "If-Range" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("If-Range")]; found {
+		var IfRange string
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandlerFunc(w, r, &TooManyValuesForParamError{ParamName: "If-Range", Count: n})
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "If-Range", valueList[0], &IfRange, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "If-Range", Err: err})
+			return
+		}
+
+		params.IfRange = &IfRange
+
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetUpload(w, r, id, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// HeadUpload operation middleware
+func (siw *ServerInterfaceWrapper) HeadUpload(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "id" -------------
+	var id UploadIdPath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", r.PathValue("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "id", Err: err})
+		return
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params HeadUploadParams
+
+	headers := r.Header
+
+	// ------------- Optional header parameter "If-None-Match" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("If-None-Match")]; found {
+		var IfNoneMatch IfNoneMatch
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandlerFunc(w, r, &TooManyValuesForParamError{ParamName: "If-None-Match", Count: n})
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "If-None-Match", valueList[0], &IfNoneMatch, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "If-None-Match", Err: err})
+			return
+		}
+
+		params.IfNoneMatch = &IfNoneMatch
+
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.HeadUpload(w, r, id, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // GetCurrentUser operation middleware
 func (siw *ServerInterfaceWrapper) GetCurrentUser(w http.ResponseWriter, r *http.Request) {
 
@@ -5643,6 +7355,52 @@ func (siw *ServerInterfaceWrapper) UpdateCurrentUser(w http.ResponseWriter, r *h
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.UpdateCurrentUser(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetCurrentUserUploads operation middleware
+func (siw *ServerInterfaceWrapper) GetCurrentUserUploads(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params GetCurrentUserUploadsParams
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "offset" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "offset", r.URL.Query(), &params.Offset, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "offset"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "offset", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetCurrentUserUploads(w, r, params)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -5820,6 +7578,11 @@ func HandlerWithOptions(si ServerInterface, options StdHTTPServerOptions) http.H
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/articles/{slug}/comments", wrapper.CreateArticleComment)
 	m.HandleFunc(http.MethodDelete+" "+options.BaseURL+"/api/articles/{slug}/comments/{id}", wrapper.DeleteArticleComment)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/tags", wrapper.GetTags)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/uploads", wrapper.CreateUpload)
+	m.HandleFunc(http.MethodDelete+" "+options.BaseURL+"/api/uploads/{id}", wrapper.DeleteUpload)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/uploads/{id}", wrapper.GetUpload)
+	m.HandleFunc(http.MethodHead+" "+options.BaseURL+"/api/uploads/{id}", wrapper.HeadUpload)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/user/uploads", wrapper.GetCurrentUserUploads)
 
 	return m
 }
@@ -5836,6 +7599,8 @@ type ProfileOKJSONResponse ProfileResponse
 
 type SingleArticleOKJSONResponse SingleArticleResponse
 
+type TooLargeJSONResponse GenericErrorModel
+
 type TooManyRequestsResponseHeaders struct {
 	RetryAfter int
 }
@@ -5848,6 +7613,14 @@ type TooManyRequestsJSONResponse struct {
 type UnauthorizedJSONResponse GenericErrorModel
 
 type UnprocessableJSONResponse GenericErrorModel
+
+type UploadNotModifiedResponseHeaders struct {
+	CacheControl string
+	ETag         string
+}
+type UploadNotModifiedResponse struct {
+	Headers UploadNotModifiedResponseHeaders
+}
 
 type UserOKJSONResponse UserResponse
 
@@ -7066,6 +8839,450 @@ func (response GetTagsdefaultJSONResponse) VisitGetTagsResponse(w http.ResponseW
 	return err
 }
 
+type CreateUploadRequestObject struct {
+	ContentType   string
+	Body          io.Reader
+	MultipartBody *multipart.Reader
+}
+
+type CreateUploadResponseObject interface {
+	VisitCreateUploadResponse(w http.ResponseWriter) error
+}
+
+type CreateUpload201ResponseHeaders struct {
+	Location string
+}
+
+type CreateUpload201JSONResponse struct {
+	Body    UploadResponse
+	Headers CreateUpload201ResponseHeaders
+}
+
+func (response CreateUpload201JSONResponse) VisitCreateUploadResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Location", fmt.Sprint(response.Headers.Location))
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateUpload400JSONResponse GenericErrorModel
+
+func (response CreateUpload400JSONResponse) VisitCreateUploadResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateUpload401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response CreateUpload401JSONResponse) VisitCreateUploadResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateUpload413JSONResponse struct{ TooLargeJSONResponse }
+
+func (response CreateUpload413JSONResponse) VisitCreateUploadResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateUpload415JSONResponse GenericErrorModel
+
+func (response CreateUpload415JSONResponse) VisitCreateUploadResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateUpload422JSONResponse struct{ UnprocessableJSONResponse }
+
+func (response CreateUpload422JSONResponse) VisitCreateUploadResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateUploaddefaultJSONResponse struct {
+	Body       GenericErrorModel
+	StatusCode int
+}
+
+func (response CreateUploaddefaultJSONResponse) VisitCreateUploadResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteUploadRequestObject struct {
+	Id UploadIdPath `json:"id"`
+}
+
+type DeleteUploadResponseObject interface {
+	VisitDeleteUploadResponse(w http.ResponseWriter) error
+}
+
+type DeleteUpload204Response struct {
+}
+
+func (response DeleteUpload204Response) VisitDeleteUploadResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type DeleteUpload401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response DeleteUpload401JSONResponse) VisitDeleteUploadResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteUpload403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response DeleteUpload403JSONResponse) VisitDeleteUploadResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteUpload404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response DeleteUpload404JSONResponse) VisitDeleteUploadResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteUpload422JSONResponse struct{ UnprocessableJSONResponse }
+
+func (response DeleteUpload422JSONResponse) VisitDeleteUploadResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteUploaddefaultJSONResponse struct {
+	Body       GenericErrorModel
+	StatusCode int
+}
+
+func (response DeleteUploaddefaultJSONResponse) VisitDeleteUploadResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetUploadRequestObject struct {
+	Id     UploadIdPath `json:"id"`
+	Params GetUploadParams
+}
+
+type GetUploadResponseObject interface {
+	VisitGetUploadResponse(w http.ResponseWriter) error
+}
+
+type GetUpload200ResponseHeaders struct {
+	AcceptRanges          string
+	CacheControl          string
+	ContentDisposition    string
+	ContentLength         int64
+	ContentSecurityPolicy string
+	ETag                  string
+	XContentTypeOptions   string
+}
+
+type GetUpload200AsteriskResponse struct {
+	Body          io.Reader
+	Headers       GetUpload200ResponseHeaders
+	ContentType   string
+	ContentLength int64
+}
+
+func (response GetUpload200AsteriskResponse) VisitGetUploadResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", response.ContentType)
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.Header().Set("Accept-Ranges", fmt.Sprint(response.Headers.AcceptRanges))
+	w.Header().Set("Cache-Control", fmt.Sprint(response.Headers.CacheControl))
+	w.Header().Set("Content-Disposition", fmt.Sprint(response.Headers.ContentDisposition))
+	w.Header().Set("Content-Length", fmt.Sprint(response.Headers.ContentLength))
+	w.Header().Set("Content-Security-Policy", fmt.Sprint(response.Headers.ContentSecurityPolicy))
+	w.Header().Set("ETag", fmt.Sprint(response.Headers.ETag))
+	w.Header().Set("X-Content-Type-Options", fmt.Sprint(response.Headers.XContentTypeOptions))
+	w.WriteHeader(200)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type GetUpload206ResponseHeaders struct {
+	AcceptRanges          string
+	CacheControl          string
+	ContentDisposition    string
+	ContentLength         int64
+	ContentRange          string
+	ContentSecurityPolicy string
+	ETag                  string
+	XContentTypeOptions   string
+}
+
+type GetUpload206AsteriskResponse struct {
+	Body          io.Reader
+	Headers       GetUpload206ResponseHeaders
+	ContentType   string
+	ContentLength int64
+}
+
+func (response GetUpload206AsteriskResponse) VisitGetUploadResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", response.ContentType)
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.Header().Set("Accept-Ranges", fmt.Sprint(response.Headers.AcceptRanges))
+	w.Header().Set("Cache-Control", fmt.Sprint(response.Headers.CacheControl))
+	w.Header().Set("Content-Disposition", fmt.Sprint(response.Headers.ContentDisposition))
+	w.Header().Set("Content-Length", fmt.Sprint(response.Headers.ContentLength))
+	w.Header().Set("Content-Range", fmt.Sprint(response.Headers.ContentRange))
+	w.Header().Set("Content-Security-Policy", fmt.Sprint(response.Headers.ContentSecurityPolicy))
+	w.Header().Set("ETag", fmt.Sprint(response.Headers.ETag))
+	w.Header().Set("X-Content-Type-Options", fmt.Sprint(response.Headers.XContentTypeOptions))
+	w.WriteHeader(206)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type GetUpload304Response = UploadNotModifiedResponse
+
+func (response GetUpload304Response) VisitGetUploadResponse(w http.ResponseWriter) error {
+	w.Header().Set("Cache-Control", fmt.Sprint(response.Headers.CacheControl))
+	w.Header().Set("ETag", fmt.Sprint(response.Headers.ETag))
+	w.WriteHeader(304)
+	return nil
+}
+
+type GetUpload404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response GetUpload404JSONResponse) VisitGetUploadResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetUpload416ResponseHeaders struct {
+	ContentRange string
+}
+
+type GetUpload416JSONResponse struct {
+	Body    GenericErrorModel
+	Headers GetUpload416ResponseHeaders
+}
+
+func (response GetUpload416JSONResponse) VisitGetUploadResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Range", fmt.Sprint(response.Headers.ContentRange))
+	w.WriteHeader(416)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetUpload422JSONResponse struct{ UnprocessableJSONResponse }
+
+func (response GetUpload422JSONResponse) VisitGetUploadResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetUploaddefaultJSONResponse struct {
+	Body       GenericErrorModel
+	StatusCode int
+}
+
+func (response GetUploaddefaultJSONResponse) VisitGetUploadResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type HeadUploadRequestObject struct {
+	Id     UploadIdPath `json:"id"`
+	Params HeadUploadParams
+}
+
+type HeadUploadResponseObject interface {
+	VisitHeadUploadResponse(w http.ResponseWriter) error
+}
+
+type HeadUpload200ResponseHeaders struct {
+	AcceptRanges          string
+	CacheControl          string
+	ContentDisposition    string
+	ContentLength         int64
+	ContentSecurityPolicy string
+	ContentType           string
+	ETag                  string
+	XContentTypeOptions   string
+}
+
+type HeadUpload200Response struct {
+	Headers HeadUpload200ResponseHeaders
+}
+
+func (response HeadUpload200Response) VisitHeadUploadResponse(w http.ResponseWriter) error {
+	w.Header().Set("Accept-Ranges", fmt.Sprint(response.Headers.AcceptRanges))
+	w.Header().Set("Cache-Control", fmt.Sprint(response.Headers.CacheControl))
+	w.Header().Set("Content-Disposition", fmt.Sprint(response.Headers.ContentDisposition))
+	w.Header().Set("Content-Length", fmt.Sprint(response.Headers.ContentLength))
+	w.Header().Set("Content-Security-Policy", fmt.Sprint(response.Headers.ContentSecurityPolicy))
+	w.Header().Set("Content-Type", fmt.Sprint(response.Headers.ContentType))
+	w.Header().Set("ETag", fmt.Sprint(response.Headers.ETag))
+	w.Header().Set("X-Content-Type-Options", fmt.Sprint(response.Headers.XContentTypeOptions))
+	w.WriteHeader(200)
+	return nil
+}
+
+type HeadUpload304Response = UploadNotModifiedResponse
+
+func (response HeadUpload304Response) VisitHeadUploadResponse(w http.ResponseWriter) error {
+	w.Header().Set("Cache-Control", fmt.Sprint(response.Headers.CacheControl))
+	w.Header().Set("ETag", fmt.Sprint(response.Headers.ETag))
+	w.WriteHeader(304)
+	return nil
+}
+
+type HeadUpload404Response struct {
+}
+
+func (response HeadUpload404Response) VisitHeadUploadResponse(w http.ResponseWriter) error {
+	w.WriteHeader(404)
+	return nil
+}
+
+type HeadUpload422Response struct {
+}
+
+func (response HeadUpload422Response) VisitHeadUploadResponse(w http.ResponseWriter) error {
+	w.WriteHeader(422)
+	return nil
+}
+
+type HeadUploaddefaultResponse struct {
+	StatusCode int
+}
+
+func (response HeadUploaddefaultResponse) VisitHeadUploadResponse(w http.ResponseWriter) error {
+	w.WriteHeader(response.StatusCode)
+	return nil
+}
+
 type GetCurrentUserRequestObject struct {
 }
 
@@ -7174,6 +9391,73 @@ type UpdateCurrentUserdefaultJSONResponse struct {
 }
 
 func (response UpdateCurrentUserdefaultJSONResponse) VisitUpdateCurrentUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetCurrentUserUploadsRequestObject struct {
+	Params GetCurrentUserUploadsParams
+}
+
+type GetCurrentUserUploadsResponseObject interface {
+	VisitGetCurrentUserUploadsResponse(w http.ResponseWriter) error
+}
+
+type GetCurrentUserUploads200JSONResponse MultipleUploadsResponse
+
+func (response GetCurrentUserUploads200JSONResponse) VisitGetCurrentUserUploadsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetCurrentUserUploads401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response GetCurrentUserUploads401JSONResponse) VisitGetCurrentUserUploadsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetCurrentUserUploads422JSONResponse struct{ UnprocessableJSONResponse }
+
+func (response GetCurrentUserUploads422JSONResponse) VisitGetCurrentUserUploadsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetCurrentUserUploadsdefaultJSONResponse struct {
+	Body       GenericErrorModel
+	StatusCode int
+}
+
+func (response GetCurrentUserUploadsdefaultJSONResponse) VisitGetCurrentUserUploadsResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -7370,12 +9654,27 @@ type StrictServerInterface interface {
 	// GetTags List the tags in use, most used first
 	// (GET /api/tags)
 	GetTags(ctx context.Context, request GetTagsRequestObject) (GetTagsResponseObject, error)
+	// CreateUpload Upload a file
+	// (POST /api/uploads)
+	CreateUpload(ctx context.Context, request CreateUploadRequestObject) (CreateUploadResponseObject, error)
+	// DeleteUpload Delete your upload
+	// (DELETE /api/uploads/{id})
+	DeleteUpload(ctx context.Context, request DeleteUploadRequestObject) (DeleteUploadResponseObject, error)
+	// GetUpload Download an upload
+	// (GET /api/uploads/{id})
+	GetUpload(ctx context.Context, request GetUploadRequestObject) (GetUploadResponseObject, error)
+	// HeadUpload An upload's headers, without its bytes
+	// (HEAD /api/uploads/{id})
+	HeadUpload(ctx context.Context, request HeadUploadRequestObject) (HeadUploadResponseObject, error)
 	// GetCurrentUser Get the current user
 	// (GET /api/user)
 	GetCurrentUser(ctx context.Context, request GetCurrentUserRequestObject) (GetCurrentUserResponseObject, error)
 	// UpdateCurrentUser Update the current user
 	// (PUT /api/user)
 	UpdateCurrentUser(ctx context.Context, request UpdateCurrentUserRequestObject) (UpdateCurrentUserResponseObject, error)
+	// GetCurrentUserUploads List your uploads
+	// (GET /api/user/uploads)
+	GetCurrentUserUploads(ctx context.Context, request GetCurrentUserUploadsRequestObject) (GetCurrentUserUploadsResponseObject, error)
 	// CreateUser Register
 	// (POST /api/users)
 	CreateUser(ctx context.Context, request CreateUserRequestObject) (CreateUserResponseObject, error)
@@ -7855,6 +10154,123 @@ func (sh *strictHandler) GetTags(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// CreateUpload operation middleware
+func (sh *strictHandler) CreateUpload(w http.ResponseWriter, r *http.Request) {
+	var request CreateUploadRequestObject
+
+	request.ContentType = r.Header.Get("Content-Type")
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "*/*") {
+		request.Body = r.Body
+	}
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/form-data") {
+		if reader, err := r.MultipartReader(); err != nil {
+			sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode multipart body: %w", err))
+			return
+		} else {
+			request.MultipartBody = reader
+		}
+	}
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.CreateUpload(ctx, request.(CreateUploadRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CreateUpload")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(CreateUploadResponseObject); ok {
+		if err := validResponse.VisitCreateUploadResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// DeleteUpload operation middleware
+func (sh *strictHandler) DeleteUpload(w http.ResponseWriter, r *http.Request, id UploadIdPath) {
+	var request DeleteUploadRequestObject
+
+	request.Id = id
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.DeleteUpload(ctx, request.(DeleteUploadRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DeleteUpload")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(DeleteUploadResponseObject); ok {
+		if err := validResponse.VisitDeleteUploadResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetUpload operation middleware
+func (sh *strictHandler) GetUpload(w http.ResponseWriter, r *http.Request, id UploadIdPath, params GetUploadParams) {
+	var request GetUploadRequestObject
+
+	request.Id = id
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetUpload(ctx, request.(GetUploadRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetUpload")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetUploadResponseObject); ok {
+		if err := validResponse.VisitGetUploadResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// HeadUpload operation middleware
+func (sh *strictHandler) HeadUpload(w http.ResponseWriter, r *http.Request, id UploadIdPath, params HeadUploadParams) {
+	var request HeadUploadRequestObject
+
+	request.Id = id
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.HeadUpload(ctx, request.(HeadUploadRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "HeadUpload")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(HeadUploadResponseObject); ok {
+		if err := validResponse.VisitHeadUploadResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // GetCurrentUser operation middleware
 func (sh *strictHandler) GetCurrentUser(w http.ResponseWriter, r *http.Request) {
 	var request GetCurrentUserRequestObject
@@ -7903,6 +10319,32 @@ func (sh *strictHandler) UpdateCurrentUser(w http.ResponseWriter, r *http.Reques
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(UpdateCurrentUserResponseObject); ok {
 		if err := validResponse.VisitUpdateCurrentUserResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetCurrentUserUploads operation middleware
+func (sh *strictHandler) GetCurrentUserUploads(w http.ResponseWriter, r *http.Request, params GetCurrentUserUploadsParams) {
+	var request GetCurrentUserUploadsRequestObject
+
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetCurrentUserUploads(ctx, request.(GetCurrentUserUploadsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetCurrentUserUploads")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetCurrentUserUploadsResponseObject); ok {
+		if err := validResponse.VisitGetCurrentUserUploadsResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -7977,89 +10419,128 @@ func (sh *strictHandler) Login(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7FzdjtxGdn6VA2YBSQinp6dnpJVHWGTHWssrW3+QRlggohZdTZ5ml4esoquKarWFAZIAuUlu9yVy573b",
-	"APFVXkD7EEEu/QpBnSqySTb7Z0YzWjuWL6ye7vo5PHV+vvNTfBfEMi+kQGF0cPwuKJhiORpU9NcjnnNj",
-	"PySoY8ULw6UIjoNnLEXQ/DscBGHA7TfflqgWQRgIlmNwHGQ0Lwx0PMOcuQWmrMxMcDwahsFUqpyZ4Djg",
-	"whyOgjDI2Vuel3lwfDAchkHOhf8rDMyiQDcQU1TB+XkYPJ1ONfZQ9aTMJ6hAToEbzDUYCfqMF+tolG6Z",
-	"XiK30Wj/a9A57KXzRVamz5iZ2ZWJgML+Ue+vszINwkDhtyVXmATHRpXYpCZnbx+hSO0Ch3676u8lY7RR",
-	"XKS030uNyq69Yc/SD9l13ztH27Y9tyvpQgqNJDFfKCWV/RBLYVDQMbGiyHjM7DHtf6PtWb1rbPcrhdPg",
-	"OPi7/aUg7rtf9f6XKFDxmBZ9LBPM3I7tcz8RgHZACHNuZiAFQo5aWxktUEGh5CTDfBCch8EDqSY8SVB8",
-	"XApPZwgKtSxVjDDBTIqUxJMJaWaowB4L0fe4zAwvMjxRhscZ6qdfXxmh3aWf+1Pr5SgUlntyCsyPBiYS",
-	"MDMEIw3LIGcmnnGR0ldTnll7QQ/wRJoHshTJx+XvEwm6jGc1j4mUZ0pOeYZXyEK/4hbOuUFEwgsu0prj",
-	"V0hIa92N5IjqBImeUykfM7F4jt+WqJ29/4hKICXkTCyAGYN5YfQ9mDNugGmwCmH/fY5GLfZOpgYVaLbQ",
-	"1nTPkCXeGzV+XrX+LzCWIiG1omUnOJUKwaiFlVOWMi4Gm83eJq9D9lWw0syk4t/hx5dvI89QwHyGCsnC",
-	"cQ3Vo4QgFTABXLxhGU/sX/i2sL+4WfT7XFkexwoTFIazzKnrS1EoGVtjOcnwb2ETSRDtw3ji720039bD",
-	"XaEa2eU2aY8l0Zpm71iYY+eAnK1fw27h9ZDQk5IFKsOdL3TisqNVsc83kcnCDu842TCIFTKDyYnZttgp",
-	"z1EblhdB92l6Vp2yN1Jx46TZ/zqRMkMmmj/r+7J0rO6qRehATN/ahqWPuKZZhMb6B7kvmFJsQX9z4/i4",
-	"MrIskgsz4Lyp7a8qvOX2aDPHc35JdZPjzc2bPFthUFgd+Ov6yeTkG4yNfQAvJM8UvuE4XzVfS0sNXACD",
-	"jGvj5E6WBrjRYEm0FuwDZeyTKF2zKF2fDH3OZQefjygOEWWWOQPufFr7kcPg7R46VB5MuLTG1kjpfO5N",
-	"ZiCX2oBdCOIZUyy2WO4WzUrlnl+q2mHwxH945RZ/3Ry3x/NCKuOiSEtdkHIzKyeDWOb7khV8L5YJpij2",
-	"a4LPm9NtsLYniY0s2yuklQ3lnsk+vLeNjac/WMZhjQilsPhCWZ2KohfBRm7IZAExEzcsWoBJxsQZ4dy8",
-	"1PRNxRy3T4M9lu77Ms+9B/ppWX1OOtgMX+8cBWGPwl2BIvBkg5h7m7pBoH/Xtiqdo738wTYUctfz7Zzu",
-	"FznjWa+VRvsLsCRRqPU9KAX/trRIJmUqyVBrGzXFTFNqpKmpt4+aT/DHV3+MIv3b13//2+pDFA2qj7/a",
-	"+HCOgCVksuSuIq4VsaTpevX7Svp2Na0dCaDpq2fbGeU375OB3yPLXL6iTVfCDJswTTYchcXlrwJ5ZkVM",
-	"sDeMO/vxOlwlVxtmSr16dvLMwmdBIatG9YbHaIUDmNBzVBUW1WBmzIBAdPFuRYY9zguR8QaV9nLdA3xL",
-	"IWxYMil5ltzQ4AcPgr68TsvzuIcLl+xZ7tTH3Yc5S3HFaRzdvYjT4HaNdW7j6O5P2208kikXFuiTaU4S",
-	"7sY9a8jalGUau7gKKwPQ1eFN6bBVNW1bH0t4wbSeS9U20vWXLZvx69Hu21UrrOzY1UR6rgYZfVJTM81n",
-	"Ci7Iu9Kze5NPWZ5Ll0Ka3UfV2gzWqgv2I1p2bRM1HXTegyerJWsA21bq38u5T25UCTNKkTXzY4Trs2wQ",
-	"9CaLmxyoye9uu4krHo9s4ErsR+zMlQribPMB9cJ99D3BeSNAvoAUVY5pE4UEClfDk01TmpijHVxshEB+",
-	"WDOy2AyZ7KAuozbEnptZdzk9ZEu+b6K1cUJrJHEddQ0MfImD7cQxHwHIj1Zw/G5opvmwlzuKeMmpLUdR",
-	"K12/kq2j7kNc3CaKHBDu+K2NgU01zkYYVblph0QcjevzBb5etZPj8oy4PrdVcXpnp/Xs0u7+7k7uvhLx",
-	"u2Ak/HrUCWOqKHMV9btUwmYQeB4GU5llcm7/6M3r8Apebl2oKQqbIW7jzC2V1SZNWnoZ3SnOrDxyseTF",
-	"ToF5h6xqet/e/fWYdbBkRzByIWPsKKhN1BYIsLPjv4ANOu3J0m2sJO9u3hkYlu5i3+8cdeQ/Z28fOmJG",
-	"ww6IaW1Q+we7k/aPswFK0ajLB800vZeJdaZlBWE+fPEU7t4ZHlgY+fL0vitJ5DzLuHaVrxBwkA5gNDy4",
-	"szcc7R3cPR0eHo9Gx7fvDO4c/vofKYB9y/LCCmCwblTQaHxImME9w0kTVw9nGeV9o6WwwwaPiZqdYzst",
-	"i5lmRbH8QKGbYNl+tSRx7rQCXK1Q7Pbl5Ylg2E544fbtjkC9pPxWA9CuxvZTjpmrQ8YzJlK8B2MPMseh",
-	"y0Ck/A2KEBQWGYtRu7o6S/Vqdv//CQZekfMWGxve+lL2sn0mF7GabmYFnXIumhjhIOz3mRvPgku77sWQ",
-	"Ve1EN412iZyPicPa3Grqj5VfqyMZMm2oYEsyvxT5Nm/Xnu8ugKtxRDtjrupALwd56sNb+WV3tEOF4v7q",
-	"0844qAK8bq1wHS5ax4D1zmsntl+Y4dVDtQ3igRWKlluua5q6IOMnFeiM6RmuSaZHImYayTy/FDyWCUKh",
-	"UKMwVPKHm5Z6pjABRn0jTx58fR+E9WEZ/46GRMJOzuQcVcw0F2kIWsL4K3aG4xDGP/7wbz/+8M8//vDv",
-	"P/7wr2PaZ/yN/QmYb7WwT3ZrEIlTnzhGBSzTEhROS40abh6NRrcglsIomdECXLzhmk+sk6mfOxI3v0Ml",
-	"9+Y8MbMQJjzhCmMXmlST9S2aXnFmCvgG1QLOuEjCSIwHnrzBYBzSJ0uZT1jn/C1kUp7tsYyfIbgz0K4t",
-	"iml4xAwXkSDQcH+hrKOOLeu/VIhncHP8/vuMxziuGh3qIeP3349v3YPxV1L/93+MLRHv//T+v97/5a//",
-	"8td/ev+X9/85touM/+fPf/7fP33vODblAgeRaIc2m9CfK4Xsbyt7VOJfO+mLiJZr2cC4VNwsXlgZd6pw",
-	"Wunpqht3DTdTJXMrj1wb5eRNKshkykUIVgaB6UiMT3xfEI04BloVonI4PIy/mRv6gGO4Of4cmUK1+gvX",
-	"wOIYC0MtO/LWAJ6KSFidpRW17/vxDSh2eJXvDjc1/gDXkdCGZxkwOBoehCCQpBc0z4h4IcUil6Wuqh/u",
-	"4Khx1PVdLVtHW8+4PClW8K9x4bpnuJjKVWZW6I6eEr568fQJPP/ixSmcPHsIU6ngvhRJyU1oyZIxZxlM",
-	"MpmmXKRQZMxYOHpMbTjaKbJ7NFaaGQrjG3/Cqu3ONSq6SFGHy2wsybXFWGEk6pI7ja2Sl06jGBSoNOnk",
-	"FDEZwENTrUYw7Tmy7A9SZUkkSGdZbMiaMLFY/malRhgUCcylOtOu+Uwb4AZK4TxkMohEJL4g9SYJt9wh",
-	"3nBBRkfPWIEhjN9FvngWBcfvIgKEUXD8Kgp8j1QUhDAYDF6fn1vt9OrrqkTOMGi2sPLDDMztkVMf2LGV",
-	"BhDSSsyE1W1iR8NDENJEYiFLpe3fR3YQ2RAzI8N5dHBIjSiuFsRUiiEcjUa1CHo5sl9+FglTtfxVxbUQ",
-	"bg8PwaCNCpji2QIaZTQnfNYOebflJe/xw9MG5lzK08mzh43q13FwMBgOhnakLFCwggfHweFgODikpJGZ",
-	"kcLvs4LvN8sDaV8n+QOfsY9lPuECj2H8D4alv0mlVdjRHVfR/o3zEhnXRoP9fEMv5c2wNMUkEqkcwLiV",
-	"xCdtt6Ik6nb1ds2g01YbRkJI46qW/DtqyrWfC5ailU7MNcicGxjbYxkP4A+NVjVrr+tmE+88HPGDOpni",
-	"rLZdMmZZhuqGdudQW5+HSXAcfInmZFmVaF4SeNVl3lORLbqKN+PEknWt+IalwYYO9BWctGVLxY1BAZOF",
-	"27jyHOt29w0KV0dAzfKdSWh2BF2Eij4ItzycfXd9Y4eB/krF+etON/9oOFyHFOtx+z1N6+dhcDQ82D61",
-	"1VJrJ41Gu0xqNq1S5OuvbWyb6S4nNLEAya9HAa9en4fvLAt0medMLYLjwMa79bla9zlHbWDKFfV3uSzQ",
-	"q6DWjNc2PpPa9CMKnZWpVf6cJeiABQX+lIy4WcFTDGG2KGYomMEktIjYQt5IZGjIJJ1hYRxKpGU8Yqa0",
-	"QnWboOojnDFnaDTLMRK0z2CZi4AzxMINoHwESJWgqiFUUrquWuw1B/ep5acKuV2UgNpUPVpX0p27Wv06",
-	"bwckvsLfEdgdpK7blv9zldaWqLojsXCQ1cfSI6DnYdsH7luY03CEa83+AyTr1DH9nwzQNR5p9TzOjbhe",
-	"dN1w1Uucu90wrZz7O2uOzp2lytD0xO6/o+/dhpVNIXfOjW7A5jacNiyFjIszSma2hcmt1zQarYM+WkdB",
-	"Mrj8cQ4Pt09aXgqjGUfbZ9S3nH5qEuMYBha/bzYD4TZ9Dy6jiFdmWH9uh9DFDV+i2WqJL2pL6+ukdqui",
-	"7AEZ9ym01D56oCoEufYBnFgL4aGG/aqt1Ix+tfbgXiTsDzJLHFoxDlfouTU8R8OjATxGG7V4YEGeGhKJ",
-	"2saNkGCcMYWRuFmlncZ2FZcjcic8pi6o5V0HyqFMWHwG85nM8BbQfJ4KqShGXjEi7WT/9SCP3urETuDj",
-	"o+rIL8u0uUPZwbSt8XT7zfa3Lcav6qVbYwSv9D7uSt/emotoFfmDX65VddFYbTxuNFHIGgRUn+SH2lsf",
-	"1W0Ig6qmiWuLhjoNaLsbpCu8c9ztMFkjrNaf+LP5BclrOx5zjw9S9COBhmRus1j773iyEak37MMNDY6L",
-	"9Y39pbb4H3K2ALcScAM33bc6ErlMrHD7ZKDf29JvZshro6tv3QMmFlIgYKYRUjQWGhz2OesW4m/qxyfg",
-	"fz3An1XnZv0kzJU06G+HL+pfpFjnRK/EWIabhZMndQ60/WoSukq2/nb+yn22jdf1X69TqSpY3aRNDxPM",
-	"C2nIdm2U6AfVYp9ipUujuroa128lKxZfmQPf/ahbzv3TUX/wUT/Y+aAr5Z3VVwN7q3QnPi4dDYc+AV7f",
-	"1oOCixR0GceIiStCVXVVapYk53h7eBi5lPmcayqm0bU/G8uulJddRKqdIV2+RIOKxpFwZfU5485fMtCZ",
-	"nC+vDvbX0/zFx2uEbH6HNRitugNJDStGL3nHFEJZkO+97dzoR6SGaygLmPh3HtQ0cZdhUMjiGdWKP1xQ",
-	"W8L5HAupjBUjKqGY7fxpyK5/sqXgVs0I+++qwt/5Wilu1Wth3KjL+sr9kqJ21ndZWRz0iZfvY/988bL5",
-	"zq+Lmq7lS5R+2bm8qr+kceqeNZfxTK03tS3BSo/Y7LvDvixceSncfLvhJ0n4UKRCrARGOnctgrADTIEH",
-	"lYEgFK8xm7p3QU1LjYmrzxyNRqui8OCTIFwRjtkuBpVCV9dE1qUbT+3v1wgAWpdY1jhed/Hgar0pJeqq",
-	"Ww3AhWVV6K5UkJR2s3TEhyXbqgbldWy7XyqFwrx0/L+4BPvXiF1WfK9JrqyfIS/vnq4rXpZob2IuUvsh",
-	"+JIhq2o+hHc1sEwKHAC9z6Qwi0i4riKQCkSZZdSYOZ5w6Wo31Gk+hjhDpjRwMwArOf7FGTFTiqN2lSPX",
-	"nGka73abM9/xYk1TCPMZj2egjcU21DLoi1ORGFc3G8ag8I08Q+3bn11XS9XRqktM6pf7zdDfOICbZoaL",
-	"SKRoqLexaq+xoP/WPWDVMDn1L3CRqm7KqrcTklqXdyhxwbLCRXS5shatSCWtSHRqWrC1pNUV6usqazVv",
-	"ZFxVTesDFeqnWGfaQROb5srdMO113i6PoCnsjWNZUt91AgpNqYTVps7bBfvzENcoF51L01fVZdUQir/B",
-	"+Xaiu5Rrs/0Q96mzf/1RfvE29maW1S+CEgnUl7Gt1awadXw7+VShnvmjhZNIuPdwLucy/2bOeo3UuwFt",
-	"LdPR8GAADxjPMHG3DnQkXLuuksbYbwtrgTNO3fzunVSOJEuAk7ZjfzHmNkwZz0plTbWcUjKkmiFdbsRP",
-	"CGE0hNUR9HYTN0KHkZAKDoadmc7samu2Wf2OLNShp90+l0JX4u8A1s+IdwegQ2e1R/bTkf3fYDCAsgAj",
-	"4eA25FyUxj7AzXHjZbA+VJ7JOb2e6FZI/e6Uk3Gt0o611tNQSkjraZlFgoiqnBpVStxTUF2xFKbPVtNr",
-	"a65JD1feuvOzNs9Ho8+2z+q+kPiKYahMgYs+pT+vv+uq+CMLmiotqlM+Pu/EM27oHZy+ZlGltFZqHs8b",
-	"N4a89Nf1uKZXaazlaFtd6lk5yXjce7+lMbsOPlYXOKnbl6nXN5MTltGthZqi9pWXxpWfqqlidVGfrqVX",
-	"K/tRjYnLZO7qzPuNwmLP1LoG1VNIWgYTjQkUO5y/Pv+/AAAA//8=",
+	"7H1fcxs3lu9XOdV3qizNbVIURSmOXKk7ii07zviPriVVZq7bkwa7QRJRE+gAaNGMS1X33qp92X2dL7Fv",
+	"M2+zVZun/QKZD7G1j/kKWzgAmt1k849kyUkmzkMskg3g9MHBwe/8A94FiRjnglOuVXD4LhhRklKJfx4l",
+	"Cc31K8KHFD+nVCWS5ZoJHhwGcX+qqYqDMJD024JJmgaHWhY0DFQyomNiWuhpToPDQGnJ+DC4ugqDhyQZ",
+	"0YeCaymyhj7zop+xJIQxedsiQ/rZ3u7+3kGn0wmBjceFJv2MxodAOBR5JkgKnF5SCckIaWxflxbBNeX6",
+	"EVO5UMySsEAR4xnjNIaBkMDGZEhVCDHRmiSjMeXa/kD4VI8YHwLNFA1hwvQICAxYRoGTMYUxSSmIAegR",
+	"BZbekM5nlA/1aJHEsxEFXoz7VJohcFaAcRyrL9IpbBkKvzg+ehSCHhENT47PYCKKLAVFebq9mpqBkGOi",
+	"g8OAcX3QC0JPHuOaDqms0ndKk0IyPT0RGUumDaxM6YAUmW4pmcA9Lji99wCUnmbUflNwRQa0ZRlufiI8",
+	"7Yu3Zr4tK0VOOU3Ld5NioszkEw4oC4SnIAsOXOBcXJfLx2dk2MxcK2v3FJx+cdTq7h8YCkb0bQjfFkLT",
+	"9AEQUFoKPoRLkrGUaCGvO/gLccrZYNDANC6U+SU+9C+soFAUOaC0kDQF0xsQZWZTX2/cqzDIiSRjqt2K",
+	"fzp4ITh9TnTSIGeGQQoHTjJGuYaRyFL1AL8pWSQmHAhXE0PnXqdn6GGmsVUrQRiY9RAcBk8HLTNUy45V",
+	"JXJM3npJ3+10e2EDt56xMdOLBJ6QIQXFvqPlqN8WVE5ng2bYrjqYE8ngsNsJa7K+1w1CQwobF2NDSCcM",
+	"xoy7T42r4OVgoGgDVS/Kpck0HSvQAtQFy5fRKGw3jUSuo9H8V6Gz00jnaVYMT4hVJEhAbj6U46usGK4U",
+	"osr87LnhyvlqmqxzFI2nqR9zxfqyqrGBKJZupqSKAp/MidZUmm7+9LrT+pS0Bketx2/e3b9qVT/2rvNx",
+	"t3v1m2D+9cLgbYtKKWRwGMxWAbAUxoXS0KdA4Pz86SPLB0WleZ0VvC/cI5vy/6C3jv1XpieVC67sFn5s",
+	"qTWbPups8yfJ84wlxEzIzjfKboKz4X4j6SA4DP7Hzgwm7Nhf1c4TyqlkCXb6XKQ0syPWZ/iIA/LIbYuC",
+	"UxhTpcxazamEXIp+Rsft4CoMHgvZZ2lK+Yel0MigpEoUMqHQp5ngQ1ymxOwkVBp9K5G+50WmWZ7RI6lZ",
+	"klH18ve3Ruh816/crDVyFHLDPTEA4p7Gvc9IoBaaZDA2StXAEfPVgGVGveMLvBD6sSh4+mH5+0KAKpJR",
+	"yWMk5UQKs6nfIgtdj2s4Zx9CEk4ZH5Ycv0VCav2uJIf7GUR6zoR4RuSQ/hTS/21BjcYyeJEpEAZVM60A",
+	"d8wQEOJ69WaxI32bUGqFzqyPewrREPEv8pzw6Svbq/rA7yMEjAmfgtkExrlWD2BCmDYIyaxs8+8rquW0",
+	"dTTQVIIiUzQcKnZP5efFDeuUJoKnqB+w2z4dCElBy6lZcGRIGF8NwlbCCNwoOCn0SEj2Hf3wC1WLC8ph",
+	"MqKSoqpmCvyreDFgHGGu+UTf5gwhqGmFv08QByeSppRrRjKrd855LkVitH4/+wnFmylP/IOV+5CFLC+E",
+	"fi5SNmB2Gha7tTD4noJE5FPYqkHabTNYUkjpQHlFvNAEblVs4KZ3dM/v1OzlipWyqg0+c+Uxxy0qNtPd",
+	"Kn125pRBaQGjXLQR/rg+0K9gdZ75M5cip1Izi06s3G+o5w03jL5qMGzCIJGUaJoe6XWdnbExVZqM82D+",
+	"bRp6HZBLIZm28uB+7QuRUcKrP6uHorCsnl/foYXXTX1rMnzGFLZCO6H5IfsFkZJM8TPTlo8LTxZ5em0G",
+	"XFXV1mtvCdgx6sxxnJ9RXeV4dfAqzxYYFPoJf1O+meh/QxNtXsAJyYmkl4xOFhfgbO805jiBjClt5U4U",
+	"GvcuQ6JZeu8pYx9F6Y5F6e5k6HMm5iymLlrIvMgyuxPZzXm5VddnwihyLYQFD1tEw1goDaYjSEZEksSg",
+	"621sNRQt15Ufof3C/fHadv6m+lyLjXMhka1oBx4GQ6ZHRb+diPGOIDlrJSKlQ8p3SoKvqs3VBctbAtlI",
+	"slYujGxI+07m5Z1urPlTSg9BxWacWctRdLrSxkV4mBB+D23bfkb4BVoepbXrmGPHqbAnQC/heOx2oJ+X",
+	"1mfpRo7OW1kI6J5YJuZOp64Q6Ed1rTI3tTef2MqC3HR+52b3eExY1qilqfkFSJpKqtQDKDj7tjCQbEhk",
+	"mlGljB2bEIVOu+pK3e/VHTl/iiL1uzf/83f+jyhq+z9Xe2YsATPsZ8hdhI4LYonN1eL3Xvo2Va1zEoDN",
+	"F+d27ik3eJMMfEFJZj1IdbpSokmfKNThlBsD43UgLoyIcXJJmNUfb8JFcpUmumgI8IgLYwdYZ7ui8pIl",
+	"FJ3t1r3rQbWyQQXujUFPhpnOa5FxSaVqDMEggi84N/ZVv2BZek+Be7gdNHkcazuPfblwxp7ZSE3cfTom",
+	"1gCvbRq9+9fZNDBMtGzb6N3/eW8bz8SQcQP0UTWnKbPPnVRkbUAyRedxFfUKYH4Nr3JQLi7TuvYJMEKh",
+	"1ETIupIuv6zpjE+6mw/ne1gYcX4l4ntVyGiSmpJpzuVxTd4Vjt2r9pTZvMxTiK2bqFrqU1zcgt0TNb22",
+	"ipo5dN6AJ32XJYCtL+ovxMR5abwLE52WVY8l4vosazcHHascKMmfH3YVVxweWcGVxD2xMVc8xFm3B5Qd",
+	"r6LPOiFWkGfdcZtTZztsmivX07qpco+VPj8YkWtMkid3brgmFrygk4qP4BoLye/Nq9iAuHjRQlvVpAq7",
+	"6vbVShToHqsaV6tRo3lonm0rzO/VrLuZKiIzvq+itTJDSxbjMuoqZsANJnbOlPsAtkx3wZTZDNBVX/Zm",
+	"U5HMOLVmKkq906xnllH3Prv8KoqsLTC3da+07fxzRhf5GOgGvkh8rmk7dEHUjfZux4i727k9pzfet09u",
+	"jHjub4R4vIjfBy3gk+6cJecN7UXDx3pTVuPgqzAYiCwTE/Oh0bXFPMJe21FVFFaj/MqcGyr9IFVaGhk9",
+	"FzFceOV8xouNfBNzZPnmTWM3BwmXIbMN8di1lLGloFRRa1DQxtjnGjrorMFRuTK9YXP1TkCT4Sb6/aA3",
+	"J/9j8vapJabbmYNKtQHK/cGMpNzrrIBr+NTN/QbYvJGJpbNpAbk9PX0J9w86uwaknZ89tFGZMcsypmwU",
+	"MwTaHrah29k9aHW6rd37Z529w273cP+gfbD3yf9BG/4tGedGAINlTwWVrKSUaNrSDFfi4uTMDN1vlODm",
+	"sfZzpGZj81aJfKRIns/+QOuVk2zHd4mcO/OAq2aN7t9cnhCGbYQX9vfnBOocXXwVQLvo3hgwmtmYsk1l",
+	"fQCxA5lxaJ0wQ3ZJeQiS5hlJqMXgRiQWAxz/IBh4Qc5rbKzs1jfSl/U5uY7WtC09dBozXsUIu2Hznrly",
+	"Lpgw/V4PWZWb6KqnrS/rQ+KwOreq68fIr1kjGSVKY/AdZX4m8nXeLp3fTQBXZYo2xlzOOG7Y/TBufobP",
+	"Ny1dzL6VNBFDzhRNYSDF2HsxKOYGYAdO0+K87eQ2O/lu4hcuB3LRzTsi3f2D5pfwic0uRd2QHppNIxMT",
+	"KhOiKIzo23ZjZuWbdwe9htRIMyD7bqm6Q9aYB8womLLeDsLFGMyqXJkwKGRDxOErTF3xbwFMoe+apodA",
+	"+kpkhaZ1rzaV91TET84/f/b04defH50ef33+6pltpkPABMAJU2aKM6KNEGuBbY9Ont5TICQbMh5GHGd3",
+	"h+Rsx3k3djr9g0Fv0KGt+8kuafX692nrU7L/Sas72E33kh7dJwf9dsTXerBxNs2rhjVhdPwt57UqPcsF",
+	"fJ03aVMfUqNvp3lct2BvZkuUWnHhl83NCExCaY5sb2xgeEvS9hUuMziWMWAF2zfRZ9fTZJWXqi+NXSO7",
+	"Nbxb5kuoHFGFkKAyokZ0SaAu4qgMDO455ywRKYVcUkW5xnQi2DLUE0lTIJhc9+Lx7x8CN6s6Y9/hIxE3",
+	"jb1eYXwYghIQf0kuaBxC/OP3//zj9//vx+//5cfv/ynGceJvzE9AXD6aebPtdsTPyuULJFMCJB0UiirY",
+	"6nW726h0pciwA8YvmWJ9g97K94741ndUitaEpXoUQp+lTNLE2vy+sdrG5p4zA6CXVE7hgvE0jHjcduS1",
+	"23GIfxnKXDBszN5CJsRFi2TsgoKdA2WTYImCZ0QzHnFE4w+n0iDgxLD+iaT0ArbiH/6SsYTGPomqfCT+",
+	"4S/x9gOIvxTqP/41NkT88Ocf/v2Hv/39///9//7wtx/+LTadxP/517/+15//Yjk2YJxaHbOhWWXDrDvr",
+	"Qqpe/Ev0ex3Rsulgrljo1Mi4XQpnfp02bLKYlYhbq6RDprS08iYkZMIoYCx+AaIiHh+55El84hCwV4iK",
+	"Tmcv+Wai8Q8aw1b8OSWSysVfmAKChW+Y1yi22/CSR9ysWexRueRIl9yG2bIulhauyo4EpiKuNMsyINDr",
+	"7Iaudo2AYhkSzwWfjkWhfGTVTlxj9UztHWczRXL2ezq1mXmMD8QiM73ZhG8JX56+fAGvjk/PzG6GhWwP",
+	"BU8LpkNDlkgYyaCfieGQ8SHkGdFmgz5E37+yC9m+Gin0iHLtkgpDn2Rt09KtC0aFs0gPyrUxXsKIl+k8",
+	"+KwPjNgVRSCnUuGaHFCatuGp9r3hFvyKkuwrIbM04rhmSaJRmxA+nf1mpMbsmilMhLxQNkNXaWAaCm6h",
+	"Z9qOeMSPcXmjhBvuIG8YR6WjRiSnIcTvIheYj4LDdxFaWlFw+DoKXCJpFITQbrffXF2Z1emWr41AW8Wg",
+	"yNTID9EwMVOOybKHRhqACyMxfVLm0vY6e8CFjvhUFFKZzz3zEOoQrG8Lobe7ZzO2Mc5M5JCG0Ot2SxF0",
+	"cmS+/DTi2udF+8B9CPudPdDUmNtEsmwKlRC9FT6jh9y25STv+dOzijE3k6ejk6eVyPphsNvutDvmSZFT",
+	"TnIWHAZ77U57z2LIES54hEvV0OOwqX7qsYsGJmLcZ5weQvy/NBl+NhRmwXYPbLbMZ3aXyJjSCszf99RM",
+	"3jQZDmka8aFoQ1wLEOJq17X6yXo8cq6IIow4F9piRwNeHV7OyZAa6aRjBWLMNMRmWuI2fFVJgzX6ukxk",
+	"c5uHJb5deimt1sYSO5JlBpraeSi1z9M0OAyeUH00i3hWK/hezzPvJc+m8wtvxJAlywrQNBkGK+qNFnDS",
+	"miEl05oajG8H9jvHstFd8tPtEVCyfGMSqtmG16GiCcLNJmfHFi1u8KArJLx6M1e71e10liHF8rmdhhKl",
+	"qzDodXbXN63VHZhG3e4mjaqZ/ehScsWK61raUrQqFkD5dSjg9Zur8J1hgSrGYyKnwWHwjCldzqvZPidU",
+	"aRgwibmj1r36OihXxpurMMiF0s2IQmXF0Cx+rMwubXbr5dsqzd4QRtN8RLmxq0KDiA3kjXhGNaqkC5pr",
+	"ixKxG4eY0bz0tWM+R3lErKJRZEwjjuO0Z04+uKA0tw+gow+ETKksIVRa2Ix92qgOHqLd531Z1kqgSvv8",
+	"z1vJ/F8MK1/VDRKXPTQnsBtI3XwR1i9VWmuiaqfEwEFSTkuDgF6F9T1wx8Ccyka4VO0/pjRdVP0fFdAd",
+	"Tql/H7uN2AQYVdmqZzh3vWJamPd3Rh1dWU2VUd1guz/C7+2AXqfgds60qsDmOpzWZAgZ4xfoXKsLk+2v",
+	"qjRqE91bRkHavvl0dvbWN5qVAGOL3voWZU3rz01iLMPA4PfVaiBct96DmyzEW1Osv7RJmMcNT6heq4mv",
+	"q0vLQxTMUHnRADIe2jNpnPWA4T3c2ttwZDSEgxrmq/qiJvir0QcPIm5+EFlq0Yq2uMKerdHr9NrwnBqr",
+	"xQEL3KkhFVQZuxFSmmRE0ohvebdTbHqxPiI7wzEm783qqNCH0ifJBUxGIqPbgO3ZkAuJNvKCEqlH0e4G",
+	"eTSG/TYCHx90jfy6VJudlA1U25KdbqeaWrtG+fk83SVK8FZPX1jICV5S5OrJb/96taq1xkrlca+KQpYg",
+	"oHIm31ffOqtuhRnks5HuzBqay+zcXCHd4gkT86lbS4TV7Cdubn5F8lq3x+zrg+DNSKAimes01s47lq5E",
+	"6hX9cE+B5WJ5PststbgfxmQKtidgGrbstyriY5Ea4XbOQDe2oV+PKCuVrtp+AIRPBad48hwMqTbQYK9p",
+	"s64h/ur6+Aj87wb4Ez9vZp+EiRSauiM0puUvgi/bRG9FWYarhfO9z9vaJE/j6s2yJeWN1VWr6WlKx7nQ",
+	"7hSNFRL92Hf20Va6Maoro3HNWtKz+NY28M2nura5f5zq957qxxtPtF+8o7LsuDFKd+Ts0m6n4xzgZSUw",
+	"5IwPQRVJQmlqg1A+ropZyLg57nf2Il5mW2Gol+PjXCyEl61FqqwinZ00hEHjiNuw+oQwu18SUJmYzMqS",
+	"m+Nprqj6DiGbG2EJRvP11ZiwotWMd0RSKHLce/ftNvoBqWEKihz67jyVkiZmPQySkmSEseL3F9SacL6i",
+	"uZDaiBGGUPR6/lRk173ZTHB9MsLOOx/4u1oqxbV4LcSVuKyL3M8oqnt9Z5HFdpN4uQKRz6fn1RMer6u6",
+	"Zkfm/bp9eT6/pDLrjjU32Zlq53LOwEqD2OzYyb4pXDnntr0Z8KMkvC9SQVYCwTV3J4KwAUyBx15BIIpX",
+	"NBvYA/MGhaKpjc/0ut1FUXj8URBuCcesFwO/oH391TJ345n5/Q4BQK06bMnGayt6bnc3RUedLxcCxg2r",
+	"QlurhFI676VDPszYVjlloHk9nGoLxmy+/ZYBlJdEE2mzIfEoFHtEvgeaIRA4efTYJk64eIbLljNb+/mr",
+	"Z6HBFukU28W4qWI/MdT6ueeOeINTar0rEUcSKLOZFwriMfp1idQ7xmRtGdTg0mrpW5LobIow1DyA6btp",
+	"xGPTRWztdBtYkWRSPx/V5vXxKcTu4PvW2TSnMSYRlhUhTEFKE5Y2VIQgw23Rg08CxUcI2DTPiJvBZ7cH",
+	"HMLJiychfHly/CSEJ08fh/AV7Z8g904ePUYEVCas9qfgRCfiW9USB4jPT569PHr09cOXL86OX5x9ffbH",
+	"k+PT2PqPZncXGLp7u/ttODPsrL32mEyrdW7x86M/fO36/PyPZ8enMWztd+A5+7xCRGhDWIqMqWdnLsXb",
+	"6T13sqx1aBmVKQpNtx/YLEZpqdhrwzFJRhHHsybM8Hjg/YwCN/r/Pn95duRpYNydgby1C0+Qlog7YvBd",
+	"/SG2mI5pT7IdCujTqUBk6Ua2md8G8inRhiMecTrO9bQsKTFK3bCoPDBXaUmNAPnqkBk+VcB0xImU7JKq",
+	"BQoGhGWYG42nhWpQI4N8lV1S/iKDpTk/rhpjlZP7tzu/rauo0nfTZ5xg2tti5UPDsql3Uq9h8CXSm3Rd",
+	"LWFYUhu9cWLRLcUXa3UxDYoZFVw6d4jrM2FHW3OiPSqz6hKI7U/tQmbxNS9rwM268xMfDk25UWmUSKM7",
+	"JVi5xkR5tLOz6Xu4iXc3cBOXZ2Rjg/0Pzw2nxM3shGZC50v/bD6Oq/lzlrJXz+2fYSDXXp0Cc/aUO3xo",
+	"EQesDX+8omPhcxqcpvNGu72aptwOvY584Lf9GRjodXrlcxxsYVHODMrILDJgHL44OzuBhCQjzNWeQsYu",
+	"KQi+vTz2UVGXH2Med5jsVHg+L0pT2Ox3qSwsKyQuU92BKT2iU5hQWV55Y35uQ3lcOVMR55QazYRVJDOf",
+	"IKIjl8GCtSGmTyNqthiEcYhtARAbD0HJxBUBtSN+1HzH1CEKa3x8RoZYPGA++epZK+cOKEUcZTO14Bem",
+	"lMg2xLUzwmP/mkSD6bB6cc4DIBFX6KtGloA0w8NWjNdxHVo2fdZp7Xa6e/F22bLbOUDs2ts9QDdsxJmG",
+	"zKwcB3HM+1OeGtB8SSXJbL/KV7qUJSNINP7mC1k4Uo/Dx5Zmp93QG2ZPOsfXCGFI7beYRoQT2444VqPb",
+	"CVEjMeFgL3oKbV1dBYKmYsLtQWNEAeERn9229cAQRc2WmGAtrgfg/uqplr17yqVTG4xuBo+4rRxzZ0ha",
+	"wXOx1Fod7xLncKk3rudPqF6m1FSlUJ1YVx4e16Y19J93O91ey2Zu2S9a+51OvPRuJZyja96ptHjNgbyk",
+	"zv4xgid4NvWF00bsVf3aJzPvq+56ugFJb9ba4jfAto1bekVM6yDPXoDXmt2At+rU/dptef6mu5se8+8F",
+	"e+5uupVdLN5mV+lodnncBn24hyvN5xbYhv3M3Qh3resLwuAPrap93XqJU7Z2GvxNajjX3c7BHcmMU5Ro",
+	"cvtF/FF6lkiPXf3NB/uidrHVu257qpwOUVOLYNXiTq/z6UF8wzsUf6mCvLcJOFy8tuRGsHL34CewMVEM",
+	"GoBK9UiS+XtU1kvXUlH67U2k6OonAt11oO3Q0cyTtARoG041HY9CNMRPjs9i5/1yp3kblFqHbLPLNPxN",
+	"ootxjC8oSW8DHS3Z6xcn1E2/l4qPO/cH27mrKmzFSUjlwTsTomrW2g1vY/2l6NfmG++cBbnFBS4gdBi5",
+	"+4LxRt7tqkdokaMsLT1I9mrZyg2Ta/qsaJzm6xhXd7BCAZWG8T3ll+PcvTtGwy5RSteMyFavDp2F5v2Z",
+	"OcsieQ+tMXpuQ4LXD6q6W7Nu6vq5Iw/LE1o3tecinoZox+PrlCMh6soo8S47TMFSQDLBaRvw+o5cTyNu",
+	"l6YxQXmRZTYy12fCGqUuOpdklEgFTNvYiNtZEiIlo8pGgqy/Rle8ykZPYPW0EaEQJiOWjEBpMlVW5F29",
+	"VMRjf4pdDJJeiguq3Ik8ttDae4JUYTC5u5RvRJ3fBrb0iE4jPqQaj9uoOhe3HwDxj4mBu69EyPKcgHI4",
+	"LvA0nQ2qrmBWdIV02Uore2i6wboRnyuzgrVVVvNCfVeVVtXT926rzOo9F9TPsfRpg5VYVVfVMPpSD6g/",
+	"88MftF8vpLFn4oz8YfzankIkaeUE/lWa8Lw8fv+nqRq/1Tqt+bsRVl6S668tqN2R2/7HkEZM7qg43dXq",
+	"GI5y8Lg5k8MGlRWmWCSJKJxNLqkuJDd6fe5axyVB6bvTUHNHtd/WERQV9fRTW3ev8HSztepE7eCxZ8un",
+	"8viti1eYyXQ3cPEUyiPgvbmHO5I9a2sgqRq5qYWjiNubXGdtibvbtezDe/kxtN3r7LbhMWEZTe2RbCri",
+	"9iwjKbQ23+YGC+CNqf4yMEuSIcBK26E7NXAf0yIKaUCDGGBcwrcQNkzhGoTQ7cDiE3itjH1ChZhNs9uZ",
+	"a2kBgHIxENeWqtDRPtOuEZ/L5vsUebcLKrT4oWv+6pn/tdttKHLQAnb3Ycx4oc0LbMWV64RdHrFR4png",
+	"w+0QDwPD+JI9R8qy1mAezJdXalBkEUeiPLzCMjL7Flh0WXDdhBrwvqA7WocL1x39ooFCr/vpRnkHtSut",
+	"bzlHTwyB8aZFf1V+N7/Enxn47ldRmW/kkvJZxjT6a1wIxuf7h4vh+tlxik76y42yim8qfVnaFrs6KfoZ",
+	"SxoP/6u0LjMzFzs4Ks92woOQMtEnGR7pVlJUPw+wch6irzhf7NTVsuDl3O6pSsNZpctiy4eVqsuGpmWB",
+	"XkOV3SzTstLgzF4T0HC+HVWwhTaUCuHk0WO17T0njM9lk/HUHWds1VGZA8HsidJ+htzOf/Xm6r8DAAD/",
+	"/w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

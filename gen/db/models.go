@@ -6,6 +6,8 @@ package db
 
 import (
 	"time"
+
+	"github.com/google/uuid"
 )
 
 type Article struct {
@@ -63,6 +65,27 @@ type Tag struct {
 	ID            int64
 	Name          string
 	ArticlesCount int32
+}
+
+type Upload struct {
+	ID          uuid.UUID
+	UserID      int64
+	ContentType string
+	Size        int64
+	Sha256      []byte
+	CreatedAt   time.Time
+}
+
+type UploadChunk struct {
+	UploadID uuid.UUID
+	Start    int64
+	Data     []byte
+}
+
+type UploadUsage struct {
+	UserID  int64
+	Uploads int32
+	Bytes   int64
 }
 
 type User struct {

@@ -199,7 +199,7 @@ func TestErrorsAreJSON(t *testing.T) {
 		{"unclean path", "POST", "/api/profiles//follow", "", http.StatusNotFound, false},
 		{"dot segments", "GET", "/api/articles/../tags", "", http.StatusNotFound, false},
 		{"wrong method", "POST", "/api/health", "", http.StatusMethodNotAllowed, false},
-		{"body too large", "POST", "/api/users/login", strings.Repeat("x", 2048), http.StatusRequestEntityTooLarge, false},
+		{"body too large", "POST", "/api/users", strings.Repeat("x", 2048), http.StatusRequestEntityTooLarge, false},
 		{"chunked body too large", "POST", "/api/users", `{"user":{"bio":"` + strings.Repeat("x", 2048) + `"}}`, http.StatusRequestEntityTooLarge, true},
 		{"malformed JSON", "POST", "/api/users", `{"user":`, http.StatusUnprocessableEntity, true},
 	}

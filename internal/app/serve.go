@@ -62,6 +62,11 @@ func Serve(ctx context.Context, cfg config.Config, ln net.Listener, log *slog.Lo
 		TrustedProxies: cfg.TrustedProxies,
 		MaxJSONBytes:   cfg.MaxJSONBytes,
 		MaxUploadBytes: cfg.MaxUploadBytes,
+		Uploads: httpapi.UploadSettings{
+			ContentTypes:  cfg.UploadContentTypes,
+			QuotaBytes:    cfg.UploadQuotaBytes,
+			PublicBaseURL: cfg.PublicBaseURL,
+		},
 		RequestTimeout: cfg.RequestTimeout,
 		Metrics:        metrics.New(version, pool),
 	})

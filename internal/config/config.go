@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"net/url"
 	"reflect"
 	"slices"
 	"strings"
@@ -23,6 +24,18 @@ const (
 	Production  = "production"
 	Development = "development"
 )
+
+// SniffedTypes are the types net/http's DetectContentType recognises from a
+// file's first bytes, without parameters: what UPLOAD_CONTENT_TYPES may list.
+// text/plain stands for all of its charsets.
+var SniffedTypes = []string{
+	"image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp", "image/x-icon", "image/vnd.microsoft.icon",
+	"application/pdf", "application/postscript", "application/zip", "application/x-gzip", "application/x-rar-compressed",
+	"application/ogg", "application/wasm", "application/vnd.ms-fontobject",
+	"audio/mpeg", "audio/aiff", "audio/midi", "audio/wave", "video/mp4", "video/webm", "video/avi",
+	"font/ttf", "font/otf", "font/collection", "font/woff", "font/woff2",
+	"text/plain", "text/html", "text/xml", "application/octet-stream",
+}
 
 // MinJWTSecretLen is the shortest JWT_SECRET accepted outside development.
 const MinJWTSecretLen = 32
@@ -48,11 +61,21 @@ type Config struct {
 	// headers are believed.
 	TrustedProxies []netip.Prefix `env:"TRUSTED_PROXIES" envDefault:"127.0.0.1/32,::1/128"`
 	// MaxJSONBytes caps the body of every operation that takes JSON; it
-	// matches Nginx's client_max_body_size 1m on the JSON routes.
+	// matches Nginx's server-wide client_max_body_size 1m.
 	MaxJSONBytes int64 `env:"MAX_JSON_BYTES" envDefault:"1048576"`
-	// MaxUploadBytes caps the body of operations whose request body is not
-	// JSON (uploads); it matches Nginx's limit on those routes.
+	// MaxUploadBytes caps the body of an upload (an operation whose body is
+	// not JSON); it matches Nginx's client_max_body_size 50m on the upload
+	// route.
 	MaxUploadBytes int64 `env:"MAX_UPLOAD_BYTES" envDefault:"52428800"`
+	// UploadContentTypes are the file types an upload may have, as
+	// recognised from its first bytes (see SniffedTypes).
+	UploadContentTypes []string `env:"UPLOAD_CONTENT_TYPES" envDefault:"image/png,image/jpeg,image/gif,image/webp,application/pdf"`
+	// UploadQuotaBytes is the most one user may store in uploads.
+	UploadQuotaBytes int64 `env:"UPLOAD_QUOTA_BYTES" envDefault:"1073741824"`
+	// PublicBaseURL is the API's public origin, e.g. https://api.example.com;
+	// when set, upload URLs are absolute (frontends on another origin need
+	// that), otherwise they are relative to the API's origin.
+	PublicBaseURL string `env:"PUBLIC_BASE_URL"`
 	// MigrateOnStart applies pending migrations before serving.
 	MigrateOnStart bool `env:"MIGRATE_ON_START" envDefault:"false"`
 	// Env is production or development. Development relaxes JWT_SECRET.
@@ -71,6 +94,10 @@ func Load(environ map[string]string) (Config, error) {
 	if err := env.ParseWithOptions(&cfg, env.Options{Environment: environ}); err != nil {
 		problems = append(problems, describe(err)...)
 	}
+	for i, t := range cfg.UploadContentTypes {
+		cfg.UploadContentTypes[i] = strings.ToLower(strings.TrimSpace(t))
+	}
+	cfg.PublicBaseURL = strings.TrimSuffix(cfg.PublicBaseURL, "/")
 	problems = append(problems, cfg.check(environ)...)
 	if len(problems) > 0 {
 		return cfg, fmt.Errorf("invalid configuration:\n  %s", strings.Join(problems, "\n  "))
@@ -95,6 +122,22 @@ func (c Config) check(environ map[string]string) []string {
 	}
 	if c.MaxUploadBytes < 1 {
 		p = append(p, "MAX_UPLOAD_BYTES: expected a positive number of bytes")
+	}
+	if c.UploadQuotaBytes < 1 {
+		p = append(p, "UPLOAD_QUOTA_BYTES: expected a positive number of bytes")
+	}
+	if len(c.UploadContentTypes) == 0 {
+		p = append(p, "UPLOAD_CONTENT_TYPES: expected at least one type, e.g. image/png,image/jpeg")
+	}
+	for _, t := range c.UploadContentTypes {
+		if !slices.Contains(SniffedTypes, t) {
+			p = append(p, fmt.Sprintf("UPLOAD_CONTENT_TYPES: %q is not a type recognised from a file's content; expected some of %s", t, strings.Join(SniffedTypes, ",")))
+		}
+	}
+	if c.PublicBaseURL != "" {
+		if u, err := url.Parse(c.PublicBaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+			p = append(p, fmt.Sprintf("PUBLIC_BASE_URL: expected the API's origin such as https://api.example.com, got %q", c.PublicBaseURL))
+		}
 	}
 	if c.JWTTTL <= 0 {
 		p = append(p, "JWT_TTL: expected a positive duration such as 72h")

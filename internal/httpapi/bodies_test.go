@@ -222,7 +222,7 @@ func TestJSONBodyLimit(t *testing.T) {
 				t.Fatalf("status %d, want %d; body %.300s", status, c.want, b)
 			}
 			if c.want == http.StatusRequestEntityTooLarge {
-				wantError(t, status, b, c.want, "request body is larger than 1048576 bytes")
+				wantError(t, status, b, c.want, "request body is larger than 1048576 bytes (1 MiB)")
 			}
 		})
 	}

@@ -30,6 +30,9 @@ var (
 	ErrBadCredentials = errors.New("email or password is invalid")
 	ErrForbidden      = errors.New("forbidden")
 	ErrNotFound       = errors.New("not found")
+	// ErrIncompleteBody is a request body that could not be read to its
+	// end: the client went away, sent less than it announced, or stalled.
+	ErrIncompleteBody = errors.New("the request body ended early or arrived too slowly")
 )
 
 // RetryLater is a 429: the client has to wait After before it tries again
@@ -40,6 +43,54 @@ type RetryLater struct {
 }
 
 func (e *RetryLater) Error() string { return fmt.Sprintf("%s: retry after %s", e.Reason, e.After) }
+
+// UnsupportedTypeError is a 415: an upload whose content, as recognised
+// from its first bytes, is not of an accepted type.
+type UnsupportedTypeError struct {
+	Type     string   // what the content is
+	Accepted []string // what is accepted
+}
+
+func (e *UnsupportedTypeError) Error() string {
+	return fmt.Sprintf("files of type %s are not accepted; accepted types: %s", e.Type, strings.Join(e.Accepted, ", "))
+}
+
+// QuotaError is a 413: an upload that would take its user's uploads beyond
+// the quota.
+type QuotaError struct {
+	Used  int64 // bytes the user stores, without this upload
+	Quota int64
+}
+
+func (e *QuotaError) Error() string {
+	return fmt.Sprintf("this upload would exceed your storage quota of %s (you store %s already); delete some of your uploads to make room",
+		humanBytes(e.Quota), humanBytes(e.Used))
+}
+
+// RangeError is a 416: a byte range that starts beyond the end of a file of
+// Size bytes.
+type RangeError struct {
+	Size int64
+}
+
+func (e *RangeError) Error() string {
+	return fmt.Sprintf("the requested range is not satisfiable: the file has %d bytes", e.Size)
+}
+
+// humanBytes writes n in the largest binary unit that keeps it at least 1,
+// e.g. 50 MiB, 1.5 GiB.
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d bytes", n)
+	}
+	v, i := float64(n), -1
+	for v >= unit && i < 3 {
+		v /= unit
+		i++
+	}
+	return strings.TrimSuffix(strings.TrimSuffix(fmt.Sprintf("%.1f", v), "0"), ".") + " " + [...]string{"KiB", "MiB", "GiB", "TiB"}[i]
+}
 
 // ValidationError is a 422 with one client-facing message per problem.
 type ValidationError []string
@@ -83,6 +134,9 @@ func classify(err error) problem {
 		later    *RetryLater
 		pgErr    *pgconn.PgError
 		tooLarge *http.MaxBytesError
+		badType  *UnsupportedTypeError
+		quota    *QuotaError
+		badRange *RangeError
 		connErr  *pgconn.ConnectError
 		netErr   net.Error
 	)
@@ -100,7 +154,17 @@ func classify(err error) problem {
 	case errors.Is(err, ErrNotFound), errors.Is(err, pgx.ErrNoRows):
 		return problem{http.StatusNotFound, []string{"not found"}, 0}
 	case errors.As(err, &tooLarge):
-		return problem{http.StatusRequestEntityTooLarge, []string{fmt.Sprintf("request body is larger than %d bytes", tooLarge.Limit)}, 0}
+		return problem{http.StatusRequestEntityTooLarge, []string{fmt.Sprintf("request body is larger than %d bytes (%s)", tooLarge.Limit, humanBytes(tooLarge.Limit))}, 0}
+	case errors.As(err, &quota):
+		return problem{http.StatusRequestEntityTooLarge, []string{quota.Error()}, 0}
+	case errors.As(err, &badType):
+		return problem{http.StatusUnsupportedMediaType, []string{badType.Error()}, 0}
+	case errors.As(err, &badRange):
+		return problem{http.StatusRequestedRangeNotSatisfiable, []string{badRange.Error()}, 0}
+	case errors.Is(err, ErrIncompleteBody):
+		// Before the connection errors below: reading the body failed, not
+		// the database.
+		return problem{http.StatusBadRequest, []string{ErrIncompleteBody.Error()}, 0}
 	case errors.As(err, &pgErr):
 		switch pgErr.Code {
 		case "23505": // unique_violation
@@ -154,6 +218,11 @@ func (ew errorWriter) handle(w http.ResponseWriter, r *http.Request, err error) 
 	}
 	if p.retryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(p.retryAfter))
+	}
+	var badRange *RangeError
+	if errors.As(err, &badRange) {
+		// A 416 names the size, so the client can ask again.
+		w.Header().Set("Content-Range", fmt.Sprintf("bytes */%d", badRange.Size))
 	}
 	ew.write(w, r, p.status, p.msgs...)
 }

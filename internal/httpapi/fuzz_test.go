@@ -25,6 +25,9 @@ var fuzzPaths = []string{
 	"/api/articles/%s/comments/%s",
 	"/api/articles/%s/favorite",
 	"/api/profiles/%s/follow",
+	"/api/uploads",
+	"/api/uploads/%s",
+	"/api/user/uploads",
 	"%s", // the fuzzed string is the whole path
 }
 
@@ -54,6 +57,9 @@ func FuzzAPI(f *testing.F) {
 	f.Add(uint8(0), uint8(9), "/api/users?x=%zz", uint8(0), "", []byte(`[1,2,3]`))
 	f.Add(uint8(1), uint8(3), "", uint8(1), "", []byte(`{"article":{"title":1e400}}`))
 	f.Add(uint8(0), uint8(0), "", uint8(3), "text/plain", []byte(`{"user":{}}`))
+	f.Add(uint8(0), uint8(9), "", uint8(1), "", []byte("%PDF-1.7\n"))
+	f.Add(uint8(0), uint8(9), "", uint8(3), "multipart/form-data; boundary=b", []byte("--b\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\nGIF89a\r\n--b--\r\n"))
+	f.Add(uint8(1), uint8(10), "00000000-0000-4000-8000-000000000000", uint8(1), "", []byte(nil))
 
 	client := &http.Client{Timeout: 10 * time.Second}
 	f.Fuzz(func(t *testing.T, method, route uint8, segment string, authKind uint8, header string, body []byte) {

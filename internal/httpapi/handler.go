@@ -4,7 +4,7 @@
 //
 // A request travels: withRequestInfo (id, client address) → accessLog (and
 // metrics) →
-// recoverer → deadline → validate (route, body limit, token, spec) →
+// recoverer → limits (deadline) → validate (route, body limit, token, spec) →
 // the generated ServeMux and strict wrapper → a (*Server) method → sqlc.
 package httpapi
 
@@ -34,10 +34,12 @@ type Deps struct {
 	Version        string
 	TrustedProxies []netip.Prefix
 	// MaxJSONBytes caps JSON request bodies, MaxUploadBytes the bodies of
-	// operations that take anything else (see bodyLimits.forOperation).
+	// operations that take anything else (see bodyLimits.bodyRule).
 	MaxJSONBytes   int64
 	MaxUploadBytes int64
 	RequestTimeout time.Duration
+	// Uploads are the rules uploaded files follow.
+	Uploads UploadSettings
 	// Metrics records every request and is served on GET /metrics.
 	Metrics *metrics.Metrics
 }
@@ -54,9 +56,10 @@ func NewHandler(d Deps) (http.Handler, error) {
 		return nil, fmt.Errorf("build router: %w", err)
 	}
 	ew := errorWriter{log: d.Log}
-	s := &Server{pool: d.Pool, q: db.New(d.Pool), log: d.Log, tokens: d.Tokens, version: d.Version}
+	s := &Server{pool: d.Pool, q: db.New(d.Pool), log: d.Log, tokens: d.Tokens, version: d.Version,
+		uploads: newUploads(d.Uploads, d.Pool.Config().MaxConns)}
 
-	strict := api.NewStrictHandlerWithOptions(s, nil, api.StrictHTTPServerOptions{
+	strict := api.NewStrictHandlerWithOptions(s, []api.StrictMiddlewareFunc{rawUploadBody}, api.StrictHTTPServerOptions{
 		RequestErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
 			ew.handle(w, r, decodeProblem(err))
 		},
@@ -85,7 +88,7 @@ func NewHandler(d Deps) (http.Handler, error) {
 			ew.write(w, r, http.StatusNotFound, "no such endpoint: "+p)
 		}
 	})
-	h = deadline(d.RequestTimeout)(h)
+	h = limits(d.RequestTimeout)(h)
 	h = recoverer(d.Log, ew)(h)
 	h = accessLog(d.Log, d.Metrics)(h)
 	h = withRequestInfo(d.TrustedProxies)(h)

@@ -170,9 +170,9 @@ func recoverer(log *slog.Logger, ew errorWriter) func(http.Handler) http.Handler
 	}
 }
 
-// deadline gives every request a deadline. (Body limits depend on the
-// operation and are set by validate.)
-func deadline(timeout time.Duration) func(http.Handler) http.Handler {
+// limits gives every request a deadline. (Body limits depend on the
+// operation: validate sets them.)
+func limits(timeout time.Duration) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			ctx, cancel := context.WithTimeout(r.Context(), timeout)

@@ -23,6 +23,7 @@ type Server struct {
 	log     *slog.Logger
 	tokens  *auth.Tokens
 	version string
+	uploads uploads
 }
 
 var _ api.StrictServerInterface = (*Server)(nil)

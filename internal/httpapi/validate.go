@@ -11,36 +11,71 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
-
 	"github.com/jackc/pgx/v5"
 
 	"github.com/sophsapp/sophsapp/gen/db"
 	"github.com/sophsapp/sophsapp/internal/auth"
 )
 
-// bodyLimits are the largest request bodies accepted: json for operations
-// whose request body is JSON (and those without one), upload for the
-// others.
+// bodyLimits are the most bytes a request body may have. A JSON body is
+// read whole and checked by kin-openapi, so it stays small; any other body
+// (an upload) is streamed to its handler unread.
 type bodyLimits struct {
-	json, upload int64
+	json   int64 // MAX_JSON_BYTES
+	upload int64 // MAX_UPLOAD_BYTES
 }
 
-// forOperation is the one place that decides how large a request body may
-// be: an operation that declares any non-JSON request content (an upload)
-// gets the upload limit, every other operation the JSON limit.
-func (l bodyLimits) forOperation(op *openapi3.Operation) int64 {
-	if op.RequestBody != nil && op.RequestBody.Value != nil {
-		for mediaType := range op.RequestBody.Value.Content {
-			if !isJSON(mediaType) {
-				return l.upload
+// transferTimeout replaces REQUEST_TIMEOUT, and the server's read and write
+// timeouts, for an operation that moves a file, so that a 50 MiB upload or
+// download at a client's pace is not cut off: 10 minutes is ~90 KB/s for
+// 50 MiB. Nginx still drops a client that sends nothing for 60 s.
+const transferTimeout = 10 * time.Minute
+
+// bodyRule is how the operation op treats a request body, decided here and
+// nowhere else: its size limit, and whether the body is streamed to the
+// handler rather than read and validated by kin-openapi.
+func (l bodyLimits) bodyRule(op *openapi3.Operation) (limit int64, streamed bool) {
+	if op.RequestBody == nil || op.RequestBody.Value == nil {
+		return l.json, false
+	}
+	if _, ok := op.RequestBody.Value.Content["application/json"]; ok {
+		return l.json, false
+	}
+	return l.upload, true
+}
+
+// sendsFiles reports whether op answers with anything but JSON: a file,
+// which may take a slow client longer than REQUEST_TIMEOUT to receive.
+func sendsFiles(op *openapi3.Operation) bool {
+	for _, resp := range op.Responses.Map() {
+		if resp.Value == nil {
+			continue
+		}
+		for mediaType := range resp.Value.Content {
+			if mediaType != "application/json" {
+				return true
 			}
 		}
 	}
-	return l.json
+	return false
+}
+
+// withTransferDeadline returns ctx with its deadline replaced by one d from
+// now. The client going away still cancels it; only the request deadline
+// that limits set is dropped.
+func withTransferDeadline(parent context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(parent), d)
+	stop := context.AfterFunc(parent, func() {
+		if !errors.Is(parent.Err(), context.DeadlineExceeded) {
+			cancel()
+		}
+	})
+	return ctx, func() { stop(); cancel() }
 }
 
 // isJSON reports whether mediaType (parameters allowed) is JSON.
@@ -71,10 +106,11 @@ func jsonBodySchema(op *openapi3.Operation, ct string) (*openapi3.Schema, bool) 
 }
 
 // validate routes a request through the spec before any handler sees it:
-// unknown paths are 404, wrong methods 405, a body over its operation's
-// limit 413, a bad token 401, and a request that does not match its
-// operation's parameters, body or security is 422 (or 401 for missing
-// credentials), all in the API's error shape.
+// unknown paths are 404, wrong methods 405, a bad token 401, and a request
+// that does not match its operation's parameters, body or security is 422
+// (or 401 for missing credentials), all in the API's error shape. It caps
+// the body by the operation's bodyRule (413 beyond it) and gives file
+// transfers transferTimeout instead of the request deadline.
 //
 // A JSON body is read once (exactly its length), checked by checkJSONBody,
 // decoded once and validated against its schema with kin-openapi; the
@@ -92,9 +128,13 @@ func validate(router routers.Router, tokens *auth.Tokens, q *db.Queries, limits 
 			return nil
 		},
 	}
-	withoutBody := *opts
-	withoutBody.ExcludeRequestBody = true
-	optsWithoutBody := &withoutBody
+	// A streamed body is the handler's to read: kin-openapi still checks
+	// the path, query, headers and security, but not the body, which it
+	// would read whole into memory.
+	streamOpts := *opts
+	streamOpts.ExcludeRequestBody = true
+	// A JSON body decoded here is validated here too.
+	optsWithoutBody := &streamOpts
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			route, params, err := router.FindRoute(r)
@@ -107,12 +147,24 @@ func validate(router routers.Router, tokens *auth.Tokens, q *db.Queries, limits 
 				return
 			}
 			info(r.Context()).operation = route.Operation.OperationID
-			limit := limits.forOperation(route.Operation)
+			limit, streamed := limits.bodyRule(route.Operation)
 			if r.ContentLength > limit {
+				// Refused before a byte of the body is read.
 				ew.handle(w, r, &http.MaxBytesError{Limit: limit})
 				return
 			}
 			r.Body = http.MaxBytesReader(w, r.Body, limit)
+			if streamed || sendsFiles(route.Operation) {
+				ctx, cancel := withTransferDeadline(r.Context(), transferTimeout)
+				defer cancel()
+				r = r.WithContext(ctx)
+				rc := http.NewResponseController(w)
+				deadline := time.Now().Add(transferTimeout)
+				// Errors mean the connection cannot take a deadline (a
+				// test recorder); the server's timeouts then stay.
+				_ = rc.SetReadDeadline(deadline)
+				_ = rc.SetWriteDeadline(deadline)
+			}
 			// Operations declared with `security: []` ignore credentials
 			// entirely, so a stale token never fails a health check.
 			if sec := route.Operation.Security; sec == nil || len(*sec) > 0 {
@@ -153,6 +205,15 @@ func validate(router routers.Router, tokens *auth.Tokens, q *db.Queries, limits 
 				} else {
 					r.Body = io.NopCloser(bytes.NewReader(data)) // kin-openapi says what is missing
 				}
+			}
+			if streamed {
+				// kin-openapi sees the request without its body: even
+				// with ExcludeRequestBody, checking security reads the
+				// whole body into memory (for authentication functions
+				// that might want it).
+				bodiless := r.WithContext(r.Context())
+				bodiless.Body = http.NoBody
+				in.Request, in.Options = bodiless, &streamOpts
 			}
 			if err := openapi3filter.ValidateRequest(r.Context(), in); err != nil {
 				var multi openapi3.MultiError
