@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/caarlos0/env/v11"
+
+	"github.com/sophsapp/sophsapp/internal/origin"
 )
 
 // Environments accepted by APP_ENV.
@@ -84,6 +86,10 @@ type Config struct {
 	JWTSecret string `env:"JWT_SECRET"`
 	// JWTTTL is how long an issued token stays valid.
 	JWTTTL time.Duration `env:"JWT_TTL" envDefault:"72h"`
+	// CORSAllowedOrigins are the browser origins (other sites) whose pages
+	// may call the API. Unset or empty: development allows local dev
+	// servers (origin.Development), production allows none.
+	CORSAllowedOrigins origin.List `env:"CORS_ALLOWED_ORIGINS"`
 }
 
 // Load parses cfg from environ, a map of variable names to values. The
@@ -99,6 +105,9 @@ func Load(environ map[string]string) (Config, error) {
 	}
 	cfg.PublicBaseURL = strings.TrimSuffix(cfg.PublicBaseURL, "/")
 	problems = append(problems, cfg.check(environ)...)
+	if cfg.Env == Development && cfg.CORSAllowedOrigins.Empty() {
+		cfg.CORSAllowedOrigins = origin.Development()
+	}
 	if len(problems) > 0 {
 		return cfg, fmt.Errorf("invalid configuration:\n  %s", strings.Join(problems, "\n  "))
 	}
@@ -200,6 +209,8 @@ func expects(t reflect.Type) string {
 		return "a comma-separated list of CIDR prefixes such as 127.0.0.1/32,::1/128"
 	case reflect.TypeFor[bool]():
 		return "true or false"
+	case reflect.TypeFor[origin.List]():
+		return "a comma-separated list of origins such as https://app.example.com,http://localhost:* (or * for any)"
 	}
 	switch t.Kind() {
 	case reflect.Int, reflect.Int32, reflect.Int64:
