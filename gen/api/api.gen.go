@@ -76,8 +76,11 @@ type Article struct {
 	Favorited      bool      `json:"favorited"`
 	FavoritesCount int       `json:"favoritesCount"`
 	Slug           string    `json:"slug"`
-	TagList        []string  `json:"tagList"`
-	Title          string    `json:"title"`
+
+	// TagList The article's tags, sorted alphabetically by byte order (Unicode
+	// code points: "Go" before "go", "dragons" before "training").
+	TagList SortedTags `json:"tagList"`
+	Title   string     `json:"title"`
 
 	// UpdatedAt ISO 8601 in UTC with milliseconds, e.g. 2016-02-18T03:22:56.637Z.
 	//
@@ -97,8 +100,11 @@ type ArticlePreview struct {
 	Favorited      bool      `json:"favorited"`
 	FavoritesCount int       `json:"favoritesCount"`
 	Slug           string    `json:"slug"`
-	TagList        []string  `json:"tagList"`
-	Title          string    `json:"title"`
+
+	// TagList The article's tags, sorted alphabetically by byte order (Unicode
+	// code points: "Go" before "go", "dragons" before "training").
+	TagList SortedTags `json:"tagList"`
+	Title   string     `json:"title"`
 
 	// UpdatedAt ISO 8601 in UTC with milliseconds, e.g. 2016-02-18T03:22:56.637Z.
 	//
@@ -242,6 +248,10 @@ type NewUserRequest struct {
 // Password defines model for Password.
 type Password = string
 
+// PasswordChange A new password of 8 to 72 characters. An empty string or null
+// keeps the current one.
+type PasswordChange = string
+
 // Profile defines model for Profile.
 type Profile struct {
 	Bio       *string `json:"bio"`
@@ -264,6 +274,10 @@ type SingleArticleResponse struct {
 type SingleCommentResponse struct {
 	Comment Comment `json:"comment"`
 }
+
+// SortedTags The article's tags, sorted alphabetically by byte order (Unicode
+// code points: "Go" before "go", "dragons" before "training").
+type SortedTags = []string
 
 // TagList defines model for TagList.
 type TagList = []string
@@ -300,9 +314,12 @@ type UpdateUser struct {
 	Bio Bio `json:"bio,omitempty"`
 
 	// Email An email address; unique regardless of case.
-	Email    *Email    `json:"email,omitempty"`
-	Image    Image     `json:"image,omitempty"`
-	Password *Password `json:"password,omitempty"`
+	Email *Email `json:"email,omitempty"`
+	Image Image  `json:"image,omitempty"`
+
+	// Password A new password of 8 to 72 characters. An empty string or null
+	// keeps the current one.
+	Password *PasswordChange `json:"password,omitempty"`
 
 	// Username 1 to 64 characters without spaces or slashes; unique regardless of
 	// case and Unicode presentation (compared after NFKC normalization
@@ -591,7 +608,7 @@ type ClientInterface interface {
 	//
 	// The slug is made from the title (lowercase, hyphenated, unicode
 	// letters kept) and made unique when another article has the same
-	// title. `tagList` keeps the given order without duplicates.
+	// title. `tagList` drops duplicates and comes back sorted.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -602,7 +619,7 @@ type ClientInterface interface {
 	//
 	// The slug is made from the title (lowercase, hyphenated, unicode
 	// letters kept) and made unique when another article has the same
-	// title. `tagList` keeps the given order without duplicates.
+	// title. `tagList` drops duplicates and comes back sorted.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -629,9 +646,9 @@ type ClientInterface interface {
 	// UpdateArticleWithBody Update your article
 	//
 	// Changes the fields given. A new title gives the article a new slug;
-	// the old slug then answers 404. Members the schema does not declare
-	// (such as `slug` or `author` in an article sent back whole) are
-	// ignored.
+	// the old slug then answers 404. A new `tagList` replaces the tags
+	// and comes back sorted. Members the schema does not declare (such as
+	// `slug` or `author` in an article sent back whole) are ignored.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -641,9 +658,9 @@ type ClientInterface interface {
 	// UpdateArticle Update your article
 	//
 	// Changes the fields given. A new title gives the article a new slug;
-	// the old slug then answers 404. Members the schema does not declare
-	// (such as `slug` or `author` in an article sent back whole) are
-	// ignored.
+	// the old slug then answers 404. A new `tagList` replaces the tags
+	// and comes back sorted. Members the schema does not declare (such as
+	// `slug` or `author` in an article sent back whole) are ignored.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -787,12 +804,13 @@ type ClientInterface interface {
 	// UpdateCurrentUserWithBody Update the current user
 	//
 	// Changes the fields given and leaves the others alone. An empty
-	// string or null for `bio` or `image` clears it. The answer carries
-	// the token the request was made with, which stays valid. A new
-	// `password` revokes every other token issued before the change (they
-	// get 401 from then on); a change of email or username revokes none.
-	// Members the schema does not declare (such as `token` in a user sent
-	// back whole) are ignored.
+	// string or null for `bio` or `image` clears it; an empty string or
+	// null for `password` leaves it unchanged (settings forms send the
+	// blank field). The answer carries the token the request was made
+	// with, which stays valid. A new `password` revokes every other token
+	// issued before the change (they get 401 from then on); a change of
+	// email or username revokes none. Members the schema does not declare
+	// (such as `token` in a user sent back whole) are ignored.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -802,12 +820,13 @@ type ClientInterface interface {
 	// UpdateCurrentUser Update the current user
 	//
 	// Changes the fields given and leaves the others alone. An empty
-	// string or null for `bio` or `image` clears it. The answer carries
-	// the token the request was made with, which stays valid. A new
-	// `password` revokes every other token issued before the change (they
-	// get 401 from then on); a change of email or username revokes none.
-	// Members the schema does not declare (such as `token` in a user sent
-	// back whole) are ignored.
+	// string or null for `bio` or `image` clears it; an empty string or
+	// null for `password` leaves it unchanged (settings forms send the
+	// blank field). The answer carries the token the request was made
+	// with, which stays valid. A new `password` revokes every other token
+	// issued before the change (they get 401 from then on); a change of
+	// email or username revokes none. Members the schema does not declare
+	// (such as `token` in a user sent back whole) are ignored.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -896,7 +915,7 @@ func (c *Client) GetArticles(ctx context.Context, params *GetArticlesParams, req
 //
 // The slug is made from the title (lowercase, hyphenated, unicode
 // letters kept) and made unique when another article has the same
-// title. `tagList` keeps the given order without duplicates.
+// title. `tagList` drops duplicates and comes back sorted.
 //
 // Takes any type of body and a specified content type.
 //
@@ -917,7 +936,7 @@ func (c *Client) CreateArticleWithBody(ctx context.Context, contentType string, 
 //
 // The slug is made from the title (lowercase, hyphenated, unicode
 // letters kept) and made unique when another article has the same
-// title. `tagList` keeps the given order without duplicates.
+// title. `tagList` drops duplicates and comes back sorted.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -984,9 +1003,9 @@ func (c *Client) GetArticle(ctx context.Context, slug SlugPath, reqEditors ...Re
 // UpdateArticleWithBody Update your article
 //
 // Changes the fields given. A new title gives the article a new slug;
-// the old slug then answers 404. Members the schema does not declare
-// (such as `slug` or `author` in an article sent back whole) are
-// ignored.
+// the old slug then answers 404. A new `tagList` replaces the tags
+// and comes back sorted. Members the schema does not declare (such as
+// `slug` or `author` in an article sent back whole) are ignored.
 //
 // Takes any type of body and a specified content type.
 //
@@ -1006,9 +1025,9 @@ func (c *Client) UpdateArticleWithBody(ctx context.Context, slug SlugPath, conte
 // UpdateArticle Update your article
 //
 // Changes the fields given. A new title gives the article a new slug;
-// the old slug then answers 404. Members the schema does not declare
-// (such as `slug` or `author` in an article sent back whole) are
-// ignored.
+// the old slug then answers 404. A new `tagList` replaces the tags
+// and comes back sorted. Members the schema does not declare (such as
+// `slug` or `author` in an article sent back whole) are ignored.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -1322,12 +1341,13 @@ func (c *Client) GetCurrentUser(ctx context.Context, reqEditors ...RequestEditor
 // UpdateCurrentUserWithBody Update the current user
 //
 // Changes the fields given and leaves the others alone. An empty
-// string or null for `bio` or `image` clears it. The answer carries
-// the token the request was made with, which stays valid. A new
-// `password` revokes every other token issued before the change (they
-// get 401 from then on); a change of email or username revokes none.
-// Members the schema does not declare (such as `token` in a user sent
-// back whole) are ignored.
+// string or null for `bio` or `image` clears it; an empty string or
+// null for `password` leaves it unchanged (settings forms send the
+// blank field). The answer carries the token the request was made
+// with, which stays valid. A new `password` revokes every other token
+// issued before the change (they get 401 from then on); a change of
+// email or username revokes none. Members the schema does not declare
+// (such as `token` in a user sent back whole) are ignored.
 //
 // Takes any type of body and a specified content type.
 //
@@ -1347,12 +1367,13 @@ func (c *Client) UpdateCurrentUserWithBody(ctx context.Context, contentType stri
 // UpdateCurrentUser Update the current user
 //
 // Changes the fields given and leaves the others alone. An empty
-// string or null for `bio` or `image` clears it. The answer carries
-// the token the request was made with, which stays valid. A new
-// `password` revokes every other token issued before the change (they
-// get 401 from then on); a change of email or username revokes none.
-// Members the schema does not declare (such as `token` in a user sent
-// back whole) are ignored.
+// string or null for `bio` or `image` clears it; an empty string or
+// null for `password` leaves it unchanged (settings forms send the
+// blank field). The answer carries the token the request was made
+// with, which stays valid. A new `password` revokes every other token
+// issued before the change (they get 401 from then on); a change of
+// email or username revokes none. Members the schema does not declare
+// (such as `token` in a user sent back whole) are ignored.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -2601,7 +2622,7 @@ type ClientWithResponsesInterface interface {
 	//
 	// The slug is made from the title (lowercase, hyphenated, unicode
 	// letters kept) and made unique when another article has the same
-	// title. `tagList` keeps the given order without duplicates.
+	// title. `tagList` drops duplicates and comes back sorted.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -2612,7 +2633,7 @@ type ClientWithResponsesInterface interface {
 	//
 	// The slug is made from the title (lowercase, hyphenated, unicode
 	// letters kept) and made unique when another article has the same
-	// title. `tagList` keeps the given order without duplicates.
+	// title. `tagList` drops duplicates and comes back sorted.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -2645,9 +2666,9 @@ type ClientWithResponsesInterface interface {
 	// UpdateArticleWithBodyWithResponse Update your article
 	//
 	// Changes the fields given. A new title gives the article a new slug;
-	// the old slug then answers 404. Members the schema does not declare
-	// (such as `slug` or `author` in an article sent back whole) are
-	// ignored.
+	// the old slug then answers 404. A new `tagList` replaces the tags
+	// and comes back sorted. Members the schema does not declare (such as
+	// `slug` or `author` in an article sent back whole) are ignored.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -2657,9 +2678,9 @@ type ClientWithResponsesInterface interface {
 	// UpdateArticleWithResponse Update your article
 	//
 	// Changes the fields given. A new title gives the article a new slug;
-	// the old slug then answers 404. Members the schema does not declare
-	// (such as `slug` or `author` in an article sent back whole) are
-	// ignored.
+	// the old slug then answers 404. A new `tagList` replaces the tags
+	// and comes back sorted. Members the schema does not declare (such as
+	// `slug` or `author` in an article sent back whole) are ignored.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -2829,12 +2850,13 @@ type ClientWithResponsesInterface interface {
 	// UpdateCurrentUserWithBodyWithResponse Update the current user
 	//
 	// Changes the fields given and leaves the others alone. An empty
-	// string or null for `bio` or `image` clears it. The answer carries
-	// the token the request was made with, which stays valid. A new
-	// `password` revokes every other token issued before the change (they
-	// get 401 from then on); a change of email or username revokes none.
-	// Members the schema does not declare (such as `token` in a user sent
-	// back whole) are ignored.
+	// string or null for `bio` or `image` clears it; an empty string or
+	// null for `password` leaves it unchanged (settings forms send the
+	// blank field). The answer carries the token the request was made
+	// with, which stays valid. A new `password` revokes every other token
+	// issued before the change (they get 401 from then on); a change of
+	// email or username revokes none. Members the schema does not declare
+	// (such as `token` in a user sent back whole) are ignored.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -2844,12 +2866,13 @@ type ClientWithResponsesInterface interface {
 	// UpdateCurrentUserWithResponse Update the current user
 	//
 	// Changes the fields given and leaves the others alone. An empty
-	// string or null for `bio` or `image` clears it. The answer carries
-	// the token the request was made with, which stays valid. A new
-	// `password` revokes every other token issued before the change (they
-	// get 401 from then on); a change of email or username revokes none.
-	// Members the schema does not declare (such as `token` in a user sent
-	// back whole) are ignored.
+	// string or null for `bio` or `image` clears it; an empty string or
+	// null for `password` leaves it unchanged (settings forms send the
+	// blank field). The answer carries the token the request was made
+	// with, which stays valid. A new `password` revokes every other token
+	// issued before the change (they get 401 from then on); a change of
+	// email or username revokes none. Members the schema does not declare
+	// (such as `token` in a user sent back whole) are ignored.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4622,7 +4645,7 @@ func (c *ClientWithResponses) GetArticlesWithResponse(ctx context.Context, param
 //
 // The slug is made from the title (lowercase, hyphenated, unicode
 // letters kept) and made unique when another article has the same
-// title. `tagList` keeps the given order without duplicates.
+// title. `tagList` drops duplicates and comes back sorted.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -4639,7 +4662,7 @@ func (c *ClientWithResponses) CreateArticleWithBodyWithResponse(ctx context.Cont
 //
 // The slug is made from the title (lowercase, hyphenated, unicode
 // letters kept) and made unique when another article has the same
-// title. `tagList` keeps the given order without duplicates.
+// title. `tagList` drops duplicates and comes back sorted.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -4696,9 +4719,9 @@ func (c *ClientWithResponses) GetArticleWithResponse(ctx context.Context, slug S
 // UpdateArticleWithBodyWithResponse Update your article
 //
 // Changes the fields given. A new title gives the article a new slug;
-// the old slug then answers 404. Members the schema does not declare
-// (such as `slug` or `author` in an article sent back whole) are
-// ignored.
+// the old slug then answers 404. A new `tagList` replaces the tags
+// and comes back sorted. Members the schema does not declare (such as
+// `slug` or `author` in an article sent back whole) are ignored.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -4714,9 +4737,9 @@ func (c *ClientWithResponses) UpdateArticleWithBodyWithResponse(ctx context.Cont
 // UpdateArticleWithResponse Update your article
 //
 // Changes the fields given. A new title gives the article a new slug;
-// the old slug then answers 404. Members the schema does not declare
-// (such as `slug` or `author` in an article sent back whole) are
-// ignored.
+// the old slug then answers 404. A new `tagList` replaces the tags
+// and comes back sorted. Members the schema does not declare (such as
+// `slug` or `author` in an article sent back whole) are ignored.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -4988,12 +5011,13 @@ func (c *ClientWithResponses) GetCurrentUserWithResponse(ctx context.Context, re
 // UpdateCurrentUserWithBodyWithResponse Update the current user
 //
 // Changes the fields given and leaves the others alone. An empty
-// string or null for `bio` or `image` clears it. The answer carries
-// the token the request was made with, which stays valid. A new
-// `password` revokes every other token issued before the change (they
-// get 401 from then on); a change of email or username revokes none.
-// Members the schema does not declare (such as `token` in a user sent
-// back whole) are ignored.
+// string or null for `bio` or `image` clears it; an empty string or
+// null for `password` leaves it unchanged (settings forms send the
+// blank field). The answer carries the token the request was made
+// with, which stays valid. A new `password` revokes every other token
+// issued before the change (they get 401 from then on); a change of
+// email or username revokes none. Members the schema does not declare
+// (such as `token` in a user sent back whole) are ignored.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -5009,12 +5033,13 @@ func (c *ClientWithResponses) UpdateCurrentUserWithBodyWithResponse(ctx context.
 // UpdateCurrentUserWithResponse Update the current user
 //
 // Changes the fields given and leaves the others alone. An empty
-// string or null for `bio` or `image` clears it. The answer carries
-// the token the request was made with, which stays valid. A new
-// `password` revokes every other token issued before the change (they
-// get 401 from then on); a change of email or username revokes none.
-// Members the schema does not declare (such as `token` in a user sent
-// back whole) are ignored.
+// string or null for `bio` or `image` clears it; an empty string or
+// null for `password` leaves it unchanged (settings forms send the
+// blank field). The answer carries the token the request was made
+// with, which stays valid. A new `password` revokes every other token
+// issued before the change (they get 401 from then on); a change of
+// email or username revokes none. Members the schema does not declare
+// (such as `token` in a user sent back whole) are ignored.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -10419,128 +10444,136 @@ func (sh *strictHandler) Login(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H1fcxs3lu9XOdV3qizNbVIURSmOXKk7ii07zviPriVVZq7bkwa7QRJRE+gAaNGMS1X33qp92X2dL7Fv",
-	"M2+zVZun/QKZD7G1j/kKWzgAmt1k849kyUkmzkMskg3g9MHBwe/8A94FiRjnglOuVXD4LhhRklKJfx4l",
-	"Cc31K8KHFD+nVCWS5ZoJHhwGcX+qqYqDMJD024JJmgaHWhY0DFQyomNiWuhpToPDQGnJ+DC4ugqDhyQZ",
-	"0YeCaymyhj7zop+xJIQxedsiQ/rZ3u7+3kGn0wmBjceFJv2MxodAOBR5JkgKnF5SCckIaWxflxbBNeX6",
-	"EVO5UMySsEAR4xnjNIaBkMDGZEhVCDHRmiSjMeXa/kD4VI8YHwLNFA1hwvQICAxYRoGTMYUxSSmIAegR",
-	"BZbekM5nlA/1aJHEsxEFXoz7VJohcFaAcRyrL9IpbBkKvzg+ehSCHhENT47PYCKKLAVFebq9mpqBkGOi",
-	"g8OAcX3QC0JPHuOaDqms0ndKk0IyPT0RGUumDaxM6YAUmW4pmcA9Lji99wCUnmbUflNwRQa0ZRlufiI8",
-	"7Yu3Zr4tK0VOOU3Ld5NioszkEw4oC4SnIAsOXOBcXJfLx2dk2MxcK2v3FJx+cdTq7h8YCkb0bQjfFkLT",
-	"9AEQUFoKPoRLkrGUaCGvO/gLccrZYNDANC6U+SU+9C+soFAUOaC0kDQF0xsQZWZTX2/cqzDIiSRjqt2K",
-	"fzp4ITh9TnTSIGeGQQoHTjJGuYaRyFL1AL8pWSQmHAhXE0PnXqdn6GGmsVUrQRiY9RAcBk8HLTNUy45V",
-	"JXJM3npJ3+10e2EDt56xMdOLBJ6QIQXFvqPlqN8WVE5ng2bYrjqYE8ngsNsJa7K+1w1CQwobF2NDSCcM",
-	"xoy7T42r4OVgoGgDVS/Kpck0HSvQAtQFy5fRKGw3jUSuo9H8V6Gz00jnaVYMT4hVJEhAbj6U46usGK4U",
-	"osr87LnhyvlqmqxzFI2nqR9zxfqyqrGBKJZupqSKAp/MidZUmm7+9LrT+pS0Bketx2/e3b9qVT/2rvNx",
-	"t3v1m2D+9cLgbYtKKWRwGMxWAbAUxoXS0KdA4Pz86SPLB0WleZ0VvC/cI5vy/6C3jv1XpieVC67sFn5s",
-	"qTWbPups8yfJ84wlxEzIzjfKboKz4X4j6SA4DP7Hzgwm7Nhf1c4TyqlkCXb6XKQ0syPWZ/iIA/LIbYuC",
-	"UxhTpcxazamEXIp+Rsft4CoMHgvZZ2lK+Yel0MigpEoUMqHQp5ngQ1ymxOwkVBp9K5G+50WmWZ7RI6lZ",
-	"klH18ve3Ruh816/crDVyFHLDPTEA4p7Gvc9IoBaaZDA2StXAEfPVgGVGveMLvBD6sSh4+mH5+0KAKpJR",
-	"yWMk5UQKs6nfIgtdj2s4Zx9CEk4ZH5Ycv0VCav2uJIf7GUR6zoR4RuSQ/hTS/21BjcYyeJEpEAZVM60A",
-	"d8wQEOJ69WaxI32bUGqFzqyPewrREPEv8pzw6Svbq/rA7yMEjAmfgtkExrlWD2BCmDYIyaxs8+8rquW0",
-	"dTTQVIIiUzQcKnZP5efFDeuUJoKnqB+w2z4dCElBy6lZcGRIGF8NwlbCCNwoOCn0SEj2Hf3wC1WLC8ph",
-	"MqKSoqpmCvyreDFgHGGu+UTf5gwhqGmFv08QByeSppRrRjKrd855LkVitH4/+wnFmylP/IOV+5CFLC+E",
-	"fi5SNmB2Gha7tTD4noJE5FPYqkHabTNYUkjpQHlFvNAEblVs4KZ3dM/v1OzlipWyqg0+c+Uxxy0qNtPd",
-	"Kn125pRBaQGjXLQR/rg+0K9gdZ75M5cip1Izi06s3G+o5w03jL5qMGzCIJGUaJoe6XWdnbExVZqM82D+",
-	"bRp6HZBLIZm28uB+7QuRUcKrP6uHorCsnl/foYXXTX1rMnzGFLZCO6H5IfsFkZJM8TPTlo8LTxZ5em0G",
-	"XFXV1mtvCdgx6sxxnJ9RXeV4dfAqzxYYFPoJf1O+meh/QxNtXsAJyYmkl4xOFhfgbO805jiBjClt5U4U",
-	"GvcuQ6JZeu8pYx9F6Y5F6e5k6HMm5iymLlrIvMgyuxPZzXm5VddnwihyLYQFD1tEw1goDaYjSEZEksSg",
-	"621sNRQt15Ufof3C/fHadv6m+lyLjXMhka1oBx4GQ6ZHRb+diPGOIDlrJSKlQ8p3SoKvqs3VBctbAtlI",
-	"slYujGxI+07m5Z1urPlTSg9BxWacWctRdLrSxkV4mBB+D23bfkb4BVoepbXrmGPHqbAnQC/heOx2oJ+X",
-	"1mfpRo7OW1kI6J5YJuZOp64Q6Ed1rTI3tTef2MqC3HR+52b3eExY1qilqfkFSJpKqtQDKDj7tjCQbEhk",
-	"mlGljB2bEIVOu+pK3e/VHTl/iiL1uzf/83f+jyhq+z9Xe2YsATPsZ8hdhI4LYonN1eL3Xvo2Va1zEoDN",
-	"F+d27ik3eJMMfEFJZj1IdbpSokmfKNThlBsD43UgLoyIcXJJmNUfb8JFcpUmumgI8IgLYwdYZ7ui8pIl",
-	"FJ3t1r3rQbWyQQXujUFPhpnOa5FxSaVqDMEggi84N/ZVv2BZek+Be7gdNHkcazuPfblwxp7ZSE3cfTom",
-	"1gCvbRq9+9fZNDBMtGzb6N3/eW8bz8SQcQP0UTWnKbPPnVRkbUAyRedxFfUKYH4Nr3JQLi7TuvYJMEKh",
-	"1ETIupIuv6zpjE+6mw/ne1gYcX4l4ntVyGiSmpJpzuVxTd4Vjt2r9pTZvMxTiK2bqFrqU1zcgt0TNb22",
-	"ipo5dN6AJ32XJYCtL+ovxMR5abwLE52WVY8l4vosazcHHascKMmfH3YVVxweWcGVxD2xMVc8xFm3B5Qd",
-	"r6LPOiFWkGfdcZtTZztsmivX07qpco+VPj8YkWtMkid3brgmFrygk4qP4BoLye/Nq9iAuHjRQlvVpAq7",
-	"6vbVShToHqsaV6tRo3lonm0rzO/VrLuZKiIzvq+itTJDSxbjMuoqZsANJnbOlPsAtkx3wZTZDNBVX/Zm",
-	"U5HMOLVmKkq906xnllH3Prv8KoqsLTC3da+07fxzRhf5GOgGvkh8rmk7dEHUjfZux4i727k9pzfet09u",
-	"jHjub4R4vIjfBy3gk+6cJecN7UXDx3pTVuPgqzAYiCwTE/Oh0bXFPMJe21FVFFaj/MqcGyr9IFVaGhk9",
-	"FzFceOV8xouNfBNzZPnmTWM3BwmXIbMN8di1lLGloFRRa1DQxtjnGjrorMFRuTK9YXP1TkCT4Sb6/aA3",
-	"J/9j8vapJabbmYNKtQHK/cGMpNzrrIBr+NTN/QbYvJGJpbNpAbk9PX0J9w86uwaknZ89tFGZMcsypmwU",
-	"MwTaHrah29k9aHW6rd37Z529w273cP+gfbD3yf9BG/4tGedGAINlTwWVrKSUaNrSDFfi4uTMDN1vlODm",
-	"sfZzpGZj81aJfKRIns/+QOuVk2zHd4mcO/OAq2aN7t9cnhCGbYQX9vfnBOocXXwVQLvo3hgwmtmYsk1l",
-	"fQCxA5lxaJ0wQ3ZJeQiS5hlJqMXgRiQWAxz/IBh4Qc5rbKzs1jfSl/U5uY7WtC09dBozXsUIu2Hznrly",
-	"Lpgw/V4PWZWb6KqnrS/rQ+KwOreq68fIr1kjGSVKY/AdZX4m8nXeLp3fTQBXZYo2xlzOOG7Y/TBufobP",
-	"Ny1dzL6VNBFDzhRNYSDF2HsxKOYGYAdO0+K87eQ2O/lu4hcuB3LRzTsi3f2D5pfwic0uRd2QHppNIxMT",
-	"KhOiKIzo23ZjZuWbdwe9htRIMyD7bqm6Q9aYB8womLLeDsLFGMyqXJkwKGRDxOErTF3xbwFMoe+apodA",
-	"+kpkhaZ1rzaV91TET84/f/b04defH50ef33+6pltpkPABMAJU2aKM6KNEGuBbY9Ont5TICQbMh5GHGd3",
-	"h+Rsx3k3djr9g0Fv0KGt+8kuafX692nrU7L/Sas72E33kh7dJwf9dsTXerBxNs2rhjVhdPwt57UqPcsF",
-	"fJ03aVMfUqNvp3lct2BvZkuUWnHhl83NCExCaY5sb2xgeEvS9hUuMziWMWAF2zfRZ9fTZJWXqi+NXSO7",
-	"Nbxb5kuoHFGFkKAyokZ0SaAu4qgMDO455ywRKYVcUkW5xnQi2DLUE0lTIJhc9+Lx7x8CN6s6Y9/hIxE3",
-	"jb1eYXwYghIQf0kuaBxC/OP3//zj9//vx+//5cfv/ynGceJvzE9AXD6aebPtdsTPyuULJFMCJB0UiirY",
-	"6nW726h0pciwA8YvmWJ9g97K94741ndUitaEpXoUQp+lTNLE2vy+sdrG5p4zA6CXVE7hgvE0jHjcduS1",
-	"23GIfxnKXDBszN5CJsRFi2TsgoKdA2WTYImCZ0QzHnFE4w+n0iDgxLD+iaT0ArbiH/6SsYTGPomqfCT+",
-	"4S/x9gOIvxTqP/41NkT88Ocf/v2Hv/39///9//7wtx/+LTadxP/517/+15//Yjk2YJxaHbOhWWXDrDvr",
-	"Qqpe/Ev0ex3Rsulgrljo1Mi4XQpnfp02bLKYlYhbq6RDprS08iYkZMIoYCx+AaIiHh+55El84hCwV4iK",
-	"Tmcv+Wai8Q8aw1b8OSWSysVfmAKChW+Y1yi22/CSR9ysWexRueRIl9yG2bIulhauyo4EpiKuNMsyINDr",
-	"7Iaudo2AYhkSzwWfjkWhfGTVTlxj9UztHWczRXL2ezq1mXmMD8QiM73ZhG8JX56+fAGvjk/PzG6GhWwP",
-	"BU8LpkNDlkgYyaCfieGQ8SHkGdFmgz5E37+yC9m+Gin0iHLtkgpDn2Rt09KtC0aFs0gPyrUxXsKIl+k8",
-	"+KwPjNgVRSCnUuGaHFCatuGp9r3hFvyKkuwrIbM04rhmSaJRmxA+nf1mpMbsmilMhLxQNkNXaWAaCm6h",
-	"Z9qOeMSPcXmjhBvuIG8YR6WjRiSnIcTvIheYj4LDdxFaWlFw+DoKXCJpFITQbrffXF2Z1emWr41AW8Wg",
-	"yNTID9EwMVOOybKHRhqACyMxfVLm0vY6e8CFjvhUFFKZzz3zEOoQrG8Lobe7ZzO2Mc5M5JCG0Ot2SxF0",
-	"cmS+/DTi2udF+8B9CPudPdDUmNtEsmwKlRC9FT6jh9y25STv+dOzijE3k6ejk6eVyPphsNvutDvmSZFT",
-	"TnIWHAZ77U57z2LIES54hEvV0OOwqX7qsYsGJmLcZ5weQvy/NBl+NhRmwXYPbLbMZ3aXyJjSCszf99RM",
-	"3jQZDmka8aFoQ1wLEOJq17X6yXo8cq6IIow4F9piRwNeHV7OyZAa6aRjBWLMNMRmWuI2fFVJgzX6ukxk",
-	"c5uHJb5deimt1sYSO5JlBpraeSi1z9M0OAyeUH00i3hWK/hezzPvJc+m8wtvxJAlywrQNBkGK+qNFnDS",
-	"miEl05oajG8H9jvHstFd8tPtEVCyfGMSqtmG16GiCcLNJmfHFi1u8KArJLx6M1e71e10liHF8rmdhhKl",
-	"qzDodXbXN63VHZhG3e4mjaqZ/ehScsWK61raUrQqFkD5dSjg9Zur8J1hgSrGYyKnwWHwjCldzqvZPidU",
-	"aRgwibmj1r36OihXxpurMMiF0s2IQmXF0Cx+rMwubXbr5dsqzd4QRtN8RLmxq0KDiA3kjXhGNaqkC5pr",
-	"ixKxG4eY0bz0tWM+R3lErKJRZEwjjuO0Z04+uKA0tw+gow+ETKksIVRa2Ix92qgOHqLd531Z1kqgSvv8",
-	"z1vJ/F8MK1/VDRKXPTQnsBtI3XwR1i9VWmuiaqfEwEFSTkuDgF6F9T1wx8Ccyka4VO0/pjRdVP0fFdAd",
-	"Tql/H7uN2AQYVdmqZzh3vWJamPd3Rh1dWU2VUd1guz/C7+2AXqfgds60qsDmOpzWZAgZ4xfoXKsLk+2v",
-	"qjRqE91bRkHavvl0dvbWN5qVAGOL3voWZU3rz01iLMPA4PfVaiBct96DmyzEW1Osv7RJmMcNT6heq4mv",
-	"q0vLQxTMUHnRADIe2jNpnPWA4T3c2ttwZDSEgxrmq/qiJvir0QcPIm5+EFlq0Yq2uMKerdHr9NrwnBqr",
-	"xQEL3KkhFVQZuxFSmmRE0ohvebdTbHqxPiI7wzEm783qqNCH0ifJBUxGIqPbgO3ZkAuJNvKCEqlH0e4G",
-	"eTSG/TYCHx90jfy6VJudlA1U25KdbqeaWrtG+fk83SVK8FZPX1jICV5S5OrJb/96taq1xkrlca+KQpYg",
-	"oHIm31ffOqtuhRnks5HuzBqay+zcXCHd4gkT86lbS4TV7Cdubn5F8lq3x+zrg+DNSKAimes01s47lq5E",
-	"6hX9cE+B5WJ5PststbgfxmQKtidgGrbstyriY5Ea4XbOQDe2oV+PKCuVrtp+AIRPBad48hwMqTbQYK9p",
-	"s64h/ur6+Aj87wb4Ez9vZp+EiRSauiM0puUvgi/bRG9FWYarhfO9z9vaJE/j6s2yJeWN1VWr6WlKx7nQ",
-	"7hSNFRL92Hf20Va6Maoro3HNWtKz+NY28M2nura5f5zq957qxxtPtF+8o7LsuDFKd+Ts0m6n4xzgZSUw",
-	"5IwPQRVJQmlqg1A+ropZyLg57nf2Il5mW2Gol+PjXCyEl61FqqwinZ00hEHjiNuw+oQwu18SUJmYzMqS",
-	"m+Nprqj6DiGbG2EJRvP11ZiwotWMd0RSKHLce/ftNvoBqWEKihz67jyVkiZmPQySkmSEseL3F9SacL6i",
-	"uZDaiBGGUPR6/lRk173ZTHB9MsLOOx/4u1oqxbV4LcSVuKyL3M8oqnt9Z5HFdpN4uQKRz6fn1RMer6u6",
-	"Zkfm/bp9eT6/pDLrjjU32Zlq53LOwEqD2OzYyb4pXDnntr0Z8KMkvC9SQVYCwTV3J4KwAUyBx15BIIpX",
-	"NBvYA/MGhaKpjc/0ut1FUXj8URBuCcesFwO/oH391TJ345n5/Q4BQK06bMnGayt6bnc3RUedLxcCxg2r",
-	"QlurhFI676VDPszYVjlloHk9nGoLxmy+/ZYBlJdEE2mzIfEoFHtEvgeaIRA4efTYJk64eIbLljNb+/mr",
-	"Z6HBFukU28W4qWI/MdT6ueeOeINTar0rEUcSKLOZFwriMfp1idQ7xmRtGdTg0mrpW5LobIow1DyA6btp",
-	"xGPTRWztdBtYkWRSPx/V5vXxKcTu4PvW2TSnMSYRlhUhTEFKE5Y2VIQgw23Rg08CxUcI2DTPiJvBZ7cH",
-	"HMLJiychfHly/CSEJ08fh/AV7Z8g904ePUYEVCas9qfgRCfiW9USB4jPT569PHr09cOXL86OX5x9ffbH",
-	"k+PT2PqPZncXGLp7u/ttODPsrL32mEyrdW7x86M/fO36/PyPZ8enMWztd+A5+7xCRGhDWIqMqWdnLsXb",
-	"6T13sqx1aBmVKQpNtx/YLEZpqdhrwzFJRhHHsybM8Hjg/YwCN/r/Pn95duRpYNydgby1C0+Qlog7YvBd",
-	"/SG2mI5pT7IdCujTqUBk6Ua2md8G8inRhiMecTrO9bQsKTFK3bCoPDBXaUmNAPnqkBk+VcB0xImU7JKq",
-	"BQoGhGWYG42nhWpQI4N8lV1S/iKDpTk/rhpjlZP7tzu/rauo0nfTZ5xg2tti5UPDsql3Uq9h8CXSm3Rd",
-	"LWFYUhu9cWLRLcUXa3UxDYoZFVw6d4jrM2FHW3OiPSqz6hKI7U/tQmbxNS9rwM268xMfDk25UWmUSKM7",
-	"JVi5xkR5tLOz6Xu4iXc3cBOXZ2Rjg/0Pzw2nxM3shGZC50v/bD6Oq/lzlrJXz+2fYSDXXp0Cc/aUO3xo",
-	"EQesDX+8omPhcxqcpvNGu72aptwOvY584Lf9GRjodXrlcxxsYVHODMrILDJgHL44OzuBhCQjzNWeQsYu",
-	"KQi+vTz2UVGXH2Med5jsVHg+L0pT2Ox3qSwsKyQuU92BKT2iU5hQWV55Y35uQ3lcOVMR55QazYRVJDOf",
-	"IKIjl8GCtSGmTyNqthiEcYhtARAbD0HJxBUBtSN+1HzH1CEKa3x8RoZYPGA++epZK+cOKEUcZTO14Bem",
-	"lMg2xLUzwmP/mkSD6bB6cc4DIBFX6KtGloA0w8NWjNdxHVo2fdZp7Xa6e/F22bLbOUDs2ts9QDdsxJmG",
-	"zKwcB3HM+1OeGtB8SSXJbL/KV7qUJSNINP7mC1k4Uo/Dx5Zmp93QG2ZPOsfXCGFI7beYRoQT2444VqPb",
-	"CVEjMeFgL3oKbV1dBYKmYsLtQWNEAeERn9229cAQRc2WmGAtrgfg/uqplr17yqVTG4xuBo+4rRxzZ0ha",
-	"wXOx1Fod7xLncKk3rudPqF6m1FSlUJ1YVx4e16Y19J93O91ey2Zu2S9a+51OvPRuJZyja96ptHjNgbyk",
-	"zv4xgid4NvWF00bsVf3aJzPvq+56ugFJb9ba4jfAto1bekVM6yDPXoDXmt2At+rU/dptef6mu5se8+8F",
-	"e+5uupVdLN5mV+lodnncBn24hyvN5xbYhv3M3Qh3resLwuAPrap93XqJU7Z2GvxNajjX3c7BHcmMU5Ro",
-	"cvtF/FF6lkiPXf3NB/uidrHVu257qpwOUVOLYNXiTq/z6UF8wzsUf6mCvLcJOFy8tuRGsHL34CewMVEM",
-	"GoBK9UiS+XtU1kvXUlH67U2k6OonAt11oO3Q0cyTtARoG041HY9CNMRPjs9i5/1yp3kblFqHbLPLNPxN",
-	"ootxjC8oSW8DHS3Z6xcn1E2/l4qPO/cH27mrKmzFSUjlwTsTomrW2g1vY/2l6NfmG++cBbnFBS4gdBi5",
-	"+4LxRt7tqkdokaMsLT1I9mrZyg2Ta/qsaJzm6xhXd7BCAZWG8T3ll+PcvTtGwy5RSteMyFavDp2F5v2Z",
-	"OcsieQ+tMXpuQ4LXD6q6W7Nu6vq5Iw/LE1o3tecinoZox+PrlCMh6soo8S47TMFSQDLBaRvw+o5cTyNu",
-	"l6YxQXmRZTYy12fCGqUuOpdklEgFTNvYiNtZEiIlo8pGgqy/Rle8ykZPYPW0EaEQJiOWjEBpMlVW5F29",
-	"VMRjf4pdDJJeiguq3Ik8ttDae4JUYTC5u5RvRJ3fBrb0iE4jPqQaj9uoOhe3HwDxj4mBu69EyPKcgHI4",
-	"LvA0nQ2qrmBWdIV02Uore2i6wboRnyuzgrVVVvNCfVeVVtXT926rzOo9F9TPsfRpg5VYVVfVMPpSD6g/",
-	"88MftF8vpLFn4oz8YfzankIkaeUE/lWa8Lw8fv+nqRq/1Tqt+bsRVl6S668tqN2R2/7HkEZM7qg43dXq",
-	"GI5y8Lg5k8MGlRWmWCSJKJxNLqkuJDd6fe5axyVB6bvTUHNHtd/WERQV9fRTW3ev8HSztepE7eCxZ8un",
-	"8viti1eYyXQ3cPEUyiPgvbmHO5I9a2sgqRq5qYWjiNubXGdtibvbtezDe/kxtN3r7LbhMWEZTe2RbCri",
-	"9iwjKbQ23+YGC+CNqf4yMEuSIcBK26E7NXAf0yIKaUCDGGBcwrcQNkzhGoTQ7cDiE3itjH1ChZhNs9uZ",
-	"a2kBgHIxENeWqtDRPtOuEZ/L5vsUebcLKrT4oWv+6pn/tdttKHLQAnb3Ycx4oc0LbMWV64RdHrFR4png",
-	"w+0QDwPD+JI9R8qy1mAezJdXalBkEUeiPLzCMjL7Flh0WXDdhBrwvqA7WocL1x39ooFCr/vpRnkHtSut",
-	"bzlHTwyB8aZFf1V+N7/Enxn47ldRmW/kkvJZxjT6a1wIxuf7h4vh+tlxik76y42yim8qfVnaFrs6KfoZ",
-	"SxoP/6u0LjMzFzs4Ks92woOQMtEnGR7pVlJUPw+wch6irzhf7NTVsuDl3O6pSsNZpctiy4eVqsuGpmWB",
-	"XkOV3SzTstLgzF4T0HC+HVWwhTaUCuHk0WO17T0njM9lk/HUHWds1VGZA8HsidJ+htzOf/Xm6r8DAAD/",
-	"/w==",
+	"7H1dcxs5tthfOdW5VZY2TYqiKK1Hrq1cjS17tOsPxZJq9sbtOw12gyRGTaAHQIvmOKpKUpWX5PX+ibzt",
+	"fbupyj7lD8z9Eak87l+4hQOgP8gmRcmSZ2bX8zCmyG7g4ODgfJ+Dj0EiprnglGsVHH4MJpSkVOLHoySh",
+	"uX5L+Jji3ylViWS5ZoIHh0E8nGuq4iAMJP2hYJKmwaGWBQ0DlUzolJg39DynwWGgtGR8HFxfh8FTkkzo",
+	"U8G1FFnLmHkxzFgSwpR86JAx/d3e7v7eQa/XC4FNp4Umw4zGh0A4FHkmSAqcXlEJyQRh7N4WFsE15foZ",
+	"U7lQzIKwBBHjGeM0hpGQwKZkTFUIMdGaJJMp5dr+QPhcTxgfA80UDWHG9AQIjFhGgZMphSlJKYgR6AkF",
+	"lt4RzpeUj/VkGcTzCQVeTIdUmilwV4BxnGso0jlsGQi/OT56FoKeEA0vjs9hJoosBUV5ur0empGQU6KD",
+	"w4BxfTAIQg8e45qOqazDd0aTQjI9PxUZS+YtqEzpiBSZ7iiZwCMuOH30BJSeZ9R+U3BFRrRjEW5+Ijwd",
+	"ig9mvy0qRU45Tcu1STFTZvMJB6QFwlOQBQcucC9ui+XjczJuR66ltUcKzr456vT3DwwEE/ohhB8KoWn6",
+	"BAgoLQUfwxXJWEq0kLed/LU442w0akEaF8r8Eh/6BSsoFEUMKC0kTcGMBkSZ3dS3m/c6DHIiyZRqd+JP",
+	"Rq8Fp6+ITlrozCBI4cRJxijXMBFZqp7gNyWKxIwD4Wpm4NzrDQw8zLxs2UoQBuY8BIfByahjpurYuepA",
+	"TskHT+m7vf4gbMHWSzZlehnAUzKmoNiPtJz1h4LKeTVphu/VJ3MkGRz2e2GD1vf6QWhAYdNiagDphcGU",
+	"cfdX6yl4Mxop2gLV6/JoMk2nCrQAdcnyVTAKO0wrkDfBaP6rwdlrhfMsK8anxDISBCA3f5Tzq6wYryWi",
+	"2v7suenK/WrbrAskjZPUz7nmfFnW2AIUSzdjUkWBT+ZEayrNMP/4rtf5inRGR53n7z8+vu7U/xzc5s/d",
+	"/vXfBYvLC4MPHSqlkMFhUJ0CYClMC6VhSIHAxcXJM4sHRaVZzhrcF+6RTfF/MLgJ/ddmJJULrqwIP7bQ",
+	"GqGPPNt8JHmesYSYDdn5XlkhWE33d5KOgsPg3+1UasKO/VXtvKCcSpbgoK9ESjM7Y3OHjzggjpxYFJzC",
+	"lCplzmpOJeRSDDM67QbXYfBcyCFLU8o/L4SGBiVVopAJhSHNBB/jMSVGklBp+K1E+F4VmWZ5Ro+kZklG",
+	"1Zs/3Bugi0O/dbvWilHIDfbECIh7GmWfoUAtNMlgapiqUUfMVyOWGfaOC3gt9HNR8PTz4ve1AFUkkxLH",
+	"CMqpFEao3yMK3Yg3YM4+hCCcMT4uMX6PgDTGXQsO9zuI8JwL8ZLIMf05qP+HghqOZfRFpkAYrZppBSgx",
+	"Q0AV17M3qzvSDwmllujM+XikUBsifiGvCJ+/taOqz7weIWBK+ByMEJjmWj2BGWHaaEjmZJt/31It552j",
+	"kaYSFJmj4VCze2o/LwusM5oIniJ/wGGHdCQkBS3n5sCRMWF8vRK2Vo1AQcFJoSdCsh/p5z+oWlxSDrMJ",
+	"lRRZNVPgl+LJgHFUc81f9EPOUAU1b+HvM9SDE0lTyjUjmeU7FzyXIjFcf5j9jOTNlAf+yVo5ZFWW10K/",
+	"EikbMbsNy8NaNfiRgkTkc9hqqLTbZrKkkNIp5TXyQhO4U7OB29bont9p2Ms1K2XdO/jMtdc57pGxmeHW",
+	"8bNzxwxKCxjpoovqjxsD/QqW55mPuRQ5lZpZ7cTS/YZ83mDD8KsWwyYMEkmJpumRvmmwczalSpNpHiyu",
+	"pmXUEbkSkmlLD+7XoRAZJbz+s3oqCovqxfMdWvW6bWxNxi+ZuhHeMyE1TY0lhi8xbfG4NFyRp7dGwHWd",
+	"bb3zloCdo4kch/kK6jrG65PXcbaEoNBv+PuSE4rh9zTRZgGOSE4lvWJ0tnwAK9lpzHECGVPa0p0oNMou",
+	"A6I5ep9IY19I6YFJ6eFo6GsmFiymPlrIvMgyK4mscF5t1Q2ZMIxcC2GVhy2iYSqUBjMQJBMiSWK06218",
+	"ayw6big/Q/e1+/DODv6+/lyHTXMhEa1oBx4GY6YnxbCbiOmOIDnrJCKlY8p3SoCv66+rS5Z3BKKRZJ1c",
+	"GNqQdk1m8Y43NvwppYegZjNW1nIUna21cVE9TAh/hLbtMCP8Ei2P0tp1yLHz1NAToJdwOnUS6JfF9Vm6",
+	"kaPzXg4CuidWkbnjqWsI+lmTqyxs7d03tnYgN93fhd09nhKWtXJpan4BkqaSKvUECs5+KIxKNiYyzahS",
+	"xo5NiEKnXf2k7g+ajpx/jCL19+///d/7D1HU9R/Xe2YsAJXuZ8BdVh2XyBJfV8vfe+pDb147/7VfECnJ",
+	"fIkC8PXlvV14yk3eRgPfUJJZD1ITrpRoMiQKeTjlxsB4F4hLQ2KcXBFm+cf7cBlcpYkuWgI84tLYAdbZ",
+	"rqi8YglFZ7t173qlWtmgAvfGoAfDbOetwLiiUrWGYFCDLzg39tWwYFn6SIF7uBu0eRwbkscuLqzQU83U",
+	"ht2TKbEGeENoDB7fRmhgmGiV2Bg8/mWLjZdizLhR9JE1pymzz53WaG1EMkUX9SrqGcDiGV7noFw+pk3u",
+	"E2CEQqmZkE0mXX7Z4Bm/7W8+nR9hacbFk4jrqoHRRjUl0pzL45a4Kxy618mUal8WIcS326Ba6VNcFsHu",
+	"iQZfWwfNgna+xPTCcshSgW0e6m/EzHlpvAsTnZZ1jyXq9VnWbQ861jFQgr847TqsOH1kDVYS98TGWPEq",
+	"zk0yoBx4HXzWCbEGPOuO2xw6O2DbXrmRbtoq91jp84MJucUmeXAXpmtDwWs6q/kIbnGQvGxehwbUi5ct",
+	"tHWv1NWuze2rc/dY3bharzWahxbRtsb8Xo+6u7EiUuF9Hay1HVpxGFdBVzMD7rCxC6bcZ7Bl+kumzGYK",
+	"XX2xd9uKpMLUDVtR8p12PrMKuk+R8usgsrbAguhea9v55wwv8jHQDXyR+FybOHRB1I1kt0PEw0luj+mN",
+	"5fbpnTWexxtpPJ7EH4MW8Nv+giXnZ3+KSVUtJh1wOoNyMDFqGacLaPjleg4WEBASjDYa8UtKc5dFYr3j",
+	"IDjtRoapbbDWRSW8ZiBu/ed3UaSi6Oz9x8fh9fZ6m3ADXMCWkG4NWoABexHq7Vocs8VOtM6n9WbDtVl1",
+	"lomZ+aPVE8i8QXLjQPWTs94oqh0RA6WfpA5LK10uBFiXlpxXuNjIlbMAln+9be72mOoqRXZD9fVWsstC",
+	"UHL0G5TGjVXFW7DsmsO21Uh20D9SoMlYhaDweSBZPiFDqllCsmwOwznmCIKQKZWwdcGZMRcjbv4PaA2q",
+	"Q4iCFyIKfHAzCsYiCkKIglSSseCq/pOWhBnbPAq27THe1DESBueVIlW+tDa9ZXPxTgwONpHvB4MF/jcl",
+	"H04sMP3eAsiNCUr9ALHtlrNGXddu3+7oN8LX26iicjYuEcXJ2Rt4fNDbNUr6xflTG5WbsixjykaxQ6Dd",
+	"cRf6vd2DTq/f2X183ts77PcP9w+6B3u//U/ow/lAprk5UcGqp+qcOyWadjRD1rK8OZWj43sluHms+wqh",
+	"2di9oUQ+USTPqw/oveAk2/FDIubOvcLd8Ebs352eUA3fSF/c318gqAt08dYMmuWTO2I0szkFNpX5CcTO",
+	"yIhD64QbsyvKQ5A0z0hCrQA1JLEc4PorsYGW6LyBxpq2dicB0NyT24gB+6ZXnaeM13XE3bBdCVi7F0yY",
+	"cW+nWZdawbqnrS/zDnq4U/3uqo03cVY/RYaKzUnJKFGoQlnKrwi/ieGVu7yJ2l3bqI01b+ciaRHqmD1x",
+	"js+3HWDMwZY0EWPOFE1hJMXU+7IoZojgAI7f4u7t5DZH/WGiWC4TdtnZPyH9/YP2Rfj0dleoYEAPjejI",
+	"xIzKhCgKE/qh25pf+/7jwaAlQdZMyH5cyfQQNeYBMwsWLnSDcDkSty5jKgwK2RJ3+hYTmPwqgCmMYND0",
+	"EMhQiazQtBnboPKRivjpxdcvT55+9/XR2fF3F29f2td0CJgGOmPKbHFGtCFiLfDdo9OTRwqEZGPGw4jj",
+	"7u6QnO04H9dOb3gwGox6tPM42SWdwfAx7XxF9n/b6Y92071kQPfJwdCqTetVdtxNs9SwQYwOv+W+1qln",
+	"NYHf5FPc1JPY6uFrn9cd2LuZSCVvXPplc+sIU5Ha8xs2tpu8P8GOFa6yo1YhYA3aN+Fnt+NktUU1j8au",
+	"od2G1ltmzagcdQshQWVETeiKcG3EkRkY7cdZD5BLqijXmFQGWwZ6Io3pgSmWr5//4Slwc6oz9iM+EnHz",
+	"sucrjI+NsQLx78kljUOI//Ln//GXP//Xv/z5f/7lz/89xnni781PQFxWolmZsTbOy+MLJFMCJB0ViirY",
+	"GvT728h0pchwAMavmGJDo8OV64741o9Uis6MpXoSwpClTNLEen78y2obX/eYGQG9onIOl4ynYcTjrgOv",
+	"241D/GQgcyHRKfsAmRCXHZKxSwp2D5RNhSYKXhLNeMRRJ386l0YPTgzqX0hKL2Er/ulPGUto7FPpykfi",
+	"n/4Ubz+B+PdC/d//FRsgfvqnn/7PT//yr//tX//LT//y0/+OzSDx//vnf/7///Qni7ER8x6WDY0rG2zf",
+	"uSmw7sm/1IFvQ1o2KdCVjJ0ZGrdH4dyf0xYhi7mpKFolHTOlpaU3ISEThgFjCRQQFfH4yKXQ4hOHgKNC",
+	"VPR6e8n3M40faAxb8deUSCqXf2EKCJY/Ynar2O7CGx5xc2ZxROVSZF2KI+ZMu4hquC5HFpiKuNIsy4DA",
+	"oLcbugpGAoplCDwXfD4VhfLxdWdTt9VQNdZY7RTJ2R/o3OZnMj4Sy8j0xhOuEn5/9uY1vD0+OzfSDMsZ",
+	"nwqeFkyHBiyRMJLBMBPjMeNjyDOijYA+xAiQsgfZLo0UekK5dqmloU+1t8UJ1rOkwireh3SNjoqIl0ld",
+	"+KwPj9kTRSCnUuGZHFGaduFE+9FQBL+lJPtWyCyNOJ5ZkmjkJoTPq98M1RipmcJMyEtl87SVBqah4Fb1",
+	"TLsRj/gxHm+kcIMdxA3jyHTUhOQ0hPhj5NIzouDwY4T2VhQcvosCl04cBSF0u93319fmdLrja/MQLGNQ",
+	"ZG7oh2iYmS3HlOlDQw3AhaGYISkzqge9PeBCR3wuCqnM3wPzEPIQrHIMYbC7Z/P2MduAyDENYdDvlyTo",
+	"6Mh8+VXEtc+O9+kbIez39kBTY3QTybI51BI1unAEg94+JERKhrsD8ZFBfRxxS42Yd+lLTYy9/kjBlOqJ",
+	"SBXi85ToiYIpmQNFLmwxaVgAbMWoKXmC2MFD1/wuNkz+a1fomZOx4SBWabMql6opcEAsTWzFT9+8Pfvu",
+	"6OXLN98eP/vuzduTFyevz+LtiBsoEpJljoeXh/nQiK9RxsYTrZBh2gwXmloCjP/YcYZI5+QZMtxagYAR",
+	"V8fnZGz+fSks6TuZYBGFA0pKUovP1wISIS4ZNUdHYhw1RXIt02nMt1gv7FlnPZneoPR8whSkIinMIalU",
+	"W2NXWeyJnHKSs+6cTDMHS+P775XgZh14upRlV5qag2M0W0lHVFKe0GrAVCQq7sL5RGDlqaQUpCi0WYNl",
+	"LEPqtWGQBGum9IRwGFJkGURqW/6IC9UTOsdFIl3XOKphqJbbGcHn9CTH6l6dnNd8CBUDOzo9qSX0HAa7",
+	"3V63Z550aw0Og71ur7tnjZYJSpgGhZkvxm1lm89dEkIipkPG6SHE/0GT8e/GwkiI/oFN0vudVUvMGVBg",
+	"Pj9SFYPTZDymacTHogtxIy8BKV03yrabaRALtVthxLnQltaNteQMNHMgDDukUwViyjTEhg/EXfi2ln1v",
+	"6LXMn3XUYIHvlt5+S6QY3SBZZmwhuw/l5pykwWHwguqjKtGiXjj8bhF5b3g2X+T0hmo1Ga+qe9VkHKwp",
+	"c1xSzG+YUjKtqTEq7cReVVk1u8u5vD8ASpRvDEI9yfk2ULTZDNXm7Nha6Q0edPXL1+8XSkb7vd4q06R8",
+	"bqelMvI6DAa93ZtfbZQ7mZf6/U1eqhcUoSfT1Ujf9KatgK0rn0i/Tu189/46/GhQoIrplMh5cBi8ZEqX",
+	"+2r0tRlVGkZMYsq69eq/C8qT8f46DHKhdLsKq7JibA4/MvjSSWSdy1ulnyWEyTyfUG4M+dCYYDZCk1GN",
+	"LOmS5tqaJTiMM9HQn+FLVn1pxIQ4EUmmNOI4T7fyLUMqRa4gLWxBUKV+UQVDkly6CFIbM3iKbgbvQLVG",
+	"KVXaJ53fS7nRci7LddP+dSmLC+S6Ac0tVn7+Wmm1Qah2S4w4J+W2tJDnddiUgDtGq66JwZVM/zml6TLj",
+	"/8J+HnBL/XqsELFZd6omqCuz6ma2tLTvHw0zurZ8KqO6xVX0DL+3E3qOgsKcaVWz0prWmyZjyBi/RF9u",
+	"k5jseHWm0djowSoI0u7dt7O3d/NLVd8BfGNw8xtlIf0vjWIswsCYi+vZQHjTeQ/uchDvjbH+2jZhUWt4",
+	"QfWNnPi2vLTs3GKmyosWFcMG7pSzHTCmjIFjY8dzOnOKhvmqeagJ/mr4wZOIo3mdpVZX0VarsA19Br2B",
+	"H6nSIZZC0tawXNYi4BU11o5TSFDGQyqoMoYgpDTJjBGy5dyjEY/N/NaZaWkjxlzjquwTnX04wWwiMrqN",
+	"RgwbcyHbVZZmzPdhVJbWIPVGWstnPVx/WzzRbsoGPHGFiNypFwLcwDV9VcEK7nmvvWKWKhhWlOR78Lt/",
+	"u+zYGnG8liJXqS8rVKdyJz+VUTtjcI395JMBH8yMWshD35wh3WM/nMXMyRXEaoSL25u/IXptGnJ2+SB4",
+	"uwpRo8ybONbOR5auVfFr/OGRAovFsptUdVrcD1MyBzsSMA1b9lsV8alIDXE7H6Kb27nqWcl01fYTIHwu",
+	"OMU+mTCm2ugUe23CumEq1M/HF4vhYSwG4vfNyEmYSaGpa/gzL38RfJUQvRdmGa4nzk/uDrhJPtH1+1VH",
+	"ylu5607TSUqnudCu588ain7uB/tiZN1Zqyujxu1c0qP43gT45lvdEO5ftvqTt/r5xhvtD++kbJLQGtw7",
+	"cgZtv9dzfvOybwHkjI9BFUlCaWpjVz5qjTnzKBz3e3sRL7MCMSWB4+NcLKVBWItUWUZahXIxthxxm/4x",
+	"I8zKSwIqE7OqiUJ7GM61gHhAlc3NsEJH890gMLFKqwp3GNHOUfbuWzH6GaFhCoochq77UwkTsw4GSUky",
+	"wRj8pxNqgzjf0lxIbcjIBb5vxE+Ndt3KKsL1STM7H3288HolFTfCvBDXwrkuw6SCqOkurgKS3TbycvVZ",
+	"X88v6v1ob8u6qgaff9tOQJ8HVdt1h5q7SKZGF+FKWWkhmx272XdVVy64fd9M+IUSPlVTQVQCwTP3IISw",
+	"gZoCzz2DQC1e0Wxk23uOCkVTG9gZ9PvLpPD8CyHckx5zMxn4A+2rBVe5G7EK9AEVgEYt4wrBa+vP7lea",
+	"oqPORxKAcYOq0FbWIZUueukQDxXaaj1R2s/DmbbKmK0L2TIK5RXRRNqsXWzcZC/08IpmCAROnz23+RYu",
+	"EOKyOo1ov3j7MsT0vjm+F6NQxXFiaIzzyDWkhDNqvSsRRxAoswkbCuIp+nWJ1DvGZO0YrcGlf9MPJNHZ",
+	"HNVQTKczRzCNeGyGiK2dbuMqksya3Zxt/imfQ+yu6eicz3Mau0xCV7nEFKQ0YWlL5RIi3Bbn+GRlfISA",
+	"TQCNuJm8uuvkEE5fvwjh96fHL0J4cfI8hG/p8BSxd/rsuU2v9InVwzk40on4Vr0UB+KL05dvjp599/TN",
+	"6/Pj1+ffnf/D6fFZbP1H1U0rBu7B7n4Xzg06G8ueknm9KjN+dfTH79yYX//D+fFZDFv7PXjFvq4BEdrY",
+	"lyJT6tGZS/Fh/sj1wbYOLcMyRaHp9hObbSstFHtdOCbJJOLYGcdMj9dzVBC42f/jxZvzIw8D465j+9Yu",
+	"vEBYIu6AwbX6ltuYNmz7bo8FDOlcoGbpZrYVCkblU6ILRzzitm2BL30yTN2gqGzvrbSkhoB8FVOlnypg",
+	"OuJESnZF1RIEI8IyzOHH3sYa1MRovsoeKX/tyspkIVc1tM7J/Zud3zRZVOm7GTJOMFtuuUKn5dg0B2nW",
+	"2vgOBZsMXS+1WdGaYOOMpHuKLzbqt1oYMzK4dKHltM9MvuH+DWRm9SMQ25+6hcziW14tg8K69zO3sqfc",
+	"sDRKpOGdEixdY0EH2tnZ/BPcxLsbuInLjv74wv7nx4Zj4mZ3QrOhiyWqNpHH1aY6S9mz5+4vMJBrL3qC",
+	"BXvKtUpb1gNuDH+8pVPhkyEcp/NGu71IqxSHnkc+8WK/UgYGvUH5HAdbAJdjuURmNQPG4Zvz81NISDKh",
+	"thoiY1cUBN9eHfuoscsvMY8HzJIqPJ6XqSls97vUDpYlEpfg7pQpLHCYUVle0GV+xsqPqgSMU2o4EybK",
+	"VD7BegaLr5VAUrNFS4xDbAvV2HQMSiauWK0b8aP2G/EOkVhtgQp2wNXVJWaWzp2iFHGkzdQqvzCnRHYh",
+	"btxoEPtlEg1mwPo1X0+ARFyhr9o2l5FmetiK8fLAQ4um3/U6u73+XrxdvtnvHaDuOtg9QDdsxJmGzJwc",
+	"p+KY9VOeGqX5ikqS2XGVryMqS5sQaPzNF1xxhB6njy3MjrvVeziZZYQwpvZbzCLCje1GHHsn2A1REzHj",
+	"YK+lC23tUE0FTcWM27aIWEoT8epuwCcGKGpEoq2s8Qq4vyivY2/KA9sSy+joZvKI2wpH1/HWEp4ve6rX",
+	"m69wDpd843b+hPrVb23FDfWNdW0M4sa2hv7v3V5/0LGJW/aLzn6vF6+8CQ736JY3wC1fyiKvqLN/DOEJ",
+	"ns19gb8he9W8pM7s+7qb6e4A0vsbbfE76LatIr1Gpk0lz17X2anu61x3R0jjbk9/L+ddLyXxhL1wk+ba",
+	"IZbv3qwNVF11ucEY7uHa6wsHbMNxFu6vvNVlK2Hwx07dvu68wS27cRv8vY+41/3ewQPRjGOUaHL7Q/yF",
+	"elZQz9v2vofnJXexVeZOPNW6mDTYIli2uDPofXUQ3/HG118rIe9tohwuX7J0J7Vy9+BnsDGRDFoUlXrr",
+	"nMVbn26mrpWk9Ju7UNH1z6R0NxVtpx1VnqQVirbBVFsbH6IhfnF8Hjvvl7t7wGipTZWtuvrH33u8HMf4",
+	"hpL0PrSjFbJ+eUPd9nuq+CK5P5vkrrOwNR27ygZRM6Ia1tod747+tfDX9vs5nQW5xQUeIHQYudvN8f7w",
+	"7bpHaBmjLC09SPYi7Np9uDeMWeM47ZfHrh9gDQMqDeNHyh/HhVvCDIddwZRuGZGtX3RcheZ9b6dVkbyn",
+	"1hi9sCHB2wdV3R1/d3X9PJCH5QVtmtoLEU8DtMPxbeqYUOvKKPEuO0zBUkAywWnVczrizabTNjI3ZMIa",
+	"pS46l2SUSAVMY5hjoVl1xKsXfffE2M9cbxoDW4pqzfgYqXKKt7C78J7tEYrgb9v4i5NevpuKLnsa6Zrj",
+	"2rCiKUmdJyOE2YQlE1CazJU9VmUJVgWYpFfikirf2MSm/ZiRI86UKoze764pnVDnG4It9FONqcbOM3X/",
+	"5fYTIP4pMYq4vZlFyLKFQTkfR7xvUNcVcV/YBTECZou57DUSdyvkWjw3D1XMVW9EeV+VXJ94Zn+J1VUb",
+	"HPY6R6xH6lc6WX03En/zSLNWx3bnmfjbSbRtyCVp7UqSdcz2oryP5OepaL/XUrDFy2LW3hru73FpXBre",
+	"/eugRswfqfn11fowkXIaeHuyiI1bY4ckkiSicGa/pLqQHOVA857bFXHvh+NQC3dX3Fd7jBp7+rkNyLfY",
+	"6O9GdqJ2sAPg6q08/uBCIlbY45WEPK2usfAWJQok23ZuJKmauK2Fo4jbq62rd4m77LocwwcSMHo+6O12",
+	"4TlhGU1td0LX8EtPpNDafJsbVQCvkPa3I1qQDACW2g5dA819zLwoJFURFyMMffg3hI2EuBdC6Pdg+Qm8",
+	"Z8s+oUJM2NntLbxpFQDlwizuXapCB3vFXSO+kDD4FeJuF1Ro9Ye++TQw/+t2u1DkoAXs7sOUcdsxbKvR",
+	"Ps3mrRgmngk+3g6xLx6GsGyHK4tao/JgSr5SoyKLOALlNTisVLOrwLrOgus2rQEvUHugc7h0/9uvWlEY",
+	"9L/aKLWhccf/PacBijEw3nbor8vvFo/4S2Mh+FNUpjS5vH+WMY0uIRfl8SUF4XJGQNVZ1FF/KSjr+k1t",
+	"LAvb8lCnxTBjSWsfzNrbZfLn8gBHZdcpM/s4E0OSYbO5EqJma8xaa1Bf1L48qCuXMXaOL3GrvVgV0yy/",
+	"+bRW2NnyalkD2FLIVyVz1l5wV0+3dN6jCrbQTFMhnD57rra9c4bxhYQ1nvr2h8iOyjQLZpur+x1ykv/6",
+	"/fW/BQAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -90,7 +90,8 @@ const getArticleBySlug = `-- name: GetArticleBySlug :one
 SELECT a.id, a.slug, a.title, a.description, a.body,
        a.created_at, a.updated_at, a.favorites_count,
        u.username, u.bio, u.image,
-       COALESCE((SELECT array_agg((SELECT t.name FROM tags t WHERE t.id = at.tag_id) ORDER BY at.position)
+       COALESCE((SELECT array_agg((SELECT t.name FROM tags t WHERE t.id = at.tag_id)
+                           ORDER BY (SELECT t.name FROM tags t WHERE t.id = at.tag_id) COLLATE "C")
                  FROM article_tags at
                  WHERE at.article_id = a.id), '{}')::text[] AS tag_list,
        EXISTS (SELECT 1 FROM favorites f
@@ -211,7 +212,8 @@ SELECT total.n AS articles_count,
        a.id, a.slug, a.title, a.description,
        a.created_at, a.updated_at, a.favorites_count,
        u.username, u.bio, u.image,
-       COALESCE((SELECT array_agg((SELECT t.name FROM tags t WHERE t.id = at.tag_id) ORDER BY at.position)
+       COALESCE((SELECT array_agg((SELECT t.name FROM tags t WHERE t.id = at.tag_id)
+                           ORDER BY (SELECT t.name FROM tags t WHERE t.id = at.tag_id) COLLATE "C")
                  FROM article_tags at
                  WHERE at.article_id = a.id), '{}')::text[] AS tag_list,
        EXISTS (SELECT 1 FROM favorites f
@@ -328,7 +330,8 @@ SELECT total.n AS articles_count,
        a.id, a.slug, a.title, a.description,
        a.created_at, a.updated_at, a.favorites_count,
        u.username, u.bio, u.image,
-       COALESCE((SELECT array_agg((SELECT t.name FROM tags t WHERE t.id = at.tag_id) ORDER BY at.position)
+       COALESCE((SELECT array_agg((SELECT t.name FROM tags t WHERE t.id = at.tag_id)
+                           ORDER BY (SELECT t.name FROM tags t WHERE t.id = at.tag_id) COLLATE "C")
                  FROM article_tags at
                  WHERE at.article_id = a.id), '{}')::text[] AS tag_list,
        EXISTS (SELECT 1 FROM favorites f

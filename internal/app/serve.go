@@ -69,6 +69,7 @@ func Serve(ctx context.Context, cfg config.Config, ln net.Listener, log *slog.Lo
 		},
 		RequestTimeout: cfg.RequestTimeout,
 		Metrics:        metrics.New(version, pool),
+		AllowedOrigins: cfg.CORSAllowedOrigins,
 	})
 	if err != nil {
 		return err

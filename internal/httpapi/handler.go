@@ -3,9 +3,11 @@
 // from api/openapi.yaml.
 //
 // A request travels: withRequestInfo (id, client address) → accessLog (and
-// metrics) →
-// recoverer → limits (deadline) → validate (route, body limit, token, spec) →
-// the generated ServeMux and strict wrapper → a (*Server) method → sqlc.
+// metrics) → recoverer → withCORS (preflights answered here) → limits
+// (deadline) → the top-level dispatch (unclean paths 404, one trailing
+// slash dropped, the API reference and the spec, /metrics) → validate
+// (route, 405 with Allow, body limit, token, spec) → the generated ServeMux
+// and strict wrapper → a (*Server) method → sqlc.
 package httpapi
 
 import (
@@ -20,10 +22,13 @@ import (
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/sophsapp/sophsapp"
 	"github.com/sophsapp/sophsapp/gen/api"
 	"github.com/sophsapp/sophsapp/gen/db"
+	"github.com/sophsapp/sophsapp/internal/apidocs"
 	"github.com/sophsapp/sophsapp/internal/auth"
 	"github.com/sophsapp/sophsapp/internal/metrics"
+	"github.com/sophsapp/sophsapp/internal/origin"
 )
 
 // Deps is what the handler needs from the process.
@@ -42,6 +47,8 @@ type Deps struct {
 	Uploads UploadSettings
 	// Metrics records every request and is served on GET /metrics.
 	Metrics *metrics.Metrics
+	// AllowedOrigins are the browser origins that may call the API (CORS).
+	AllowedOrigins origin.List
 }
 
 // NewHandler returns the whole HTTP surface of the service.
@@ -73,22 +80,38 @@ func NewHandler(d Deps) (http.Handler, error) {
 	})
 	validated := validate(router, d.Tokens, s.q, bodyLimits{json: d.MaxJSONBytes, upload: d.MaxUploadBytes}, ew)(apiHandler)
 	metricsHandler := d.Metrics.Handler()
+	docs, err := apidocs.New(sophsapp.OpenAPI)
+	if err != nil {
+		return nil, err
+	}
+	notFound := func(w http.ResponseWriter, r *http.Request) {
+		ew.write(w, r, http.StatusNotFound, "no such endpoint: "+r.URL.Path)
+	}
+	notAllowed := func(w http.ResponseWriter, r *http.Request) {
+		ew.write(w, r, http.StatusMethodNotAllowed, fmt.Sprintf("method %s is not allowed on %s", r.Method, r.URL.Path))
+	}
 	// The top level is dispatched by hand rather than by a ServeMux, which
 	// would answer unclean paths (//, /./, /../) with a text redirect.
 	var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := r.URL.Path; p != path.Clean(p) && p != path.Clean(p)+"/" {
+			notFound(w, r)
+			return
+		}
+		r = WithoutTrailingSlash(r)
 		p := r.URL.Path
 		switch {
-		case p != path.Clean(p) && p != path.Clean(p)+"/":
-			ew.write(w, r, http.StatusNotFound, "no such endpoint: "+p)
+		case apidocs.Owns(p):
+			docs.ServeHTTP(w, r, notFound, notAllowed)
 		case strings.HasPrefix(p, "/api/"):
 			validated.ServeHTTP(w, r)
 		case p == "/metrics" && (r.Method == http.MethodGet || r.Method == http.MethodHead):
 			metricsHandler.ServeHTTP(w, r)
 		default:
-			ew.write(w, r, http.StatusNotFound, "no such endpoint: "+p)
+			notFound(w, r)
 		}
 	})
 	h = limits(d.RequestTimeout)(h)
+	h = withCORS(d.AllowedOrigins, spec)(h)
 	h = recoverer(d.Log, ew)(h)
 	h = accessLog(d.Log, d.Metrics)(h)
 	h = withRequestInfo(d.TrustedProxies)(h)

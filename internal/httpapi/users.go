@@ -166,7 +166,8 @@ func (s *Server) userByID(ctx context.Context, id int64) (db.User, error) {
 }
 
 // UpdateCurrentUser handles PUT /api/user. Fields left out stay as they
-// are; bio or image given as null or "" is cleared. The answer carries the
+// are; bio or image given as null or "" is cleared; password given as null
+// or "" stays. The answer carries the
 // token the caller sent, which stays valid: tokens name the user by id, so
 // a change of email or username leaves every token valid, and a change of
 // password revokes every other token issued before it (stock frontends
@@ -193,7 +194,8 @@ func (s *Server) UpdateCurrentUser(ctx context.Context, request api.UpdateCurren
 		Bio:      clearable(in.Bio),
 		Image:    clearable(in.Image),
 	}
-	if in.Password != nil {
+	// "" and null keep the password: settings forms send the blank field.
+	if in.Password != nil && *in.Password != "" {
 		hash, err := hashPassword(ctx, *in.Password)
 		if err != nil {
 			return nil, err

@@ -140,6 +140,13 @@ func validate(router routers.Router, tokens *auth.Tokens, q *db.Queries, limits 
 			route, params, err := router.FindRoute(r)
 			switch {
 			case errors.Is(err, routers.ErrMethodNotAllowed):
+				// The path exists: say which methods it has. A plain OPTIONS
+				// (not a CORS preflight, which withCORS answered) asks just that.
+				w.Header().Set("Allow", allowedMethods(router, r))
+				if r.Method == http.MethodOptions {
+					w.WriteHeader(http.StatusNoContent)
+					return
+				}
 				ew.write(w, r, http.StatusMethodNotAllowed, fmt.Sprintf("method %s is not allowed on %s", r.Method, r.URL.Path))
 				return
 			case err != nil:

@@ -1,0 +1,43 @@
+package httpapi
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/getkin/kin-openapi/routers"
+)
+
+// methodOrder is the order of the methods in an Allow header.
+var methodOrder = []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
+
+// allowedMethods returns the Allow header of the spec path r is on: the
+// path's methods in methodOrder, then OPTIONS, which every API path
+// answers.
+func allowedMethods(router routers.Router, r *http.Request) string {
+	var allow []string
+	probe := r.WithContext(r.Context())
+	for _, m := range methodOrder {
+		probe.Method = m
+		if _, _, err := router.FindRoute(probe); err == nil {
+			allow = append(allow, m)
+		}
+	}
+	return strings.Join(append(allow, http.MethodOptions), ", ")
+}
+
+// WithoutTrailingSlash returns r with one trailing slash removed from its
+// path, so that "/api/articles/" is the same route as "/api/articles" for
+// every operation. An escaped slash (%2F) at the end belongs to the last
+// path segment and stays.
+func WithoutTrailingSlash(r *http.Request) *http.Request {
+	p := r.URL.Path
+	if len(p) < 2 || !strings.HasSuffix(p, "/") || !strings.HasSuffix(r.URL.EscapedPath(), "/") {
+		return r
+	}
+	u := *r.URL
+	u.Path = strings.TrimSuffix(u.Path, "/")
+	u.RawPath = strings.TrimSuffix(u.RawPath, "/")
+	stripped := r.WithContext(r.Context())
+	stripped.URL = &u
+	return stripped
+}
