@@ -41,3 +41,9 @@ require (
 	golang.org/x/sys v0.50.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 )
+
+// npm installs hold no Go code: keep ./... out of them.
+ignore (
+	./browser/node_modules
+	./clients/typescript/node_modules
+)
