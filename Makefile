@@ -24,15 +24,19 @@ FUZZTIME ?= 10m
 fuzz:
 	go test -run '^$$' -fuzz '^FuzzAPI$$' -fuzztime $(FUZZTIME) ./internal/httpapi/
 
-## generate: regenerate gen/ from api/openapi.yaml, schema/ and queries/
+# What go generate writes: the Go server and client, the queries, the
+# TypeScript client's types and the API reference's vendored renderer.
+GENERATED := gen clients/typescript/src/schema.ts internal/apidocs/assets/swagger-ui
+
+## generate: regenerate gen/, the TypeScript client's types and the reference's assets from api/openapi.yaml, schema/ and queries/
 generate:
 	go generate ./...
 
-## check-generated: fail when gen/ does not match the spec and the SQL
+## check-generated: fail when generated code does not match the spec and the SQL
 check-generated:
 	go generate ./...
-	@git diff --exit-code --stat -- gen || { echo "gen/ is stale: run 'go generate ./...' and commit the result" >&2; exit 1; }
-	@test -z "$$(git status --porcelain -- gen)" || { git status --porcelain -- gen; echo "gen/ has untracked files: commit them" >&2; exit 1; }
+	@git diff --exit-code --stat -- $(GENERATED) || { echo "generated files are stale: run 'go generate ./...' and commit the result" >&2; exit 1; }
+	@test -z "$$(git status --porcelain -- $(GENERATED))" || { git status --porcelain -- $(GENERATED); echo "generated files are untracked: commit them" >&2; exit 1; }
 
 ## build: the sophsapp binary in bin/
 build:
