@@ -140,18 +140,28 @@ func (h *Handler) add(p string, body []byte, contentType, cache string, page boo
 	}
 }
 
+// allow is the Allow header of every route here.
+const allow = "GET, HEAD, OPTIONS"
+
 // ServeHTTP answers GET and HEAD with the file at r.URL.Path (which the
 // caller has cleaned and stripped of one trailing slash), 304 when
-// If-None-Match names its ETag. Anything else is left to notFound and
-// notAllowed, which write the API's JSON errors.
+// If-None-Match names its ETag, and OPTIONS with 204 and Allow. Unknown
+// paths and other methods are left to notFound and notAllowed, which write
+// the API's JSON errors.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, notFound, notAllowed http.HandlerFunc) {
 	f, ok := h.files[r.URL.Path]
 	if !ok {
 		notFound(w, r)
 		return
 	}
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		w.Header().Set("Allow", "GET, HEAD")
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+	case http.MethodOptions:
+		w.Header().Set("Allow", allow)
+		w.WriteHeader(http.StatusNoContent)
+		return
+	default:
+		w.Header().Set("Allow", allow)
 		notAllowed(w, r)
 		return
 	}

@@ -347,9 +347,15 @@ func TestMethodNotAllowedListsAllow(t *testing.T) {
 			}
 		}
 	}
-	resp, _ := send(t, a, "POST", "/api/docs", "", nil)
-	if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != "GET, HEAD" {
-		t.Errorf("POST /api/docs: %d Allow %q", resp.StatusCode, resp.Header.Get("Allow"))
+	for _, p := range []string{"/api/docs", "/api/openapi.json", "/api/docs/swagger-ui/swagger-ui.css"} {
+		resp, _ := send(t, a, "POST", p, "", nil)
+		if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != "GET, HEAD, OPTIONS" {
+			t.Errorf("POST %s: %d Allow %q", p, resp.StatusCode, resp.Header.Get("Allow"))
+		}
+		resp, _ = send(t, a, "OPTIONS", p, "", nil)
+		if resp.StatusCode != http.StatusNoContent || resp.Header.Get("Allow") != "GET, HEAD, OPTIONS" {
+			t.Errorf("OPTIONS %s: %d Allow %q", p, resp.StatusCode, resp.Header.Get("Allow"))
+		}
 	}
 }
 
