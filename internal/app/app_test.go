@@ -131,17 +131,18 @@ func TestHealthDatabaseUnreachable(t *testing.T) {
 func TestConfigErrorsNameEachVariable(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	env := map[string]string{
-		"MAX_JSON_BYTES":   "lots",
-		"SHUTDOWN_TIMEOUT": "soon",
-		"LOG_LEVEL":        "chatty",
-		"TRUSTED_PROXIES":  "not-an-ip",
-		"APP_ENV":          "staging",
+		"MAX_JSON_BYTES":       "lots",
+		"SHUTDOWN_TIMEOUT":     "soon",
+		"LOG_LEVEL":            "chatty",
+		"TRUSTED_PROXIES":      "not-an-ip",
+		"APP_ENV":              "staging",
+		"CORS_ALLOWED_ORIGINS": "https://app.example.com/",
 	}
 	err := app.Run(context.Background(), []string{"sophsapp", "serve"}, env, &stdout, &stderr)
 	if err == nil {
 		t.Fatal("serve started with a broken configuration")
 	}
-	for _, name := range []string{"DATABASE_URL", "MAX_JSON_BYTES", "SHUTDOWN_TIMEOUT", "LOG_LEVEL", "TRUSTED_PROXIES", "APP_ENV", "JWT_SECRET"} {
+	for _, name := range []string{"DATABASE_URL", "MAX_JSON_BYTES", "SHUTDOWN_TIMEOUT", "LOG_LEVEL", "TRUSTED_PROXIES", "APP_ENV", "JWT_SECRET", "CORS_ALLOWED_ORIGINS"} {
 		if !strings.Contains(stderr.String(), name) {
 			t.Errorf("stderr does not name %s:\n%s", name, stderr.String())
 		}
