@@ -287,6 +287,31 @@ func TestClientIPFromTrustedProxyOnly(t *testing.T) {
 	}
 }
 
+// waitInFlight polls /metrics until at least n requests are in flight, or
+// fails after 30 s.
+func waitInFlight(t *testing.T, base string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(base + "/metrics")
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			for _, line := range strings.Split(string(b), "\n") {
+				if v, ok := strings.CutPrefix(line, "sophsapp_http_requests_in_flight "); ok {
+					if f, err := strconv.ParseFloat(v, 64); err == nil && f >= float64(n) {
+						return
+					}
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("fewer than %d requests in flight after 30s (%v)", n, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // TestGracefulShutdownFinishesInFlight sends half a request body, asks the
 // server to stop, checks that new connections are refused while the
 // accepted request is still answered, and that Serve then returns cleanly.
@@ -304,7 +329,10 @@ func TestGracefulShutdownFinishesInFlight(t *testing.T) {
 	if _, err := io.WriteString(conn, head+body[:10]); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(200 * time.Millisecond) // the handler is now reading the body
+	// Wait until the handler is reading the body: the in-flight gauge
+	// counts this request and the scrape that asks. (A fixed sleep was not
+	// enough on a busy machine: the connection was not even accepted yet.)
+	waitInFlight(t, a.URL, 2)
 	stopped := make(chan error, 1)
 	go func() { stopped <- a.Stop() }()
 	time.Sleep(300 * time.Millisecond)

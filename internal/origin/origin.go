@@ -3,11 +3,11 @@
 //
 // A list is comma-separated. Each entry is one of:
 //
-//	*                          any origin (safe here: credentials are a header, never a cookie)
-//	https://app.example.com    exactly that origin (default port of the scheme)
-//	http://localhost:3000      exactly that origin
-//	http://localhost:*         that scheme and host on any port from 1 to 65535
-//	https://*.example.com      any subdomain of example.com (not example.com itself)
+//   - any origin (safe here: credentials are a header, never a cookie)
+//     https://app.example.com    exactly that origin (default port of the scheme)
+//     http://localhost:3000      exactly that origin
+//     http://localhost:*         that scheme and host on any port from 1 to 65535
+//     https://*.example.com      any subdomain of example.com (not example.com itself)
 //
 // Schemes are http and https; an entry has no path, query, fragment or user
 // information, and no trailing slash: it is written exactly as a browser
