@@ -1,6 +1,7 @@
 package deploy_test
 
 import (
+	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
@@ -130,6 +131,27 @@ func TestNginxForBrowsers(t *testing.T) {
 			if r.StatusCode != http.StatusNotModified {
 				t.Errorf("%s with If-None-Match %s: %d", path, etag, r.StatusCode)
 			}
+		}
+	})
+
+	t.Run("upload with a trailing slash takes the upload route", func(t *testing.T) {
+		c := p.client("127.0.0.36", false)
+		reg := do(t, c, "POST", p.httpsURL("/api/users/"), strings.NewReader(`{"user":{"username":"slash","email":"slash@example.com","password":"password-slash"}}`),
+			map[string]string{"Content-Type": "application/json"})
+		var u struct{ User struct{ Token string } }
+		if reg.StatusCode != http.StatusCreated || json.Unmarshal(reg.body, &u) != nil {
+			t.Fatalf("register: %d %s", reg.StatusCode, reg.body)
+		}
+		// Larger than the JSON API's body limit, within the upload limit.
+		f := apptest.File{Magic: apptest.PNG, Size: 3 << 20, Seed: 7}
+		r := do(t, c, "POST", p.httpsURL("/api/uploads/"), &sizedReader{f.Reader(), f.Size},
+			map[string]string{"Content-Type": "image/png", "Authorization": "Token " + u.User.Token, "Origin": origin})
+		if r.StatusCode != http.StatusCreated {
+			t.Fatalf("POST /api/uploads/ with 3 MiB: %d %.300s", r.StatusCode, r.body)
+		}
+		one(t, r, "Access-Control-Allow-Origin", origin)
+		if !strings.Contains(r.Header.Get("Access-Control-Expose-Headers"), "Location") || r.Header.Get("Location") == "" {
+			t.Errorf("Location %q not exposed: %q", r.Header.Get("Location"), r.Header.Get("Access-Control-Expose-Headers"))
 		}
 	})
 

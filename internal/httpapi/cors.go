@@ -23,8 +23,9 @@ var corsRequestHeaders = []string{"Authorization", "Content-Type", "X-Request-ID
 
 // corsExposedHeaders are the response headers a page's script may read
 // beyond the safelisted ones: the request id (for bug reports), Retry-After
-// (503, 429), ETag (the spec documents), Location and Allow.
-var corsExposedHeaders = []string{"X-Request-ID", "Retry-After", "ETag", "Location", "Allow"}
+// (503, 429), ETag, Location (a new upload), Allow, and an upload's
+// Content-Disposition (its file name) and Content-Range (a range request).
+var corsExposedHeaders = []string{"X-Request-ID", "Retry-After", "ETag", "Location", "Allow", "Content-Disposition", "Content-Range"}
 
 // withCORS answers preflights (OPTIONS with Access-Control-Request-Method)
 // itself, before the deadline, routing, token and spec checks, and adds

@@ -52,6 +52,28 @@ func send(t *testing.T, a *apptest.App, method, path, body string, header map[st
 	return resp, b
 }
 
+// sendBytes is send with a raw body; header sets its Content-Type.
+func sendBytes(t *testing.T, a *apptest.App, method, path string, body []byte, header map[string]string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(context.Background(), method, a.URL+path, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := a.HTTP.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, b
+}
+
 // specOperation is one operation of api/openapi.yaml.
 type specOperation struct {
 	method, path, id string
@@ -181,7 +203,7 @@ func TestCORSPreflight(t *testing.T) {
 			t.Errorf("%s %s: Access-Control-Allow-Origin %q", c.method, c.path, got)
 		}
 		exposed := strings.Split(h.Get("Access-Control-Expose-Headers"), ", ")
-		for _, want := range []string{"X-Request-Id", "Retry-After", "Etag", "Location", "Allow"} {
+		for _, want := range []string{"X-Request-Id", "Retry-After", "Etag", "Location", "Allow", "Content-Disposition", "Content-Range"} {
 			if !slices.Contains(exposed, want) {
 				t.Errorf("%s %s: Access-Control-Expose-Headers %q lacks %s", c.method, c.path, exposed, want)
 			}
@@ -278,7 +300,9 @@ func TestTrailingSlashEveryRoute(t *testing.T) {
 	register(t, a, "bob")
 	art := createArticle(t, a, jake.Token, "Trailing slashes", "x")
 	c := comment(t, a, art.Slug, "first", withToken(jake.Token))
-	values := map[string]string{"username": "bob", "slug": art.Slug, "id": strconv.FormatInt(c.JSON200.Comment.Id, 10)}
+	commentValues := map[string]string{"username": "bob", "slug": art.Slug, "id": strconv.FormatInt(c.JSON200.Comment.Id, 10)}
+	png := apptest.File{Magic: apptest.PNG, Size: 4096, Seed: 1}
+	uploadValues := map[string]string{"id": mustUpload(t, a, jake.Token, png).Id.String()}
 
 	bodies := map[string]string{
 		"CreateUser":           `{"user":{"username":"carol","email":"carol@example.com","password":"password-carol"}}`,
@@ -288,14 +312,28 @@ func TestTrailingSlashEveryRoute(t *testing.T) {
 		"UpdateArticle":        `{"article":{"body":"new body"}}`,
 		"CreateArticleComment": `{"comment":{"body":"second"}}`,
 	}
+	raw := map[string]io.Reader{"CreateUpload": apptest.File{Magic: apptest.PNG, Size: 4096, Seed: 2}.Reader()}
 	// Deletions last, so that every other operation finds its article.
 	ops := specOperations(t)
 	sort.SliceStable(ops, func(i, j int) bool { return ops[i].method != "DELETE" && ops[j].method == "DELETE" })
 	sort.SliceStable(ops, func(i, j int) bool { return ops[i].id == "DeleteArticleComment" && ops[j].id == "DeleteArticle" })
 	for _, op := range ops {
+		values := commentValues
+		if strings.HasPrefix(op.path, "/api/uploads/") {
+			values = uploadValues
+		}
 		path := fill(op.path, values) + "/"
 		id := "slash-" + op.id
-		resp, body := send(t, a, op.method, path, bodies[op.id], map[string]string{"Authorization": "Token " + jake.Token, "X-Request-ID": id})
+		header := map[string]string{"Authorization": "Token " + jake.Token, "X-Request-ID": id}
+		var resp *http.Response
+		var body []byte
+		if r, ok := raw[op.id]; ok {
+			b, _ := io.ReadAll(r)
+			header["Content-Type"] = "application/octet-stream"
+			resp, body = sendBytes(t, a, op.method, path, b, header)
+		} else {
+			resp, body = send(t, a, op.method, path, bodies[op.id], header)
+		}
 		if resp.StatusCode >= 400 {
 			t.Errorf("%s %s: %d %s", op.method, path, resp.StatusCode, body)
 		}
@@ -323,7 +361,7 @@ func TestTrailingSlashEveryRoute(t *testing.T) {
 // answers the same list.
 func TestMethodNotAllowedListsAllow(t *testing.T) {
 	a := apptest.Start(t, nil)
-	order := map[string]int{"GET": 0, "POST": 1, "PUT": 2, "PATCH": 3, "DELETE": 4}
+	order := map[string]int{"GET": 0, "HEAD": 1, "POST": 2, "PUT": 3, "PATCH": 4, "DELETE": 5}
 	for template, methods := range specMethods(t) {
 		path := fill(template, map[string]string{"username": "someone", "slug": "some-slug", "id": "1"})
 		sort.Slice(methods, func(i, j int) bool { return order[methods[i]] < order[methods[j]] })

@@ -8,7 +8,7 @@ import (
 )
 
 // methodOrder is the order of the methods in an Allow header.
-var methodOrder = []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
+var methodOrder = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
 
 // allowedMethods returns the Allow header of the spec path r is on: the
 // path's methods in methodOrder, then OPTIONS, which every API path
