@@ -22,9 +22,9 @@ import (
 	"github.com/sophsapp/sophsapp/internal/apptest"
 )
 
-// send makes one request through the contract-checking client and returns
+// request makes one request through the contract-checking client and returns
 // the response with its body read.
-func send(t *testing.T, a *apptest.App, method, path, body string, header map[string]string) (*http.Response, []byte) {
+func request(t *testing.T, a *apptest.App, method, path, body string, header map[string]string) (*http.Response, []byte) {
 	t.Helper()
 	var r io.Reader
 	if body != "" {
@@ -126,7 +126,7 @@ func TestCORSPreflight(t *testing.T) {
 		if headers != "" {
 			h["Access-Control-Request-Headers"] = headers
 		}
-		return send(t, a, http.MethodOptions, path, "", h)
+		return request(t, a, http.MethodOptions, path, "", h)
 	}
 
 	// Answered before routing, auth and spec validation: a path with an
@@ -194,7 +194,7 @@ func TestCORSPreflight(t *testing.T) {
 		{"DELETE", "/api/tags", "", http.StatusMethodNotAllowed},
 		{"POST", "/api/users", `{"user":{}}`, http.StatusUnprocessableEntity},
 	} {
-		resp, body := send(t, a, c.method, c.path, c.body, map[string]string{"Origin": app})
+		resp, body := request(t, a, c.method, c.path, c.body, map[string]string{"Origin": app})
 		h := resp.Header
 		if resp.StatusCode != c.status {
 			t.Errorf("%s %s: %d %s", c.method, c.path, resp.StatusCode, body)
@@ -215,13 +215,13 @@ func TestCORSPreflight(t *testing.T) {
 			t.Errorf("%s %s: credentials allowed", c.method, c.path)
 		}
 	}
-	resp, _ := send(t, a, "GET", "/api/tags", "", map[string]string{"Origin": "https://evil.example"})
+	resp, _ := request(t, a, "GET", "/api/tags", "", map[string]string{"Origin": "https://evil.example"})
 	if got := resp.Header.Get("Access-Control-Allow-Origin"); got != "" || !slices.Contains(resp.Header.Values("Vary"), "Origin") {
 		t.Errorf("disallowed origin: Access-Control-Allow-Origin %q, Vary %q", got, resp.Header.Values("Vary"))
 	}
 	// Same-origin and non-browser clients send no Origin and see no CORS
 	// headers at all.
-	resp, _ = send(t, a, "GET", "/api/tags", "", nil)
+	resp, _ = request(t, a, "GET", "/api/tags", "", nil)
 	if got := resp.Header.Get("Access-Control-Allow-Origin"); got != "" {
 		t.Errorf("no Origin: Access-Control-Allow-Origin %q", got)
 	}
@@ -266,11 +266,11 @@ func TestCORSOriginSettings(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			a := apptest.Start(t, c.env)
 			for origin, want := range c.allowed {
-				resp, _ := send(t, a, "GET", "/api/tags", "", map[string]string{"Origin": origin})
+				resp, _ := request(t, a, "GET", "/api/tags", "", map[string]string{"Origin": origin})
 				if got := resp.Header.Get("Access-Control-Allow-Origin"); got != want {
 					t.Errorf("GET from %s: Access-Control-Allow-Origin %q, want %q", origin, got, want)
 				}
-				resp, _ = send(t, a, "OPTIONS", "/api/articles", "", map[string]string{
+				resp, _ = request(t, a, "OPTIONS", "/api/articles", "", map[string]string{
 					"Origin": origin, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization,content-type",
 				})
 				if got := resp.Header.Get("Access-Control-Allow-Origin"); resp.StatusCode != http.StatusNoContent || got != want {
@@ -278,11 +278,11 @@ func TestCORSOriginSettings(t *testing.T) {
 				}
 			}
 			for _, origin := range c.disallow {
-				resp, _ := send(t, a, "GET", "/api/tags", "", map[string]string{"Origin": origin})
+				resp, _ := request(t, a, "GET", "/api/tags", "", map[string]string{"Origin": origin})
 				if got := resp.Header.Get("Access-Control-Allow-Origin"); got != "" {
 					t.Errorf("GET from %s: Access-Control-Allow-Origin %q, want none", origin, got)
 				}
-				resp, _ = send(t, a, "OPTIONS", "/api/articles", "", map[string]string{"Origin": origin, "Access-Control-Request-Method": "POST"})
+				resp, _ = request(t, a, "OPTIONS", "/api/articles", "", map[string]string{"Origin": origin, "Access-Control-Request-Method": "POST"})
 				if got := resp.Header.Get("Access-Control-Allow-Origin"); got != "" {
 					t.Errorf("preflight from %s: Access-Control-Allow-Origin %q, want none", origin, got)
 				}
@@ -332,7 +332,7 @@ func TestTrailingSlashEveryRoute(t *testing.T) {
 			header["Content-Type"] = "application/octet-stream"
 			resp, body = sendBytes(t, a, op.method, path, b, header)
 		} else {
-			resp, body = send(t, a, op.method, path, bodies[op.id], header)
+			resp, body = request(t, a, op.method, path, bodies[op.id], header)
 		}
 		if resp.StatusCode >= 400 {
 			t.Errorf("%s %s: %d %s", op.method, path, resp.StatusCode, body)
@@ -343,14 +343,14 @@ func TestTrailingSlashEveryRoute(t *testing.T) {
 	}
 
 	for _, p := range []string{"/api/tags//", "//api/tags", "/api//tags", "/api/./tags", "/api/x/../tags", "/api/tags/.", "/api/tags/./"} {
-		resp, body := send(t, a, "GET", p, "", nil)
+		resp, body := request(t, a, "GET", p, "", nil)
 		if resp.StatusCode != http.StatusNotFound {
 			t.Errorf("GET %s: %d %s, want 404", p, resp.StatusCode, body)
 		}
 	}
 	// The reference and the spec take a trailing slash too.
 	for _, p := range []string{"/api/docs/", "/api/openapi.json/", "/api/openapi.yaml/"} {
-		if resp, body := send(t, a, "GET", p, "", nil); resp.StatusCode != http.StatusOK {
+		if resp, body := request(t, a, "GET", p, "", nil); resp.StatusCode != http.StatusOK {
 			t.Errorf("GET %s: %d %.200s", p, resp.StatusCode, body)
 		}
 	}
@@ -370,7 +370,7 @@ func TestMethodNotAllowedListsAllow(t *testing.T) {
 			if slices.Contains(methods, m) {
 				continue
 			}
-			resp, body := send(t, a, m, path, "", nil)
+			resp, body := request(t, a, m, path, "", nil)
 			if resp.StatusCode != http.StatusMethodNotAllowed {
 				t.Errorf("%s %s: %d %s, want 405", m, path, resp.StatusCode, body)
 			}
@@ -379,18 +379,18 @@ func TestMethodNotAllowedListsAllow(t *testing.T) {
 			}
 		}
 		for _, p := range []string{path, path + "/"} {
-			resp, body := send(t, a, "OPTIONS", p, "", nil)
+			resp, body := request(t, a, "OPTIONS", p, "", nil)
 			if resp.StatusCode != http.StatusNoContent || resp.Header.Get("Allow") != want || len(body) != 0 {
 				t.Errorf("OPTIONS %s: %d Allow %q %s, want 204 Allow %q", p, resp.StatusCode, resp.Header.Get("Allow"), body, want)
 			}
 		}
 	}
 	for _, p := range []string{"/api/docs", "/api/openapi.json", "/api/docs/swagger-ui/swagger-ui.css"} {
-		resp, _ := send(t, a, "POST", p, "", nil)
+		resp, _ := request(t, a, "POST", p, "", nil)
 		if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != "GET, HEAD, OPTIONS" {
 			t.Errorf("POST %s: %d Allow %q", p, resp.StatusCode, resp.Header.Get("Allow"))
 		}
-		resp, _ = send(t, a, "OPTIONS", p, "", nil)
+		resp, _ = request(t, a, "OPTIONS", p, "", nil)
 		if resp.StatusCode != http.StatusNoContent || resp.Header.Get("Allow") != "GET, HEAD, OPTIONS" {
 			t.Errorf("OPTIONS %s: %d Allow %q", p, resp.StatusCode, resp.Header.Get("Allow"))
 		}
@@ -405,7 +405,7 @@ func TestUpdateUserBlankPasswordKeepsIt(t *testing.T) {
 	jake := register(t, a, "jake")
 	auth := map[string]string{"Authorization": "Token " + jake.Token}
 	login := func(password string) int {
-		resp, _ := send(t, a, "POST", "/api/users/login", fmt.Sprintf(`{"user":{"email":"jake@example.com","password":%q}}`, password), nil)
+		resp, _ := request(t, a, "POST", "/api/users/login", fmt.Sprintf(`{"user":{"email":"jake@example.com","password":%q}}`, password), nil)
 		return resp.StatusCode
 	}
 
@@ -414,7 +414,7 @@ func TestUpdateUserBlankPasswordKeepsIt(t *testing.T) {
 		`{"user":{"password":null,"bio":"I like to skateboard","image":"https://i.example/j.png"}}`,
 		`{"user":{"password":""}}`,
 	} {
-		resp, got := send(t, a, "PUT", "/api/user", body, auth)
+		resp, got := request(t, a, "PUT", "/api/user", body, auth)
 		var u api.UserResponse
 		if resp.StatusCode != http.StatusOK || json.Unmarshal(got, &u) != nil || u.User.Bio == nil || *u.User.Bio != "I like to skateboard" {
 			t.Fatalf("PUT %s: %d %s", body, resp.StatusCode, got)
@@ -430,12 +430,12 @@ func TestUpdateUserBlankPasswordKeepsIt(t *testing.T) {
 	}
 
 	for _, short := range []string{"short", " ", "1234567"} {
-		resp, got := send(t, a, "PUT", "/api/user", fmt.Sprintf(`{"user":{"password":%q}}`, short), auth)
+		resp, got := request(t, a, "PUT", "/api/user", fmt.Sprintf(`{"user":{"password":%q}}`, short), auth)
 		if resp.StatusCode != http.StatusUnprocessableEntity || !bytes.Contains(got, []byte("password must be 8 to 72 characters")) {
 			t.Errorf("PUT password %q: %d %s", short, resp.StatusCode, got)
 		}
 	}
-	if resp, got := send(t, a, "PUT", "/api/user", `{"user":{"password":"a-new-password"}}`, auth); resp.StatusCode != http.StatusOK {
+	if resp, got := request(t, a, "PUT", "/api/user", `{"user":{"password":"a-new-password"}}`, auth); resp.StatusCode != http.StatusOK {
 		t.Fatalf("PUT a new password: %d %s", resp.StatusCode, got)
 	}
 	if login("password-jake") != http.StatusUnauthorized || login("a-new-password") != http.StatusOK {
@@ -495,11 +495,11 @@ func TestTagListSorted(t *testing.T) {
 func TestAPIReferenceAndSpec(t *testing.T) {
 	a := apptest.Start(t, nil)
 
-	resp, yamlBody := send(t, a, "GET", "/api/openapi.yaml", "", nil)
+	resp, yamlBody := request(t, a, "GET", "/api/openapi.yaml", "", nil)
 	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/yaml; charset=utf-8" || !bytes.Equal(yamlBody, sophsapp.OpenAPI) {
 		t.Fatalf("GET /api/openapi.yaml: %d %q, %d bytes", resp.StatusCode, resp.Header.Get("Content-Type"), len(yamlBody))
 	}
-	resp, jsonBody := send(t, a, "GET", "/api/openapi.json", "", nil)
+	resp, jsonBody := request(t, a, "GET", "/api/openapi.json", "", nil)
 	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/json; charset=utf-8" {
 		t.Fatalf("GET /api/openapi.json: %d %q", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
@@ -526,7 +526,7 @@ func TestAPIReferenceAndSpec(t *testing.T) {
 		t.Errorf("/api/openapi.json operations %q, want %q", ids, want)
 	}
 
-	resp, page := send(t, a, "GET", "/api/docs", "", nil)
+	resp, page := request(t, a, "GET", "/api/docs", "", nil)
 	h := resp.Header
 	if resp.StatusCode != http.StatusOK || h.Get("Content-Type") != "text/html; charset=utf-8" || !bytes.Contains(page, []byte(`id="swagger-ui"`)) {
 		t.Fatalf("GET /api/docs: %d %q %.300s", resp.StatusCode, h.Get("Content-Type"), page)
@@ -545,7 +545,7 @@ func TestAPIReferenceAndSpec(t *testing.T) {
 	}
 	for _, ref := range refs {
 		u := string(ref[1])
-		resp, body := send(t, a, "GET", u, "", nil)
+		resp, body := request(t, a, "GET", u, "", nil)
 		ct := resp.Header.Get("Content-Type")
 		if resp.StatusCode != http.StatusOK || len(body) == 0 || resp.Header.Get("ETag") == "" {
 			t.Errorf("GET %s: %d, %d bytes, ETag %q", u, resp.StatusCode, len(body), resp.Header.Get("ETag"))
@@ -560,26 +560,26 @@ func TestAPIReferenceAndSpec(t *testing.T) {
 	// ETags: a revalidation with a matching If-None-Match is a 304
 	// without a body; a stale one gets the document.
 	for _, p := range []string{"/api/openapi.yaml", "/api/openapi.json", "/api/docs", "/api/docs/swagger-ui/swagger-ui-bundle.js"} {
-		resp, _ := send(t, a, "GET", p, "", nil)
+		resp, _ := request(t, a, "GET", p, "", nil)
 		etag := resp.Header.Get("ETag")
 		if !strings.HasPrefix(etag, `"`) || len(etag) < 10 || resp.Header.Get("Cache-Control") == "" {
 			t.Errorf("%s: ETag %q Cache-Control %q", p, etag, resp.Header.Get("Cache-Control"))
 		}
-		resp, body := send(t, a, "GET", p, "", map[string]string{"If-None-Match": etag})
+		resp, body := request(t, a, "GET", p, "", map[string]string{"If-None-Match": etag})
 		if resp.StatusCode != http.StatusNotModified || len(body) != 0 || resp.Header.Get("ETag") != etag {
 			t.Errorf("%s If-None-Match %s: %d, %d bytes", p, etag, resp.StatusCode, len(body))
 		}
-		resp, body = send(t, a, "GET", p, "", map[string]string{"If-None-Match": `"stale"`})
+		resp, body = request(t, a, "GET", p, "", map[string]string{"If-None-Match": `"stale"`})
 		if resp.StatusCode != http.StatusOK || len(body) == 0 {
 			t.Errorf("%s stale If-None-Match: %d", p, resp.StatusCode)
 		}
-		resp, body = send(t, a, "HEAD", p, "", nil)
+		resp, body = request(t, a, "HEAD", p, "", nil)
 		if resp.StatusCode != http.StatusOK || len(body) != 0 || resp.Header.Get("ETag") != etag {
 			t.Errorf("HEAD %s: %d, %d bytes", p, resp.StatusCode, len(body))
 		}
 	}
 	for _, p := range []string{"/api/docs/nope.js", "/api/docs/swagger-ui", "/api/openapi.yml"} {
-		if resp, body := send(t, a, "GET", p, "", nil); resp.StatusCode != http.StatusNotFound {
+		if resp, body := request(t, a, "GET", p, "", nil); resp.StatusCode != http.StatusNotFound {
 			t.Errorf("GET %s: %d %.100s, want 404", p, resp.StatusCode, body)
 		}
 	}
