@@ -1,0 +1,109 @@
+package pgtest
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// StartReplica makes a streaming replica of c, the way an operator would:
+// a base backup with pg_basebackup -R (which writes primary_conninfo and
+// standby.signal) started on a port of its own with the same settings as c,
+// since a hot standby refuses to start with fewer connections or workers
+// than its primary. The replica is a Cluster like any other: Stop, Start
+// and Remove work on it, and Remove it when done.
+func (c *Cluster) StartReplica() (*Cluster, error) {
+	dir, err := os.MkdirTemp(filepath.Dir(c.Dir), "sophsapp-pg-replica-")
+	if err != nil {
+		return nil, err
+	}
+	r := &Cluster{Dir: dir, bin: c.bin, user: c.user}
+	if err := r.chownDir(); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	out, err := c.pg("pg_basebackup", "-D", dir, "-h", "127.0.0.1", "-p", strconv.Itoa(c.Port), "-U", "postgres",
+		"-R", "-X", "stream", "-c", "fast", "--no-sync").CombinedOutput()
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("pg_basebackup: %v\n%s", err, out)
+	}
+	// The backup copies the primary's log; the replica writes its own.
+	_ = os.Remove(filepath.Join(dir, "server.log"))
+	if r.Port, err = freePort(); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	if err := r.Start(); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	return r, nil
+}
+
+// WaitReplayed waits until the replica at replicaURL has replayed all the
+// WAL the primary at primaryURL had flushed when it was called, so that a
+// read on the replica sees every write committed before the call. It gives
+// up when ctx ends.
+func WaitReplayed(ctx context.Context, primaryURL, replicaURL string) error {
+	var target string
+	if err := queryRow(ctx, primaryURL, "SELECT pg_current_wal_flush_lsn()::text", &target); err != nil {
+		return fmt.Errorf("primary's WAL position: %w", err)
+	}
+	for {
+		var done bool
+		err := queryRow(ctx, replicaURL, "SELECT coalesce(pg_last_wal_replay_lsn() >= $1::text::pg_lsn, false)", &done, target)
+		if err == nil && done {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("replica did not replay up to %s: %w (last error: %v)", target, ctx.Err(), err)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// Exec runs one statement on the server at url, for tests that steer a
+// cluster (pg_wal_replay_pause() on a replica, say).
+func Exec(ctx context.Context, url, sql string) error {
+	return exec1(ctx, url, sql)
+}
+
+func queryRow(ctx context.Context, url, sql string, dest any, args ...any) error {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	return conn.QueryRow(ctx, sql, args...).Scan(dest)
+}
+
+// chownDir gives c's directory to the user PostgreSQL runs as, when that is
+// not the current one.
+func (c *Cluster) chownDir() error {
+	if c.user == "" {
+		return nil
+	}
+	uid, gid, err := lookupIDs(c.user)
+	if err != nil {
+		return err
+	}
+	return os.Chown(c.Dir, uid, gid)
+}
+
+func lookupIDs(name string) (uid, gid int, err error) {
+	u, err := user.Lookup(name)
+	if err != nil {
+		return 0, 0, err
+	}
+	uid, _ = strconv.Atoi(u.Uid)
+	gid, _ = strconv.Atoi(u.Gid)
+	return uid, gid, nil
+}
