@@ -23,10 +23,15 @@ import (
 // are found by the periodic health check and replaced, so a restarted
 // database is picked up without restarting the service.
 func Open(ctx context.Context, url string, maxConns int32) (*pgxpool.Pool, error) {
+	return openPool(ctx, url, maxConns, "DATABASE_URL")
+}
+
+// openPool is Open for the connection string of the setting named what.
+func openPool(ctx context.Context, url string, maxConns int32, what string) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		// pgx's message can echo the password; name the problem only.
-		return nil, errors.New("DATABASE_URL: not a valid PostgreSQL connection string")
+		return nil, errors.New(what + ": not a valid PostgreSQL connection string")
 	}
 	cfg.MaxConns = maxConns
 	cfg.MinConns = 0
@@ -39,6 +44,17 @@ func Open(ctx context.Context, url string, maxConns int32) (*pgxpool.Pool, error
 		cfg.ConnConfig.ConnectTimeout = 2 * time.Second
 	}
 	return pgxpool.NewWithConfig(ctx, cfg)
+}
+
+// MigrateAt applies every pending migration to the database at url (named
+// by the setting what in errors) through a pool of its own, closed after.
+func MigrateAt(ctx context.Context, url, what string, log *slog.Logger) error {
+	pool, err := openPool(ctx, url, 2, what)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	return Migrate(ctx, pool, log)
 }
 
 // Migrate applies every pending migration in schema/. A PostgreSQL advisory
