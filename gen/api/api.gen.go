@@ -63,6 +63,33 @@ func (e HealthStatus) Valid() bool {
 	}
 }
 
+// Defines values for ReplicaHealthState.
+const (
+	ReplicaHealthStateDown       ReplicaHealthState = "down"
+	ReplicaHealthStateLagging    ReplicaHealthState = "lagging"
+	ReplicaHealthStateNotStandby ReplicaHealthState = "not_standby"
+	ReplicaHealthStateOk         ReplicaHealthState = "ok"
+	ReplicaHealthStateUnknown    ReplicaHealthState = "unknown"
+)
+
+// Valid indicates whether the value is a known member of the ReplicaHealthState enum.
+func (e ReplicaHealthState) Valid() bool {
+	switch e {
+	case ReplicaHealthStateDown:
+		return true
+	case ReplicaHealthStateLagging:
+		return true
+	case ReplicaHealthStateNotStandby:
+		return true
+	case ReplicaHealthStateOk:
+		return true
+	case ReplicaHealthStateUnknown:
+		return true
+	default:
+		return false
+	}
+}
+
 // Article defines model for Article.
 type Article struct {
 	Author Profile `json:"author"`
@@ -150,7 +177,11 @@ type GenericErrorModel struct {
 
 // Health defines model for Health.
 type Health struct {
+	// Database The primary database, which answers every write.
 	Database HealthDatabase `json:"database"`
+
+	// Replicas The read replicas, in configuration order; absent when none is configured.
+	Replicas *[]ReplicaHealth `json:"replicas,omitempty"`
 
 	// Status ok when the service can answer requests that need the database.
 	Status HealthStatus `json:"status"`
@@ -159,7 +190,7 @@ type Health struct {
 	Version string `json:"version"`
 }
 
-// HealthDatabase defines model for Health.Database.
+// HealthDatabase The primary database, which answers every write.
 type HealthDatabase string
 
 // HealthStatus ok when the service can answer requests that need the database.
@@ -264,6 +295,35 @@ type Profile struct {
 type ProfileResponse struct {
 	Profile Profile `json:"profile"`
 }
+
+// ReplicaHealth defines model for ReplicaHealth.
+type ReplicaHealth struct {
+	// LagSeconds How far its replay is behind the primary, to within the probe interval; null when it cannot be told.
+	//
+	// Example: 0.25
+	LagSeconds *float64 `json:"lagSeconds"`
+
+	// Name The replica's host:port.
+	//
+	// Example: 10.0.0.12:5432
+	Name string `json:"name"`
+
+	// State ok: it answers anonymous reads. lagging: more than REPLICA_MAX_LAG
+	// behind the primary. down: unreachable, or a read on it just
+	// failed. not_standby: the server is not in recovery (promoted, or
+	// not a replica). unknown: not probed yet, or the primary has not
+	// answered since the service started. Only ok replicas serve reads;
+	// the others return to rotation by themselves once ok.
+	State ReplicaHealthState `json:"state"`
+}
+
+// ReplicaHealthState ok: it answers anonymous reads. lagging: more than REPLICA_MAX_LAG
+// behind the primary. down: unreachable, or a read on it just
+// failed. not_standby: the server is not in recovery (promoted, or
+// not a replica). unknown: not probed yet, or the primary has not
+// answered since the service started. Only ok replicas serve reads;
+// the others return to rotation by themselves once ok.
+type ReplicaHealthState string
 
 // SingleArticleResponse defines model for SingleArticleResponse.
 type SingleArticleResponse struct {
@@ -710,9 +770,12 @@ type ClientInterface interface {
 
 	// GetHealth Report whether the service and its database are up
 	//
-	// Answers 200 when a database ping succeeds within one second and 503
-	// otherwise. It needs no authentication, ignores any credentials, and
-	// never waits on a slow database.
+	// Answers 200 when a ping of the primary database succeeds within one
+	// second and 503 otherwise. It needs no authentication, ignores any
+	// credentials, and never waits on a slow database. When read replicas
+	// are configured, `replicas` reports what the service last saw of each
+	// (it looks about once a second); a replica that is down or lagging
+	// does not make the answer 503, since the primary answers its reads.
 	//
 	// Corresponds with GET /api/health (the `GetHealth` operationId).
 	GetHealth(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -1147,9 +1210,12 @@ func (c *Client) CreateArticleFavorite(ctx context.Context, slug SlugPath, reqEd
 
 // GetHealth Report whether the service and its database are up
 //
-// Answers 200 when a database ping succeeds within one second and 503
-// otherwise. It needs no authentication, ignores any credentials, and
-// never waits on a slow database.
+// Answers 200 when a ping of the primary database succeeds within one
+// second and 503 otherwise. It needs no authentication, ignores any
+// credentials, and never waits on a slow database. When read replicas
+// are configured, `replicas` reports what the service last saw of each
+// (it looks about once a second); a replica that is down or lagging
+// does not make the answer 503, since the primary answers its reads.
 //
 // Corresponds with GET /api/health (the `GetHealth` operationId).
 func (c *Client) GetHealth(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -2738,9 +2804,12 @@ type ClientWithResponsesInterface interface {
 
 	// GetHealthWithResponse Report whether the service and its database are up
 	//
-	// Answers 200 when a database ping succeeds within one second and 503
-	// otherwise. It needs no authentication, ignores any credentials, and
-	// never waits on a slow database.
+	// Answers 200 when a ping of the primary database succeeds within one
+	// second and 503 otherwise. It needs no authentication, ignores any
+	// credentials, and never waits on a slow database. When read replicas
+	// are configured, `replicas` reports what the service last saw of each
+	// (it looks about once a second); a replica that is down or lagging
+	// does not make the answer 503, since the primary answers its reads.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -4839,9 +4908,12 @@ func (c *ClientWithResponses) CreateArticleFavoriteWithResponse(ctx context.Cont
 
 // GetHealthWithResponse Report whether the service and its database are up
 //
-// Answers 200 when a database ping succeeds within one second and 503
-// otherwise. It needs no authentication, ignores any credentials, and
-// never waits on a slow database.
+// Answers 200 when a ping of the primary database succeeds within one
+// second and 503 otherwise. It needs no authentication, ignores any
+// credentials, and never waits on a slow database. When read replicas
+// are configured, `replicas` reports what the service last saw of each
+// (it looks about once a second); a replica that is down or lagging
+// does not make the answer 503, since the primary answers its reads.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -10444,136 +10516,144 @@ func (sh *strictHandler) Login(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H1dcxs5tthfOdW5VZY2TYqiKK1Hrq1cjS17tOsPxZJr9sbtOw12gyRGTaAHQJvmOKpKUpWX5PX+ibzt",
-	"fbupyj7lD8z9Eak87l+4hQOgP8jmh2TJM7PreRhTZAM4fXC+cc7BxyAR01xwyrUKjj8GE0pSKvHjSZLQ",
-	"XL8mfEzx75SqRLJcM8GD4yAezjVVcRAGkv5QMEnT4FjLgoaBSiZ0SswIPc9pcBwoLRkfB9fXYfCYJBP6",
-	"WHAtRdYyZ14MM5aEMCUfOmRMf3ewf3hw1Ov1QmDTaaHJMKPxMRAORZ4JkgKn76mEZIIwdm8Ki+Cacv2E",
-	"qVwoZkFYgojxjHEaw0hIYFMypiqEmGhNksmUcm1/IHyuJ4yPgWaKhjBjegIERiyjwMmUwpSkFMQI9IQC",
-	"S28J53PKx3qyDOLlhAIvpkMqzRK4K8A4rjUU6Rx2DITfnJ48CUFPiIZnp5cwE0WWgqI83V0PzUjIKdHB",
-	"ccC4PhoEoQePcU3HVNbhu6BJIZmen4uMJfMWVKZ0RIpMd5RM4AEXnD54BErPM2q/KbgiI9qxCDc/EZ4O",
-	"xQez3xaVIqecpuW7STFTZvMJB6QFwlOQBQcucC9uiuXTSzJuR66ltQcKLr456fQPjwwEE/ohhB8KoWn6",
-	"CAgoLQUfw3uSsZRoIW+6+Etxwdlo1II0LpT5JT72L6ygUBQxoLSQNAUzGxBldlPfbN3rMMiJJFOqHcef",
-	"jV4KTl8QnbTQmUGQwoWTjFGuYSKyVD3Cb0oUiRkHwtXMwHnQGxh4mBlsxUoQBoYfguPgbNQxS3XsWnUg",
-	"p+SDp/T9Xn8QtmDrOZsyvQzgORlTUOxHWq76Q0HlvFo0w3H1xRxJBsf9Xtig9YN+EBpQ2LSYGkB6YTBl",
-	"3P3VygWvRiNFW6B6WbIm03SqQAtQVyxfBaOw07QCuQlG818Nzl4rnBdZMT4nVpAgALn5o1xfZcV4LRHV",
-	"9ufALVfuV9tmvUHSOEv9mmv4y4rGFqBYup2QKgp8MidaU2mm+ce3vc5XpDM66Tx99/Hhdaf+5+Amf+73",
-	"r/8uWHy9MPjQoVIKGRwHFRcAS2FaKA1DCgTevDl7YvGgqDSvswb3hXtkW/wfDTah/9rMpHLBlVXhpxZa",
-	"o/RRZpuPJM8zlhCzIXvfK6sEq+X+TtJRcBz8u73KTNizv6q9Z5RTyRKc9IVIaWZXbO7wCQfEkVOLglOY",
-	"UqUMr+ZUQi7FMKPTbnAdBk+FHLI0pfzzQmhoUFIlCplQGNJM8DGyKTGahEojbyXC96LINMszeiI1SzKq",
-	"Xv3hzgBdnPq127VWjEJusCdGQNzTqPsMBWqhSQZTI1SNOWK+GrHMiHd8gZdCPxUFTz8vfl8KUEUyKXGM",
-	"oJxLYZT6HaLQzbgBc/YhBOGC8XGJ8TsEpDHvWnC430GE51KI50SO6c9B/T8U1EgsYy8yBcJY1UwrQI0Z",
-	"Apq4XrxZ25F+SCi1RGf444FCa4j4F3lB+Py1nVV95vcRAqaEz8EogWmu1SOYEaaNhWQ42/z7mmo575yM",
-	"NJWgyBwdh5rfU/t5WWFd0ETwFOUDTjukIyEpaDk3DEfGhPH1RthaMwIVBSeFngjJfqSfn1G1uKIcZhMq",
-	"KYpqpsC/iicDxtHMNX/RDzlDE9SMwt9naAcnkqaUa0YyK3fe8FyKxEj9YfYzkjdTHvhHa/WQNVleCv1C",
-	"pGzE7DYsT2vN4AcKEpHPYadh0u6axZJCSmeU18gLXeBOzQdue0f3/F7DX655KevG4DPX3ua4Q8Fmplsn",
-	"zy6dMCg9YKSLLpo/bg6MK1iZZz7mUuRUamatE0v3W8p5gw0jr1ocmzBIJCWapid602SXbEqVJtM8WHyb",
-	"lllH5L2QTFt6cL8Ohcgo4fWf1WNRWFQv8ndozeu2uTUZP2dqI7wXQmqaGk8MBzFt8bg0XZGnN0bAdV1s",
-	"vfWegF2jiRyH+QrqOsbri9dxtoSg0G/4u1ISiuH3NNHmBRyRnEv6ntHZMgNWutO44wQyprSlO1Fo1F0G",
-	"RMN6n0hjX0jpnknp/mjoayYWPKY+esi8yDKriaxyXu3VDZkwglwLYY2HHaJhKpQGMxEkEyJJYqzrXRw1",
-	"Fh03lV+h+9J9eGsnf1d/rsOmuZCIVvQDj4Mx05Ni2E3EdE+QnHUSkdIx5XslwNf14eqK5R2BaCRZJxeG",
-	"NqR9J/PyTjY24illhKDmM1bechRdrPVx0TxMCH+Avu0wI/wKPY/S23XIsevU0BNglHA6dRrolyX1WbpV",
-	"oPNOGAHDE6vI3MnUNQT9pClVFrb29htbY8ht93dhd0+nhGWtUpqaX4CkqaRKPYKCsx8KY5KNiUwzqpTx",
-	"YxOiMGhX59TDQTOQ849RpP7+3b//e/8hirr+4/rIjAWgsv0MuMum4xJZ4nC1/L2nPozmtctf+wWRksyX",
-	"KACHL+/twlNu8TYa+IaSzEaQmnClRJMhUSjDKTcOxttAXBkS4+Q9YVZ+vAuXwVWa6KLlgEdcGT/ABtsV",
-	"le9ZQjHYbsO73qhW9lCBe2fQg2G280ZgvKdStR7BoAVfcG78q2HBsvSBAvdwN2iLODY0j325sEJPtVIb",
-	"ds+mxDrgDaUxeHgTpYHHRKvUxuDhL1ttPBdjxo2hj6I5TZl97rxGayOSKbpoV1EvABZ5eF2AcplNm9In",
-	"wBMKpWZCNoV0+WVDZvy2v/1yfoalFRc5Ed+rBkYb1ZRIcyGPG+KucOhep1OqfVmEEEe3QbUyprisgt0T",
-	"Dbm2DpoF63xJ6IXllKUB22Tqb8TMRWl8CBODlvWIJdr1WdZtP3SsY6AEf3HZdVhx9sgarCTuia2x4k2c",
-	"TTqgnHgdfDYIsQY8G47bHjo7YdteuZk2bZV7rIz5wYTcYJM8uAvLtaHgJZ3VYgQ3YCSvm9ehAe3iZQ9t",
-	"3ZC62bW9f3XpHqs7V+utRvPQItrWuN/rUXc7UUQqvK+DtbZDK5hxFXQ1N+AWG7vgyn0GX6a/5MpsZ9DV",
-	"X/Z2W5FUmNqwFaXcaZczq6D7FC2/DiLrCyyo7rW+nX/OyCJ/BrpFLBKfa1OH7hB1K93tEHF/mttjemu9",
-	"fX5ri+fhVhaPJ/GHoAX8tr/gyfnVH2NSVYtLB5zOoJxMjFrm6QI6frmegwUEhARjjUb8itLcZZHY6DgI",
-	"TruREWpbvOuiEV5zEHf+89soUlF08e7jw/B6d71PuC0uXNBh2Qm0kaX1PsG1eaUsEzPzR2uYj3lvY+NE",
-	"dbZY7/HU6N9A6Repw9JKdAunp0uvnFe42CpOswCWH962dvuB6SordUvb9EaKyUJQiusNFuHWduAN5HEt",
-	"GtvqATvoHyjQZKxCUPg8kCyfkCHVLCFZNofhHBMAQciUSth5w5nxBSNu/g/o6qljiIJnIgr8yWUUjEUU",
-	"hBAFqSRjwVX9Jy0JM453FOxaHt026hEGl5WVVA5am7uyve4mBgfbKO+jwQJDT8mHMwtMv7cAcmOBUvkj",
-	"tt3rrLHFtdu3WwaFcHgbVVSRxCWiOLt4BQ+PevvGAn9z+dgeuU1ZljFlj6hDoN1xF/q9/aNOr9/Zf3jZ",
-	"Ozju948Pj7pHB7/9Txig+UCmueGoYNVTdbGcEk07mqFoWd6cKorxvRLcPNZ9gdBsHbtQIp8okufVBwxN",
-	"cJLt+SkRc5femm6EGg5vT09oY29lDB4eLhDUG4zf1ryVZc4dMZrZhAGbp/wIYudBxKGNsI3Ze8pDkDTP",
-	"SEKtdjQksXx69Vfi4CzReQONNVPsVgqguSc3UQN2pLeLp4zXDcD9sN0IWLsXTJh5b2Y2l1bBuqdtoPIW",
-	"Rraz625rajdxVuciQ8WGUzJKFFp1lvIrwm9ieOUub2NT1zZqa7PaxT9alDqmRlzi820MjAnWkiZizJmi",
-	"KYykmPpAFcX0D5zAyVvcvb3cJqDfzxGVS3NdjuRPSP/wqP0lfO66q0IwoIdGdWRiRmVCFIUJ/dBtTZ59",
-	"9/Fo0JL9ahZkP64Ueoga84BZBasSukG4fMy2Lh0qDArZcqj0LWYn+bcApvB4gqbHQIZKZIWmzYMLKh+o",
-	"iJ+/+fr52ePvvj65OP3uzevndpgOAXM8Z0yZLc6INkSsBY49OT97oEBINmY8jDju7h7J2Z4LYO31hkej",
-	"wahHOw+TfdIZDB/Szlfk8Led/mg/PUgG9JAcDa3ZtN5kx900rxo2iNHht9zXOvWsJvBNAcNtw4St4bv2",
-	"dR3D3s5FKmXj0i/be0eYZ9SevLC13+SDBXaucJUftQoBa9C+jTy7mSSrvVSTNfYN7Tas3jIlRuVoWwgJ",
-	"KiNqQlecxUYchYGxfpz3ALmkinKNGWOwY6An0rgemD/58ukfHgM3XJ2xH/GRiJvBXq4wPjbOCsS/J1c0",
-	"DiH+y5//x1/+/F//8uf/+Zc///cY14m/Nz8BcSmH5s2Mt3FZsi+QTAmQdFQoqmBn0O/votCVIsMJGH/P",
-	"FBsaG65874jv/Eil6MxYqichDFnKJE1sWMcPVrs43GNmBPQ9lXO4YjwNIx53HXjdbhziJwOZO++csg+Q",
-	"CXHVIRm7omD3QNk8Z6LgOdGMRxxt8sdzaezgxKD+maT0Cnbin/6UsYTGPk+ufCT+6U/x7iOIfy/U//1f",
-	"sQHip3/66f/89C//+t/+9b/89C8//e/YTBL/v3/+5///T3+yGBsxHz7Z0rmyJ+l7m07NPfmXNvBNSMtm",
-	"/Ll6sAtD45YVLj2ftihZTDxF1SrpmCktLb0JCZkwAhjrm4CoiMcnLj8WnzgGnBWiotc7SL6fafxAY9iJ",
-	"v6ZEUrn8C1NAsLYRU1fFbhde8YgbnsUZlct/dfmLmBDtjkvDdQmwwFTElWZZBgQGvf3QlScSUCxD4Lng",
-	"86kolD88dz51W4FU4x2rnSI5+wOd2+RLxkdiGZneecK3hN9fvHoJr08vLo02w1rFx4KnBdOhAUskjGQw",
-	"zMR4zPgY8oxoo6CP8XhHWUa2r0YKPaFcu7zR0OfR28oDG1lSYXWYh3SNgYqIlxlb+Kw/+7IcRSCnUiFP",
-	"jihNu3Cm/Wyogl9Tkn0rZJZGHHmWJBqlCeHz6jdDNUZrpjAT8krZJGylgWkouDU9027EI36K7I0UbrCD",
-	"uGEchY6akJyGEH+MXO5FFBx/jNDfioLjt1HgcoWjIIRut/vu+tpwp2Nfm2RgBYMic0M/RMPMbDnmQx8b",
-	"agAuDMUMSZkuPegdABc64nNRSGX+HpiHUIZgCWMIg/0Dm5SPqQREjmkIg36/JEFHR+bLryKufeq7z80I",
-	"4bB3AJoap5tIls2hloXRhRMY9A4hIVIy3B2ITwzq44hbasSkSl9HYvz1BwqmVE9EqhCf50RPFEzJHChK",
-	"YYtJIwJgJ0ZLyRPEHjJd87vYCPmvXRVnTsZGglijzZpcqmbAAbE0sRM/fvX64ruT589ffXv65LtXr8+e",
-	"nb28iHcjbqBISJY5GV4y87FRX6OMjSdaocC06Ss0tQQY/7HjHJHO2RMUuLXsf6OuTi/J2Pz7XFjSN58t",
-	"lkKIXeVrp1ZCjDoj4uVPWD5tRbWkJLWIfykgEeIKsS7xMDVFsi5zasy3U5JSS2JGxtZT6g3uLydMQSqS",
-	"wnBTZQMbB8yiWeSUk5x152SaOUXW+P57ZV7G8jhRVq5pajjMmMCSjqikPKHVhKlIVNyFy4nA+lNJKUhR",
-	"aKoibiXQkHqzGSTByik9IRyGFGULkdoWQeKb6gmd41siA9REr5G8ViwaDekMKicTX5xd1oINlaQ7OT+r",
-	"pfUcB/vdXrdnnnTvGhwHB91e98B6NxNURQ1SNF+M24o3n7pUhERMh4zTY4j/gybj342FUSX9I5uq9ztr",
-	"vxhmUWA+P1CVJNRkPKZpxMeiC3EjOwFZQjeKt5vJEAsVXGHEudCWKYxb5Tw5wzlGbtKpAjFlGmIjMOIu",
-	"fFvLwTeEXWbROmqwwHfLYwFLpHgyQ7LMOE12H8rNOUuD4+AZ1SdVukW9fPjtIvJe8Wy+qBIM1WoyXlX9",
-	"qsk4WFPsuGTBb1hSMq2p8T7twt6mWbW6y7y8OwBKlG8NQj3V+SZQtDkX1ebs2YrpLR50VczX7xYKR/u9",
-	"3iofpnxur6U+8joMBr39zUMbRU9mUL+/zaB6WRGGPF2l9KaRtg62bqUi/Tr79O276/CjQYEqplMi58Fx",
-	"8JwpXe6rMexmVGkYMYmJ6zb8/zYoOePddRjkQul2W1dlxdgwP7aFKKNJNgq9UwZkQpjM8wnlxuMPja9m",
-	"j3IyqlEkXdFcW/8Fp3G+HAY+fOGqL5CYEKdLyZRGHNfpVkFoSKXIFaSFLQuq7DSqYEiSK3fU1CYMHmM8",
-	"wkdarfdKlfap53dSdLSc0XLddJRd4uICuW5Bc4v1n79WWm0Qqt0So85JuS0t5HkdNjXgnjG/a2pwpdB/",
-	"Smm6LPi/iJ973FL/PlaJ2Nw7VVPUlf+1WSwt7ftHI4yurZzKqG6JKT3B7+2CXqKgMmda1dy5ppunyRgy",
-	"xq8w6NskJjtfXWg0NnqwCoK0e/vt7B1sHlR1H8ARg80jynL6XxrFWISB8SvXi4FwE78Ht2HEOxOsv7ZN",
-	"WLQanlG9URLfVJaW/VvMUnnRYmLYEz7lfAc8fMYTZuPwczpzhob5qsnUBH818uBRxNEPz1Jrq2hrVdi2",
-	"PoPewM9U2RBLZ9fWsVy2IuAFNd6OM0hQx0MqqDKOIKQ0yYwTsuPiqBGPzfo26mlpI8aM46r4E6OCuMBs",
-	"IjK6i04MG3Mh202W5uHw/ZgsrafZW1ktn5W5/rZkot2ULWTiChW5Vy8H2CA1fW3BCul5px1jluoYVhTm",
-	"e/C7f7vi2DpxvJZLV5kvK0yncic/VVA7Z3CN/+SzBu/NjVrIRt9eIN1hV5zFFMsVxGqUi9ubvyF6bTpy",
-	"9vVB8HYTokaZmyTW3keWrjXxa/LhgQKLxbKnVMUt7ocpmYOdCZiGHfutivhUpIa4XQzRre1i+qwUumr3",
-	"ERA+F5xit0wYU21sioM2Zd1wFer88cVjuB+Pgfh9M3oSZlJo6tr+zMtfBF+lRO9EWIbrifOTewRuk3h0",
-	"/W4VS3kvdx03naV0mgvtOv+soeinfrIvTtatrbryeLldSnoU35kC336rG8r9y1Z/8lY/3XqjPfNOylYJ",
-	"rYd7J86h7fd6Lm5edi+AnPExqCJJKE3t2ZU/3sbkelSOh72DiJfpg5i7wPFxLpbyJaxHqqwgrY5yQ3ta",
-	"bPNEZoRZfUlAZWJWtVJoP4ZzjSDu0WRzK6yw0XxPCMzA0qrCHR5p56h7D60a/YzQMAVFDkPXA6qEidkA",
-	"g6QkmeAZ/KcTaoM4X9NcSG3IyB18b8RPjXbdm1WE67Nr9j7688LrlVTcOOaFuHac61JRKoia4eLqQLLb",
-	"Rl6ukOvr+Zt6V9qbiq6qzeffdhDQJ0zVdt2h5jaaqdFLuDJWWshmz272bc2VN9yONwt+oYRPtVQQlUCQ",
-	"5+6FELYwU+CpFxBoxSuajWyTz1GhaGoPdgb9/jIpPP1CCHdkx2wmA8/QvqxwVbgRy0Xv0QBoFD2uULy2",
-	"UO1utSkG6vxJAjBuUBXaEjyk0sUoHeKhQlutM0o7P1xoa4zZApIdY1C+J5pIm96L7ZvstR7e0AyBwPmT",
-	"pzbfwh2EuPRPo9rfvH4eYnrfHMfFqFRxnhga8zxwbSnhgtroSsQRBMpswoaCeIpxXSL1nnFZO8ZqcHni",
-	"9ANJdDZHMxTT6QwLphGPzRSx9dPtuYoks2ZPZ5uoyudVyuLlPKexyyR0JU5MQUoTlraUOCHCbRWPz2rG",
-	"RwjYTNGIm8WrG0+O4fzlsxB+f376LIRnZ09D+JYOzxF750+e2jxMn4E9nIMjnYjv1Gt2IH5z/vzVyZPv",
-	"Hr96eXn68vK7y384P72Ibfyoum/FwD3YP+zCpUFn47WnZF4v34xfnPzxOzfn1/9weXoRw85hD16wr2tA",
-	"hPbsS5Ep9ejMpfgwf+C6YduAlhGZotB095FNy5UWioMunJJkEnHsj2OWx0s6Kgjc6v/xzavLEw8D465v",
-	"+84+PENYIu6AwXf1jbcxv9h23x4LGNK5QMvSrWxLGYzJp0QXTnjEbQMGXyNlhLpBUdnkW2lJDQH5cqfK",
-	"PlXAdMSJlOw9VUsQjAjLMNkfOxxrUBNj+SrLUv7ylZXJQq68aF2Q+zd7v2mKqDJ2M2ScYLbccilPC9s0",
-	"J2kW5fhWBttMXa/JWdHDYOuMpDs6X2wUerUIZhRw6ULjaZ/CvOEWDhRmdRaI7U/dQmbxDS+YQWXd+5kb",
-	"2lNuRBol0shOCZausfID/exs/glh4v0twsRlX38ccPj5seGEuNmd0GzoYi2rTeRxRazOU/biufsLPMi1",
-	"1z3Bgj/lGqYt2wEbjz9e06nwyRBO0nmn3V6nVapDLyMfebVfGQOD3qB8joOtlMsxwz+zlgHj8M3l5Tkk",
-	"JJlQWzaRsfcUBN9dffZRE5dfzjzuMUuq8HhepqawPe5SYyxLJC7B3RlTWOAwo7K8psv8jJUfVa0Yp9RI",
-	"JkyUqWKC9QwWXyuBpGarmxiH2Fa0sekYlExcVVs34ift9+IdI7HaShbsg6urq8wsnTtDKeJIm6k1fmFO",
-	"iexC3LjXIPavSTSYCeuXfT0CEnGFsWrbhUaa5WEnxhqYY4um3/U6+73+Qbxbjuz3jtB2HewfYRg24kxD",
-	"ZjjHmTjm/SlPjdH8nkqS2XmVLzgqa6AQaPzNV2ZxhN6V4CDMTrrV+0+Z1whhTO23mEWEG9uNODZZsBui",
-	"JmLGwV5OF9oio5oJmooZt80RsZQm4tUNgY8MUNSoRFtZ4w1wf11ex96XB7YxlrHRzeIRt6WQru+tJTxf",
-	"H1UvTF8RHC7lxs3iCfUL4NqKG+ob6/odxI1tDf3f+73+oGMTt+wXncNeL155Hxzu0Q3vgVu+mkW+p87/",
-	"MYQneDb3nQAM2avmVXVm39fdT3cLkN5t9MVvYdu2qvQamTaNPHtpZ6e6tXPdTSGNGz797Zy3vZqkpRhu",
-	"4xTLN3DWJqouvNxiDvdwbfgCg205z8Itlje6ciUM/tip+9edV7hlG7fB3/6Ie93vHd0TzThBiS63Z+Iv",
-	"1LOCel63dz+8LKWLLUd36qnW7qQhFsGKxb1B76uj+Jb3vv5aCflgG+Nw+aqlW5mV+0c/g4+JZNBiqNR7",
-	"7Cze/bSZulaS0m9uQ0XXP5PR3TS0nXVURZJWGNoGU239foiG+NnpZeyiX+4GAmOlNk226gIgf/vx8jnG",
-	"N5Skd2EdrdD1yxvqtt9TxRfN/dk0d12ErWntVXaSmhHV8NZueYP0r0W+tt/S6TzIHS6QgTBg5O44x1vE",
-	"d+sRoWWMsrSMINnrsGu34m6YsyZx2q+QXT/BGgFUOsYPlGfHhbvCjIRdIZRueCJbv+64Opr3TaBWneQ9",
-	"ts7oG3skePNDVXfT321DP/cUYXlGm672womnAdrh+CZ1TGh1ZZT4kB2mYCkgmeC06jwd8WbraXsyN2TC",
-	"OqXudC7JKJEKmMZjjoWW1RGvBvo2i7Ffud5dBnYU1ZrxMVLlFO9id8d7tpkogr9rz1+c9vJtV3TZ/EjX",
-	"AtdGFFUNQEKYTVgyAaXJXFm2KkuwKsAkfS+uqPIdUGzaj5k54kypwtj97rLSCXWxIdjBONWYamxRU49f",
-	"7j4C4p8So4jb+1mELFsYlOtxxPsWdV0R94VdECNgtpjLXiZxu0KuRb65r2KuesfKu6rk+kSe/SVWV23B",
-	"7HWJWD+pXxlk9d1I/P0jzVod28Zn4u8o0bZzl6S1i0nWCds35a0kP09F+52Wgi1eGbP27nB/m0vj6vDu",
-	"Xwc1Yv5ILa6v1h8TKWeBtyeL2HNr7JBEkkQUzu2XVBeSox5o3na74tz7/iTUwg0Wd9Ueoyaefm4H8jV2",
-	"BNwoTtQetgpcvZWnH9yRiFX2eDEhT6vLLLxHiQrJ9qcbSaombmvhJOL2gutqLHFXXpdz+IMEPD0f9Pa7",
-	"8JSwjKa2jaGKuO2yJIXW5tvcmAJ4kbS/I9GCZACw1HbsOm0eYuZFIamKuBjh0YcfIexJiBsQQr8Hy0/g",
-	"bVv2CRViws5+b2GkNQCUO2ZxY6kKHeyVdI34QsLgV4i7fVChtR/65tPA/K/b7UKRgxawfwhTxm3HsJ1G",
-	"nzWbt2KEeCb4eDfEBnp4hGU7XFnUGpMHU/KVGhVZxBEob8FhpZp9C6zrLLhusxrwGrV74sOlW+B+1YbC",
-	"oP/VVqkNjZv+7zgNUIyB8Tamvy6/W2Tx58ZD8FxUpjS5vH+WMY0hIXfK40sKwuWMgKoFqaP+UlHW7Zva",
-	"XBa25anOi2HGktaGmbXRZfLn8gQnZdcps/o4E0OSYbO5EqJmD81aD1Ff1L48qSuXMX6OL3GrDayKaZZH",
-	"Pq4VdrYMLWsAWwr5qmTO2gB3AXVL5z2qYAfdNBXC+ZOnatcHZxhfSFjjqW9/iOKoTLNgtgu73yGn+a/f",
-	"Xf9bAAAA//8=",
+	"7H1dcxs5tthfOcXcKkmbJkVRlNZD11aubMse7cq2Ysk1e+P2dYPdIIlRE+gB0KI5jqqSVOUleb1/Im97",
+	"326qsk/5A3N/RCqP+xdu4QDoD7JJUbLkmdn1btWYIruBg4NzDs43PrViMc0Ep1yr1uBTa0JJQiV+PIpj",
+	"muk3hI8p/p1QFUuWaSZ4a9CKhnNNVdQKWpL+kDNJk9ZAy5wGLRVP6JSYN/Q8o61BS2nJ+Lh1fR20npJ4",
+	"Qp8KrqVIG8bM8mHK4gCm5GObjOnv9vcO9g+73W4AbDrNNRmmNBoA4ZBnqSAJcHpFJcQThLFzW1gE15Tr",
+	"Z0xlQjELwhJEjKeM0whGQgKbkjFVAUREaxJPppRr+wPhcz1hfAw0VTSAGdMTIDBiKQVOphSmJKEgRqAn",
+	"FFhyRzhPKR/ryTKIFxMKPJ8OqTRT4K4A4zjXUCRz2DYQfnt89CwAPSEaXhxfwEzkaQKK8mRnPTQjIadE",
+	"twYtxvVhvxV48BjXdExlFb5zGueS6fmZSFk8b0BlQkckT3VbyRi2uOB06zEoPU+p/Sbnioxo2yLc/ER4",
+	"MhQfzX5bVIqMcpoUa5NipszmEw5IC4QnIHMOXOBe3BbLxxdk3IxcS2tbCs6/PWr3Dg4NBBP6MYAfcqFp",
+	"8hgIKC0FH8MVSVlCtJC3nfyVOOdsNGpAGhfK/BIN/IIV5IoiBpQWkiZgRgOizG7q2817HbQyIsmUasfx",
+	"J6NXgtOXRMcNdGYQpHDiOGWUa5iINFGP8ZsCRWLGgXA1M3Dud/sGHmZetmKlFbQMP7QGrZNR20zVtnNV",
+	"gZySj57S97q9ftCArVM2ZXoZwDMypqDYj7SY9Yecynk5aYrvVSdzJNka9LpBjdb3e63AgMKm+dQA0g1a",
+	"U8bdX41c8Ho0UrQBqlcFazJNpwq0AHXJslUwCjtMI5A3wWj+V4Gz2wjneZqPz4gVJAhAZv4o5ldpPl5L",
+	"RJX92XfTFfvVtFlvkTROEj/nGv6yorEBKJZsJqTyHJ/MiNZUmmH+8V23/Q1pj47az99/enTdrv7Zv82f",
+	"e73rv2stLi9ofWxTKYVsDVolFwBLYJorDUMKBN6+PXlm8aCoNMtZg/vcPbIp/g/7N6H/2oykMsGVPcKP",
+	"LbTm0EeZbT6SLEtZTMyG7H6v7CFYTvd3ko5ag9a/2y3VhF37q9p9QTmVLMZBX4qEpnbG+g4fcUAcuWNR",
+	"cApTqpTh1YxKyKQYpnTaaV0HredCDlmSUP5lITQ0KKkSuYwpDGkq+BjZlJiThEojbyXC9zJPNctSeiQ1",
+	"i1OqXv/h3gBdHPqN27VGjEJmsCdGQNzTePYZCtRCkxSmRqgadcR8NWKpEe+4gFdCPxc5T74sfl8JUHk8",
+	"KXCMoJxJYQ71e0ShG/EGzNmHEIRzxscFxu8RkNq4a8HhfgcRngshTokc05+D+n/IqZFYRl9kCoTRqplW",
+	"gCdmAKjievFmdUf6MabUEp3hjy2F2hDxC3lJ+PyNHVV94fUIAVPC52AOgWmm1WOYEaaNhmQ42/z7hmo5",
+	"bx+NNJWgyBwNh4rdU/l5+cA6p7HgCcoHHHZIR0JS0HJuGI6MCePrlbC1agQeFJzkeiIk+5F+eUbV4pJy",
+	"mE2opCiqmQK/FE8GjKOaa/6iHzOGKqh5C3+foR4cS5pQrhlJrdx5yzMpYiP1h+nPSN5MeeAfrz2HrMry",
+	"SuiXImEjZrdheVirBm8piEU2h+2aSrtjJotzKZ1SXiEvNIHbFRu4aY3u+d2avVyxUta9g89ce53jHgWb",
+	"GW6dPLtwwqCwgJEuOqj+uDHQr2BlnvmYSZFRqZnVTizdbyjnDTaMvGowbIJWLCnRNDnSNw12waZUaTLN",
+	"WouraRh1RK6EZNrSg/t1KERKCa/+rJ6K3KJ6kb8Dq143ja3J+JSpG+E9F1LTxFhi+BLTFo9Lw+VZcmsE",
+	"XFfF1jtvCdg56shxmC+hrmK8OnkVZ0sICvyGvy8koRh+T2NtFuCI5EzSK0ZnywxYnp3GHCeQMqUt3Ylc",
+	"49llQDSs95k09pWUHpiUHo6GnjCxYDH10ELmeZrak8gezqutuiETRpBrIazysE00TIXSYAaCeEIkiY12",
+	"vYNvjUXbDeVn6LxyH97Zwd9Xn2uzaSYkohXtwEFrzPQkH3ZiMd0VJGPtWCR0TPluAfB19XV1ybK2QDSS",
+	"tJ0JQxvSrsks3snGmj+l8BBUbMbSWg7D87U2LqqHMeFbaNsOU8Iv0fIorF2HHDtPBT0t9BJOp+4E+mVJ",
+	"fZZs5Oi8F0ZA98QqMncydQ1BP6tLlYWtvfvGVhhy0/1d2N3jKWFpo5Sm5hcgSSKpUo8h5+yH3KhkYyKT",
+	"lCpl7NiYKHTaVTn1oF935PxjGKq/f//v/95/CMOO/7jeM2MBKHU/A+6y6rhElvi6Wv7eUx9685rlr/2C",
+	"SEnmSxSAry/v7cJTbvImGviWktR6kOpwJUSTIVG0WVfNJJsSOQf/VACzCYsnha+WXlE5h5mRrGYjKDcW",
+	"yruWuDQ0yskVYVYAvQ+W1yspKpSqeWZJSQL+kcAc1rHgIzbOJaqgIGRC5WMgQ0W5NpYHB+4sD/8gtX5B",
+	"j/B1rPfGTuSQtLQZQUtpovMGUMWlnRsd61ResZhiaMEiyJsQyoZQuDd9PTpvjbMrKlVjwAlRlnNurMlh",
+	"ztJkS4F7uNNq8q/Wzlm7uKAkhnKmJlo6mRLrbqgdkf1HtzkiMSi26pDsP/plH5KnYsy4MWvwIEoSZp87",
+	"q3DWiKSKLmqR1Iu7RYm1zh27LJTqsraF8RilZkLWj6Tiy5qE/G1v8+n8CEszLsodXFcFjCaqKZDmHDy3",
+	"xF3u0L2Ojct9WYQQ326CaqUHdVnhcE/UpPg6aBZskQap4ocs1PU6U38rZs4n5R226KKt+mfRiknTTnOI",
+	"tYqBAvzFaddhxWlfa7ASuyc2xopX6G468YqB18FnXS5rwLPOx82hswM27ZUb6aatco8VHk6YkFtskgd3",
+	"YbomFLyis4pH5BaM5DWRdWhAK2DZHl33SlXJ3NyavHCPVU3J9TqyeWgRbWucDetRdzdRREq8r4O1skMr",
+	"mHEVdBWj5w4bu2C4fgHLrbdkuG2mvlYXe7etiEtM3bAVhdxpljOroPucU34dRNbyWTi611qy/jkji3zE",
+	"dwPPKz7XdBy6kPFGZ7dDxMOd3B7TG5/bZ3fWeB5tpPF4En8EWsBvewt2q5/9KaaQNRiwwOkMisHEqGGc",
+	"DqCZm+k5WEBASDDaaMgvKc1czoyNBYDgtBMaobbBWheV8Io5vP2f34WhCsPz958eBdc76y3gTXHhXCzL",
+	"Jq/1o623Ca7NktJUzMwfjU5N5q2NGweqssV6i6dC/wZKP0kVlkaiW4gVLy05K3GxkVdqASz/etPcdRN1",
+	"aeaUjF2MsVk5GREbmjUmNcFo7ZBOmIv/OzM/wPAk0xOXK5dJMaSAps8VSR8jcVpzl2lzLHCBZKFFipY2",
+	"/UimmVl8t9M7qFBqIvIhHs8rNtBmIZo1+s1rcgfg6rcUTITSA2Pb1aZs7XU75v97vcFBHzOclqjDWLm0",
+	"yYIfmOV4jwbhgs+nIlfogVAdSMl4zPh4AFMM2E4IhzfHZ6cnT48+vDz644fToxchX0ZlBxIx4wPIuaQk",
+	"nphV20CodWwIROH3udIhHxGW0qQDXOgPShOeDOeDwp9Apdkqg2jGQdJYoMNlO5NiKrQNroa4D8SjaKcD",
+	"Ob/kOLv5ATcxgTm1AfkKjKiacqFDbhdPE1CMx7TmzFCaSG3Ae83TOYjLwidjwbNYehxy8w7mvRjE6Vxy",
+	"Q0tSaOutGc7NoFNF0yuqQJhJxKUVaDX/h0O2UeXEzPxaQQq6R3BhDa6RBUZyvG23PKgyRxNrNWderDIA",
+	"NzT7bqXzWQgKTegGY2tjE+sWqk4lrNPIgA76LQWajFUACp8HkmYTMqSaxSRN52afh3NNrXcOtt9yFouE",
+	"htz8F9CLogYQtl6IsOVTIMLWWIStAMJWIslYcFX9SUvCOOPjsLVjqWVT92nQuigNkOKltUlwm6vFxOBg",
+	"E734sL9wVk7JxxMLTK+7AHJtgkKvRmy75awxc7Xbtzt6l/H1JqooQxJLRHFy/hoeHXb3jGB6e/HUxu6n",
+	"LE2ZsqwWAO2MO9Dr7h22u7323qOL7v6g1xscHHYO93/7n+rie9VTVY0nIZq2NUPOXt6c0kH4vRLcPNZ5",
+	"idBs7BZUIpsokmXlBzz6OEl3/ZCIuQtvqNa8eAd3pyc0Xzeysw4OFgjqLQaCKo6AZc4dMZrazCNb8PAY",
+	"ImecR4E9zcfsivLAqgYxtYqnIYnlMPhfie9gic5raKxYOXc6AOp7cptjwL7pTc4p41Xbai9o1q/X7gUT",
+	"ZtzbWaSFwr3uaRsDuIP96kymu1qxdZxVuchQseGUlBKFBpOl/JLw6xheucubmKuVjdrYYnWuxYZDHXOs",
+	"LvD5JgbGSg2j+405UzSBkRRT7wOmmEeGAzh5i7u3m9lKloeJdbt8+WUNe0J6B4fNi/BFMK6cyYCOUb1U",
+	"zKiMiaIwoR87jVn47z8d9hvS6M2E7MeVQg9RYx4ws2B5U6cVLMfr1+VVBq1cNkSnv8M0R78Ko5+jKpwM",
+	"gAyVSHNN6zFBKrdUyM/ePjk9efrhydH58Ye3b07ta0YnN0rzjCmzxSnRhoi1wHePzk62FAjJxowHIcfd",
+	"3SUZ23W+4d3u8HDUH3Vp+1G8R9r94SPa/oYc/LbdG+0l+3GfHpDDoVWb1mvLuJtmqUGNGB1+i32tUs9q",
+	"Ar/JF7+pB77RM948r2PYu3kfCtm49MvmjgdMWGzOgtrYJeH9cHasYJWLYhUC1qB9E3l2O0lWWVSdNfYM",
+	"7da03iK3TmWoWwgJKiVqQlckdYQchYHRfpz1AJmkinJnSW4b6ImxVQkmYr96/oenwA1Xp+xHfMSYs0kh",
+	"VxgfG2MFot+TSxoFEP3lz//jL3/+r3/58//8y5//e4TzRN+bn4C43GWzMmNtXJQmOEmVAElHuaIKtvu9",
+	"3g4KXSlSHIDxK6bY0OhwxbpDvv0jlaI9Y4meBDBkCZM0th5T/7Lawdc9ZkYuneKS8SQIedRx4HU6UYCf",
+	"DGQulWDKPkIqxGWbpOySgt0DZQsmiIJTohkPOerkT+fS6MGxQf0LSeklbEc//SllMY18wm3xSPTTn6Kd",
+	"xxD9Xqj/+78iA8RP//TT//npX/71v/3rf/npX37635EZJPp///zP//+f/mQxNmLeM7mhcWVTcnZvSr/x",
+	"5F/owLchLZs67ApLzw2NW1a48HzacMhiBjserZKOmdJFngmkwghgLJQEokIeHblEe3xiADgqhHm3ux9/",
+	"P9P4gUawHT2hRFK5/AtTQLBIGnPgxU4HXvOQG57FEZVLpHeJ0FhZ4TIRgnWZ9MBUyJVmaQoE+t29wNU5",
+	"E1AsReArvi1UfpxN3VRpWVtjuVMkY3+gc5vFzfhILCPTG0+4Svj9+etX8Ob4/MKcZlj0/FTwJGc6MGCJ",
+	"mJEUhqlArw9kKdHmgB5g5FRZRrZLI7meUK5dAnrgC3JsCZN12qqgjJMjXaOjIuRF6ic+68PKlqMIZFQq",
+	"5MkRpUkHTrQfDY/gN5Sk3wmZJiFHniWxRmlC+Lz8zVCNOTUTmAl5qWw1h9LANOTcqp5JJ+QhP0b2Rgo3",
+	"2EHcMI5CR01IRgOIPoUuiStsDT6FaG+FrcG7sOWKDsJWAJ1O5/31teFOx742f8cKBkXmhn6IhhkmRknB",
+	"xwNDDcCFoZghKeou+t196/6bi1wq83ffPIQyBGuhA+jv7dvqHszSIXJMA+j3egUJOjoyX34Tcu1raHza",
+	"UwAH3X3Q1BjdRLJ0DpUEpw4cQb97ADGRkuHuQHRkUB+F3FIjZmf7gjRjr28pmFI9EYlCfJ4RPVEwJXOg",
+	"KIUtJo0IgO0INSVPELvIdPXvIiPkn7hy8IyM0TGJU1mVS1WdsMTSxHb09PWb8w9Hp6evvzt+9uH1m5MX",
+	"J6/Oo52QGyhikqZOhhfMPDDH1yhl44lWKDC9r9USYPTHtjNE2ifPUOBWyojMcXV8Qcbm31NhSd98tlgK",
+	"IHIl9O1KLwI8M0Je/IR9GKyolpQkFvGvBMRCXCLWJeYpJEjWRbqa+XZKEmpJzMjYam2Owf3FhClIRJwb",
+	"bip1YGOAWTSLjHKSsc6cTFN3kNW+/16ZxVgeJ8rKNU0NhzF0K4+opDym5YCJiFXUgYuJwEJ2SSlIkWuq",
+	"Qm4l0JB6tRkkwRJM9NYPKcoWIrWtpsaV6gmd4yqRASqi10heKxbNCekUKicTX55cVJwNpaQ7OjupZMwN",
+	"WnudbqdrnnRrbQ1a+51uZ99aNxM8imqkaL4YN1WBP3dZPrGYDhmnA4j+gybj342FOUp6hzbn93dWfzHM",
+	"osB83lKlJNRkPKZJyMeiA1Et8QdZQte6QNTzjBZKQQMbaECmMGaVs+QM5xi5SacKxJRpiIzAiDrwXaWY",
+	"xxB2kY7vqMEC3ykibpZIMehJ0tQYTXYfis05SVqD1guqj8pMpmofgneLyMOIxcKRYKhWk/GqMnpNxq01",
+	"VdNLGvwNU0qmNXXRD4YdGFCnWTW7S+G+PwAKlG8MQrVm4jZQNBkX5ebs2tYLGzzo2iFcv1+oQO91u6ts",
+	"mOK53YZC6+ug1e/u3fxqrXrSvNTrbfJStT4RXZ6u5cJNb9qC+qqWivTr9NN376+DTwYFKp9OiZy3Bq1T",
+	"pnSxr0axm1GlYcQkVsBY9/+7VsEZ76+DViaUbtZ1VZqPDfNjf5nCm2S90NuFQyaAyTybUE4wzpj7UE5K",
+	"NYqkS5ppa7/gMM6WQ8eHr4D3lVYT4s5SMqUhx3k6pRMaEikyBUlu6wtLPY0qGJL40oWamoTBU/RHeE+r",
+	"tV6p0r6G5V6qF5eTxa7rhrLLCV4g1w1obrGQ/NdKqzVCtVtijnNSbEsDeV4H9RNw16jflWNwpdB/Tmmy",
+	"LPi/ip8H3FK/HhfFt8ZZ5aAu7a+bxdLSvn8ywujayqmUNiVoPMPv7YReouBhzrSqmHN1M0+TMaSMX6LT",
+	"t05Mdryq0KhtdH8VBEnn7tvZ3b/5pbKNCb7Rv/mNoi/HL41iLMLA2JXrxUBwE7+37sKI9yZYf22bsKg1",
+	"vKD6Rkl8W1laNIIyU2V5g4phI3zK2Q4YfMYIszH4OZ05RcN8VWdqgr8aeeDzidLE6iraahU2Q6vf7fuR",
+	"Sh1iKXZtDctlLQJeUmPtOIUEz3hIBLU5VgmNU2OEbDs/asgjM7/1elraiDCZv6wiR68gTjCbiJTuoBHD",
+	"xlzIZpWlHhx+GJWlMZq9kdbyRZnrb0sm2k3ZQCauOCJ3q5U2N0hNX7azQnrea+uppRKhFR0+PPidv11x",
+	"bI04XsmlK9WXFapTsZOfK6idMbjGfvJZgw9mRi0UemwukO6xvdZiiuUKYjWHi9ubvyF6rRtydvkgeLMK",
+	"UaHMmyTW7ieWrFXxK/JhS4HFYtGcruQW98OUzMGOBEzDtv1WhXwqEkPczofo5nY+fVYIXbXzGAifC06x",
+	"7S6MqTY6xX7TYV0zFar88dVieBiLgfh9M+ckzKTQLm2ez4tfBF91iN6LsAzWE+dnNxvdJPHo+v0qlvJW",
+	"7jpuOknoNBPatRBbQ9HP/WBfjaw7a3VFeLlZSnoU39sBvvlW1w73r1v92Vv9fOON9sw7KWq1GoN7R86g",
+	"7XW7zm8OGZYBjmpVOr4pB6g8jilNlC/REpyG3Cbb42F50N0vswkxlYHj41wspU9YA1UZuRrySmjX5Rlh",
+	"2siMMHt8ElCpmJVNS+A7A2ytQUvIjdlbNl4JIPI/oW0upHZZCdXaopQoDYrMMPWJxJOQbzONaU0KyFDk",
+	"2lYKEbCLNAe3n9EmO2AIemaTdGzlUMgLY35KLq0q4HqxHHT3g0qBk0evdyvY4jiSrIo6usK7B9RQffeZ",
+	"ZpXUIw0TzrQqyQIj+BmqGgdWa/iC0DAFeQZD1zuvgMnVrBW1b53P58saL75BkjJc4+L8N+KnwqpuZSWf",
+	"+mSi3U8+PHq9kmlrUW2IKtFrl3lTQlT3jpfx104TebmS0Cfzt9Vu3reV1GV75L9tn6fPD6vsukPNXQ7i",
+	"Wg/2UjdrIJtdu9l31c7ecvu+mfArJXyuYoaoBII89yCEsIFWBs+9gECjRdF0ZJsjj3JFExvH6vd6y6Tw",
+	"/Csh3JPadjMZeIb2VZSrvKtYHfuACkCtxnPFwWvr8u73NEW/pA+cAOMGVYGtOEQqXXRKIh5KtFV6LDXz",
+	"w7m2yqatl9k2+vMV0UTabGZsBGevQ/J6dQAEzp49t+klTkFz2a7maH/75jRAXW2O70V4qOI4EdTG2XLt",
+	"fOGcWmdSyBEEymx+ioJoim5sIvWusdDbRmtwafH0I4l1OsekUsweNCyYhDwyQ0TWLWHDSJLM6r3wbV4u",
+	"n5cZmhfzjEYucdJVdBnllcYsaajoQoTboiWfxI2PELCJsSHHVgLFTVEDOHv1IoDfnx2/CODFyfMAvqPD",
+	"M8Te2bPnNu3UJ5wP5+BIJ+Tb1RIliN6enb4+evbh6etXF8evLj5c/MPZ8Xlk3WXlPVUG7v7eQQcuDDpr",
+	"y56SebVaNXp59McPbswn/3BxfB7B9kEXXrInFSACG+pTZEo9OjMpPs633C0C1n9nRKbINd15bLOQpYVi",
+	"vwPHaDdgpy0zPV5uVELgZv+Pb19fHHkYGHf3XWzvwQuEJeQOGFyrv7AALQx7a8FYwJDOBWqWbmZbuWFU",
+	"PiU6cMRDblu5+JIwI9QNiorLEZSW1BCQr+4q9VNjexgDSrIrqpYgGBGWYm0DdobXoCZG81WWpfylVStz",
+	"o1w11Tqf/m92f1MXUYWrasg4weTA5cqlBrapD1KvQfJNUTYZulqCtKIbysYJWPcUTq3VtTUIZhRwyULD",
+	"fp+xfcPtRSjMqiwQ2Z86uUyjW17MhYd192e+CIRyI9IokUZ2SrB0jYUu6EdI55/hFd/bwCte3IeCLxx8",
+	"eWw4IW52JzAbuli6a/OWXM2us5S9eO78AuPW9po8WLCnXOvFZT3gxmjPGzoVPvfDSTpvtNtrCIvj0MvI",
+	"x/7YL5WBfrdfPMfBFgZmWNCQWs2Acfj24uIMYhJPqK0SSdkVBcF3Vod6KuLya4jnAZPCco/nZWoKmv0u",
+	"FcayROLy+Z0yhfUcMyqL6w3Nz1joUpbGcUqNZMK8oNLlWU3Y8aUhSGq2mItxiGwBH5uOQcnYFfF1Qn7U",
+	"fJ/oAInVFu5g/3BdXgFp6dwpSiFH2kys8gtzSmQHotp9MJFfJtFgBqxekvgYSMgVuuZt0x1ppoftCEt+",
+	"BhZNv+u297q9/WineLPXPUTdtb93iF7nkDMNqeEcp+KY9VOeGKX5ikqS2nGVr68qSr5sNyvzmy9E4wi9",
+	"qzjyDlpfM+I72ZllBDCm9ltMmsKN7YQce0rYDVETMeNgL/UMbE1VRQVNxIzbNqtYORTy8mZV6yM2R6It",
+	"JPIKuL9mtG3vGQXbYs/o6GbykNvKT9dB2xKeLwer1uGvcA4XcuN2/oTqxZlNtRzVjXXtHaLatgb+771u",
+	"r9+2eWr2i/ZBtxutvEcT9+iW92cuX2klr6izfwzhCZ7OfeMDQ/aqfsWn2fd193reAaT3N9rid9BtG4/0",
+	"CpnWlTx72XG7vO143Q1LtZuR/a3Gd73SqaH278Yhlm8urgxUXhS8wRju4crrCwy24TgLt//e6qqqoPXH",
+	"dtW+br/GLbtxG/ytubjXve7hA9GME5Rocnsm/ko9K6jnTXMf1YtCutjqe3c8Vbq71MQiWLG42+9+cxjd",
+	"8b7sXysh72+iHC5fUXcntXLv8GewMZEMGhSVakuhxTvzbqaulaT0m7tQ0fXPpHTXFW2nHZWepBWKtsFU",
+	"U3sjoiF6cXwROe+Xi5+PXPfQ8iwsL07zt8YvxzG+pSS5D+1oxVm/vKFu+z1VfD25v9jJXRVhazqZFY2z",
+	"ZkTVrLU73rz/a5GvzbcbOwtymwtkIHQYjVzG47fHR892qh6hZYyypPAggW3JUd4mfsOYFYnTfPX2+gHW",
+	"CKDCMN5Snh0X7lg0EnaFULplRLZ6TXwZmvc9r1ZF8p5aY/StDQnePqjqbki9q+vngTwsL2jd1F6IeBqg",
+	"HY5vU7aFWldKiXfZuS7PJBWclj3sQ15vYm8jc0MmrFHqonNxSgnmWmGYY6H5fcjLF31XycjPXG2mA9uK",
+	"as34GKlyqoxy6MJ7tncqgr9j4y/u9PJdZnTR60lXHNdGFJX9TvwtZ0qTubJsVVSclYBJeiUuqb8DzVa8",
+	"48ghZ0rlRu93lzxPqPMNwTb6qcZUY0eeqv8Sk9vcU2IUcnvTk5BFx4ZiPo5436CMLeS+jg0iBMzWrtlr",
+	"ae5Wt7bINw9Vu1Zt0HlfhWufybO/xGKyDZi9KhGrkfqVTlbffMXfZFQvTbIJohN/25G2jcokrVxxtE7Y",
+	"vi3uN/p5CvjvtfJt8fKppqv6sT2O0UX9vVDehMUQdOevgxoxf6Ti11frw0TKaeDNySI2bo0NoUgci9yZ",
+	"/fZSATwH6reEr4h7P5yEWrgL5766gVTE089tQL7BBog3ihO1i50RV2/l8UcXErGHPV7oypPyWhxvUeKB",
+	"ZNvxjSRVE7e1cBRy7F9XeZfYjnblGD6QgNHzfnevA8/xPg3btdElpuuJFFqbbzOjCuAF/P5uWQuSAcBS",
+	"28A1Fj3AzItcUhVyMcLQh39D2EiIeyGAXheWn8B7++wTKsCEnb3uwptWAVAuzOLepSpwsJfSNeQLCYPf",
+	"IO72QAVWf+iZT33zn06nA3kGWsDeAUwZtw3Stmtt5WzeihHiqeDjnQAz8zGEZRt6WdQalQdLDpQa5WnI",
+	"ESivwWFevV0FlrHmXDdpDXgh4wPx4dJ9kr9qRaHf+2aj1IaXhM/dgtV9pwGKMTDexPTXxXeLLH5qLATP",
+	"RUVKk8v7ZynT6BJyUZ7iet3ljICy46qj/uKgrOo3lbEsbMtDneXDlMWN/UErbxfJn8sDHBVNtszs41QM",
+	"SYq99QqI6i1DKy1TfQ3/8qCuOsjYOb6ir/JiWTu0/ObTSh1rw6tFyWND3WKZzFl5wV3c39BokCrYRjNN",
+	"BXD27Lna8c4ZdxtUmbDGE9/tEcVRkWbBbNN5v0Pu5L9+f/1vAQAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -46,6 +46,15 @@ func Serve(ctx context.Context, cfg config.Config, ln net.Listener, log *slog.Lo
 			return err
 		}
 	}
+	replicas, err := database.OpenReplicas(ctx, pool, cfg.DatabaseReplicaURLs, database.ReplicaOptions{
+		MaxConns: cfg.DatabaseMaxConns, MaxLag: cfg.ReplicaMaxLag, Log: log,
+	})
+	if err != nil {
+		return err
+	}
+	defer replicas.Close()
+	m := metrics.New(version, pool)
+	m.WatchReplicas(replicas)
 
 	secret := []byte(cfg.JWTSecret)
 	if len(secret) == 0 {
@@ -56,6 +65,7 @@ func Serve(ctx context.Context, cfg config.Config, ln net.Listener, log *slog.Lo
 	}
 	handler, err := httpapi.NewHandler(httpapi.Deps{
 		Pool:           pool,
+		Replicas:       replicas,
 		Log:            log,
 		Tokens:         auth.NewTokens(secret, cfg.JWTTTL),
 		Version:        version,
@@ -68,7 +78,7 @@ func Serve(ctx context.Context, cfg config.Config, ln net.Listener, log *slog.Lo
 			PublicBaseURL: cfg.PublicBaseURL,
 		},
 		RequestTimeout: cfg.RequestTimeout,
-		Metrics:        metrics.New(version, pool),
+		Metrics:        m,
 		AllowedOrigins: cfg.CORSAllowedOrigins,
 	})
 	if err != nil {

@@ -49,8 +49,15 @@ type Config struct {
 	// ListenAddr is the host:port the API listens on when systemd does not
 	// pass a socket.
 	ListenAddr string `env:"LISTEN_ADDR" envDefault:"127.0.0.1:5000"`
-	// DatabaseMaxConns caps the connection pool; 4-8 suits a 2-core host.
+	// DatabaseMaxConns caps the connection pool (and each replica's);
+	// 4-8 suits a 2-core host.
 	DatabaseMaxConns int32 `env:"DATABASE_MAX_CONNS" envDefault:"8"`
+	// DatabaseReplicaURLs lists PostgreSQL streaming replicas, one
+	// single-host connection string each, that answer anonymous reads.
+	DatabaseReplicaURLs []string `env:"DATABASE_REPLICA_URLS"`
+	// ReplicaMaxLag is how far behind the primary a replica may be and
+	// still answer reads.
+	ReplicaMaxLag time.Duration `env:"REPLICA_MAX_LAG" envDefault:"5s"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel slog.Level `env:"LOG_LEVEL" envDefault:"info"`
 	// ShutdownTimeout bounds how long in-flight requests may take to finish
@@ -119,6 +126,9 @@ func (c Config) check(environ map[string]string) []string {
 	var p []string
 	if c.DatabaseMaxConns < 1 {
 		p = append(p, "DATABASE_MAX_CONNS: expected a positive integer")
+	}
+	if c.ReplicaMaxLag <= 0 {
+		p = append(p, "REPLICA_MAX_LAG: expected a positive duration such as 5s")
 	}
 	if c.ShutdownTimeout <= 0 {
 		p = append(p, "SHUTDOWN_TIMEOUT: expected a positive duration such as 20s")
@@ -207,6 +217,8 @@ func expects(t reflect.Type) string {
 		return "one of debug, info, warn, error"
 	case reflect.TypeFor[[]netip.Prefix]():
 		return "a comma-separated list of CIDR prefixes such as 127.0.0.1/32,::1/128"
+	case reflect.TypeFor[[]string]():
+		return "a comma-separated list"
 	case reflect.TypeFor[bool]():
 		return "true or false"
 	case reflect.TypeFor[origin.List]():

@@ -167,13 +167,17 @@ func articlePage(rows []db.ListArticlesRow) api.MultipleArticlesOKJSONResponse {
 func (s *Server) GetArticles(ctx context.Context, request api.GetArticlesRequestObject) (api.GetArticlesResponseObject, error) {
 	p := request.Params
 	limit, offset := pageBounds(p.Limit, p.Offset)
-	rows, err := s.q.ListArticles(ctx, db.ListArticlesParams{
-		ViewerID:   viewerOf(ctx),
-		Author:     p.Author,
-		Tag:        p.Tag,
-		Favorited:  p.Favorited,
-		PageLimit:  limit,
-		PageOffset: offset,
+	var rows []db.ListArticlesRow
+	err := s.read(ctx, func(q *db.Queries) (err error) {
+		rows, err = q.ListArticles(ctx, db.ListArticlesParams{
+			ViewerID:   viewerOf(ctx),
+			Author:     p.Author,
+			Tag:        p.Tag,
+			Favorited:  p.Favorited,
+			PageLimit:  limit,
+			PageOffset: offset,
+		})
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list articles: %w", err)
@@ -240,7 +244,11 @@ func (s *Server) CreateArticle(ctx context.Context, request api.CreateArticleReq
 
 // GetArticle handles GET /api/articles/{slug}.
 func (s *Server) GetArticle(ctx context.Context, request api.GetArticleRequestObject) (api.GetArticleResponseObject, error) {
-	article, err := articleBySlug(ctx, s.q, request.Slug)
+	var article api.Article
+	err := s.read(ctx, func(q *db.Queries) (err error) {
+		article, err = articleBySlug(ctx, q, request.Slug)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}

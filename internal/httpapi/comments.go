@@ -15,16 +15,23 @@ import (
 // GetArticleComments handles GET /api/articles/{slug}/comments: all of the
 // article's comments, newest first.
 func (s *Server) GetArticleComments(ctx context.Context, request api.GetArticleCommentsRequestObject) (api.GetArticleCommentsResponseObject, error) {
-	articleID, err := s.q.GetArticleID(ctx, request.Slug)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, fmt.Errorf("article %q: %w", request.Slug, ErrNotFound)
-	}
+	var rows []db.ListCommentsRow
+	err := s.read(ctx, func(q *db.Queries) error {
+		articleID, err := q.GetArticleID(ctx, request.Slug)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("article %q: %w", request.Slug, ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("article %q: %w", request.Slug, err)
+		}
+		rows, err = q.ListComments(ctx, db.ListCommentsParams{ArticleID: articleID, ViewerID: viewerOf(ctx)})
+		if err != nil {
+			return fmt.Errorf("comments of %q: %w", request.Slug, err)
+		}
+		return nil
+	})
 	if err != nil {
-		return nil, fmt.Errorf("article %q: %w", request.Slug, err)
-	}
-	rows, err := s.q.ListComments(ctx, db.ListCommentsParams{ArticleID: articleID, ViewerID: viewerOf(ctx)})
-	if err != nil {
-		return nil, fmt.Errorf("comments of %q: %w", request.Slug, err)
+		return nil, err
 	}
 	out := api.GetArticleComments200JSONResponse{Comments: make([]api.Comment, len(rows))}
 	for i, c := range rows {

@@ -27,13 +27,16 @@ import (
 	"github.com/sophsapp/sophsapp/gen/db"
 	"github.com/sophsapp/sophsapp/internal/apidocs"
 	"github.com/sophsapp/sophsapp/internal/auth"
+	"github.com/sophsapp/sophsapp/internal/database"
 	"github.com/sophsapp/sophsapp/internal/metrics"
 	"github.com/sophsapp/sophsapp/internal/origin"
 )
 
 // Deps is what the handler needs from the process.
 type Deps struct {
-	Pool           *pgxpool.Pool
+	Pool *pgxpool.Pool
+	// Replicas answer anonymous reads when configured; nil means none.
+	Replicas       *database.Replicas
 	Log            *slog.Logger
 	Tokens         *auth.Tokens
 	Version        string
@@ -63,7 +66,7 @@ func NewHandler(d Deps) (http.Handler, error) {
 		return nil, fmt.Errorf("build router: %w", err)
 	}
 	ew := errorWriter{log: d.Log}
-	s := &Server{pool: d.Pool, q: db.New(d.Pool), log: d.Log, tokens: d.Tokens, version: d.Version,
+	s := &Server{pool: d.Pool, q: db.New(d.Pool), replicas: d.Replicas, log: d.Log, tokens: d.Tokens, version: d.Version,
 		uploads: newUploads(d.Uploads, d.Pool.Config().MaxConns)}
 
 	strict := api.NewStrictHandlerWithOptions(s, []api.StrictMiddlewareFunc{rawUploadBody}, api.StrictHTTPServerOptions{

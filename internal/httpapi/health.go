@@ -10,13 +10,34 @@ import (
 // healthTimeout bounds the database ping of a health check.
 const healthTimeout = 900 * time.Millisecond
 
-// GetHealth handles GET /api/health.
+// GetHealth handles GET /api/health. The status is the primary's: a
+// replica that is down or lagging is reported, not fatal, since the
+// primary answers its reads. Replicas are reported as the probe last saw
+// them, so health never waits on one.
 func (s *Server) GetHealth(ctx context.Context, _ api.GetHealthRequestObject) (api.GetHealthResponseObject, error) {
+	replicas := s.replicaHealth()
 	ctx, cancel := context.WithTimeout(ctx, healthTimeout)
 	defer cancel()
 	if err := s.pool.Ping(ctx); err != nil {
 		s.log.WarnContext(ctx, "health: database unavailable", "error", err.Error(), "request_id", RequestID(ctx))
-		return api.GetHealth503JSONResponse{Status: api.HealthStatusUnavailable, Database: api.HealthDatabaseUnavailable, Version: s.version}, nil
+		return api.GetHealth503JSONResponse{Status: api.HealthStatusUnavailable, Database: api.HealthDatabaseUnavailable, Version: s.version, Replicas: replicas}, nil
 	}
-	return api.GetHealth200JSONResponse{Status: api.HealthStatusOk, Database: api.HealthDatabaseOk, Version: s.version}, nil
+	return api.GetHealth200JSONResponse{Status: api.HealthStatusOk, Database: api.HealthDatabaseOk, Version: s.version, Replicas: replicas}, nil
+}
+
+// replicaHealth reports each configured replica; nil when there is none.
+func (s *Server) replicaHealth() *[]api.ReplicaHealth {
+	if !s.replicas.Configured() {
+		return nil
+	}
+	status := s.replicas.Status()
+	out := make([]api.ReplicaHealth, len(status))
+	for i, r := range status {
+		out[i] = api.ReplicaHealth{Name: r.Name, State: api.ReplicaHealthState(r.State)}
+		if r.LagKnown {
+			lag := r.Lag.Seconds()
+			out[i].LagSeconds = &lag
+		}
+	}
+	return &out
 }

@@ -16,10 +16,10 @@ func profileOf(username, bio, image string, following bool) api.Profile {
 	return api.Profile{Username: username, Bio: nullIfEmpty(bio), Image: nullIfEmpty(image), Following: following}
 }
 
-// profile loads the user named username as viewerID sees it (nil for an
-// anonymous viewer); an unknown name is ErrNotFound.
-func (s *Server) profile(ctx context.Context, username string, viewerID *int64) (db.GetProfileByUsernameRow, error) {
-	p, err := s.q.GetProfileByUsername(ctx, db.GetProfileByUsernameParams{Username: username, ViewerID: viewerID})
+// profile loads, through q, the user named username as viewerID sees it
+// (nil for an anonymous viewer); an unknown name is ErrNotFound.
+func profile(ctx context.Context, q *db.Queries, username string, viewerID *int64) (db.GetProfileByUsernameRow, error) {
+	p, err := q.GetProfileByUsername(ctx, db.GetProfileByUsernameParams{Username: username, ViewerID: viewerID})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return p, fmt.Errorf("profile %q: %w", username, ErrNotFound)
 	}
@@ -32,7 +32,11 @@ func (s *Server) profile(ctx context.Context, username string, viewerID *int64) 
 // GetProfileByUsername handles GET /api/profiles/{username}. With a token,
 // following is the caller's; without one it is false.
 func (s *Server) GetProfileByUsername(ctx context.Context, request api.GetProfileByUsernameRequestObject) (api.GetProfileByUsernameResponseObject, error) {
-	p, err := s.profile(ctx, request.Username, viewerOf(ctx))
+	var p db.GetProfileByUsernameRow
+	err := s.read(ctx, func(q *db.Queries) (err error) {
+		p, err = profile(ctx, q, request.Username, viewerOf(ctx))
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -70,7 +74,7 @@ func (s *Server) setFollow(ctx context.Context, username string, follow bool) (a
 	if err != nil {
 		return api.Profile{}, err
 	}
-	p, err := s.profile(ctx, username, &cu.ID)
+	p, err := profile(ctx, s.q, username, &cu.ID)
 	if err != nil {
 		return api.Profile{}, err
 	}

@@ -13,17 +13,19 @@ import (
 	"github.com/sophsapp/sophsapp/gen/api"
 	"github.com/sophsapp/sophsapp/gen/db"
 	"github.com/sophsapp/sophsapp/internal/auth"
+	"github.com/sophsapp/sophsapp/internal/database"
 )
 
 // Server implements every operation of api/openapi.yaml. Its methods are
 // grouped into files by the spec's tags.
 type Server struct {
-	pool    *pgxpool.Pool
-	q       *db.Queries
-	log     *slog.Logger
-	tokens  *auth.Tokens
-	version string
-	uploads uploads
+	pool     *pgxpool.Pool
+	q        *db.Queries
+	replicas *database.Replicas
+	log      *slog.Logger
+	tokens   *auth.Tokens
+	version  string
+	uploads  uploads
 }
 
 var _ api.StrictServerInterface = (*Server)(nil)
@@ -49,6 +51,25 @@ func (s *Server) inTx(ctx context.Context, fn func(q *db.Queries) error) error {
 		}
 	}
 	return err
+}
+
+// read runs fn, the database work of a read-only operation, where this
+// request's reads belong. It is the one place that choice is made, once per
+// request:
+//
+//   - a request with a token reads from the primary, like every write, so
+//     a signed-in user always sees their own writes at once;
+//   - an anonymous request (the public traffic: lists, articles, comments,
+//     profiles, tags) reads from a healthy replica when any is configured,
+//     and may see the newest writes up to REPLICA_MAX_LAG late.
+//
+// When the replica cannot answer, fn runs again on the primary (see
+// database.Replicas.Read), so fn must have no effect beyond its result.
+func (s *Server) read(ctx context.Context, fn func(q *db.Queries) error) error {
+	if _, signedIn := auth.FromContext(ctx); signedIn || !s.replicas.Configured() {
+		return fn(s.q)
+	}
+	return s.replicas.Read(ctx, func(pool *pgxpool.Pool) error { return fn(db.New(pool)) })
 }
 
 // currentUser returns the authenticated caller; operations that require a

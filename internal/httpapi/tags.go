@@ -5,11 +5,16 @@ import (
 	"fmt"
 
 	"github.com/sophsapp/sophsapp/gen/api"
+	"github.com/sophsapp/sophsapp/gen/db"
 )
 
 // GetTags handles GET /api/tags.
 func (s *Server) GetTags(ctx context.Context, _ api.GetTagsRequestObject) (api.GetTagsResponseObject, error) {
-	tags, err := s.q.ListTags(ctx)
+	var tags []string
+	err := s.read(ctx, func(q *db.Queries) (err error) {
+		tags, err = q.ListTags(ctx)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("list tags: %w", err)
 	}

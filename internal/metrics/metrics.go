@@ -1,6 +1,6 @@
 // Package metrics exposes sophsapp's Prometheus metrics: HTTP requests by
 // operation and status, requests in flight, the PostgreSQL pool, the Go
-// runtime and the build.
+// runtime, the build, and the read replicas.
 package metrics
 
 import (
@@ -12,6 +12,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/sophsapp/sophsapp/internal/database"
 )
 
 // Metrics holds the collectors of one process.
@@ -110,4 +112,50 @@ func (c poolCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(poolWaitSeconds, prometheus.CounterValue, s.EmptyAcquireWaitTime().Seconds())
 	ch <- prometheus.MustNewConstMetric(poolAcquireSecs, prometheus.CounterValue, s.AcquireDuration().Seconds())
 	ch <- prometheus.MustNewConstMetric(poolCanceled, prometheus.CounterValue, float64(s.CanceledAcquireCount()))
+}
+
+// WatchReplicas exports the read replicas' state, lag and the reads each
+// server answered; it does nothing when no replica is configured.
+func (m *Metrics) WatchReplicas(r *database.Replicas) {
+	if r.Configured() {
+		m.reg.MustRegister(replicaCollector{r})
+	}
+}
+
+// replicaCollector reads the replicas' status at scrape time.
+type replicaCollector struct{ r *database.Replicas }
+
+var (
+	replicaLag = prometheus.NewDesc("sophsapp_db_replica_lag_seconds",
+		"How far the replica's replay is behind the primary, to within one probe interval; absent while unknown.", []string{"replica"}, nil)
+	replicaState = prometheus.NewDesc("sophsapp_db_replica_state",
+		"1 for the replica's current state (only ok serves reads), 0 for the others.", []string{"replica", "state"}, nil)
+	replicaFallbacks = prometheus.NewDesc("sophsapp_db_replica_fallbacks_total",
+		"Reads the replica could not answer and the primary answered instead.", []string{"replica"}, nil)
+	reads = prometheus.NewDesc("sophsapp_db_reads_total",
+		"Anonymous reads, by the server that answered them: primary or a replica's host:port.", []string{"server"}, nil)
+)
+
+func (replicaCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{replicaLag, replicaState, replicaFallbacks, reads} {
+		ch <- d
+	}
+}
+
+func (c replicaCollector) Collect(ch chan<- prometheus.Metric) {
+	ch <- prometheus.MustNewConstMetric(reads, prometheus.CounterValue, float64(c.r.PrimaryReads()), "primary")
+	for _, s := range c.r.Status() {
+		ch <- prometheus.MustNewConstMetric(reads, prometheus.CounterValue, float64(s.Reads), s.Name)
+		ch <- prometheus.MustNewConstMetric(replicaFallbacks, prometheus.CounterValue, float64(s.Fallbacks), s.Name)
+		if s.LagKnown {
+			ch <- prometheus.MustNewConstMetric(replicaLag, prometheus.GaugeValue, s.Lag.Seconds(), s.Name)
+		}
+		for _, st := range database.ReplicaStates {
+			v := 0.0
+			if st == s.State {
+				v = 1
+			}
+			ch <- prometheus.MustNewConstMetric(replicaState, prometheus.GaugeValue, v, s.Name, string(st))
+		}
+	}
 }

@@ -160,9 +160,12 @@ export interface paths {
         };
         /**
          * Report whether the service and its database are up
-         * @description Answers 200 when a database ping succeeds within one second and 503
-         *     otherwise. It needs no authentication, ignores any credentials, and
-         *     never waits on a slow database.
+         * @description Answers 200 when a ping of the primary database succeeds within one
+         *     second and 503 otherwise. It needs no authentication, ignores any
+         *     credentials, and never waits on a slow database. When read replicas
+         *     are configured, `replicas` reports what the service last saw of each
+         *     (it looks about once a second); a replica that is down or lagging
+         *     does not make the answer 503, since the primary answers its reads.
          */
         get: operations["GetHealth"];
         put?: never;
@@ -454,8 +457,13 @@ export interface components {
             };
         };
         Health: {
-            /** @enum {string} */
+            /**
+             * @description The primary database, which answers every write.
+             * @enum {string}
+             */
             database: "ok" | "unavailable";
+            /** @description The read replicas, in configuration order; absent when none is configured. */
+            replicas?: components["schemas"]["ReplicaHealth"][];
             /**
              * @description ok when the service can answer requests that need the database.
              * @enum {string}
@@ -525,6 +533,29 @@ export interface components {
         };
         ProfileResponse: {
             profile: components["schemas"]["Profile"];
+        };
+        ReplicaHealth: {
+            /**
+             * Format: double
+             * @description How far its replay is behind the primary, to within the probe interval; null when it cannot be told.
+             * @example 0.25
+             */
+            lagSeconds: number | null;
+            /**
+             * @description The replica's host:port.
+             * @example 10.0.0.12:5432
+             */
+            name: string;
+            /**
+             * @description ok: it answers anonymous reads. lagging: more than REPLICA_MAX_LAG
+             *     behind the primary. down: unreachable, or a read on it just
+             *     failed. not_standby: the server is not in recovery (promoted, or
+             *     not a replica). unknown: not probed yet, or the primary has not
+             *     answered since the service started. Only ok replicas serve reads;
+             *     the others return to rotation by themselves once ok.
+             * @enum {string}
+             */
+            state: "ok" | "lagging" | "down" | "not_standby" | "unknown";
         };
         SingleArticleResponse: {
             article: components["schemas"]["Article"];
