@@ -121,14 +121,10 @@ func NewLogger(w io.Writer, level slog.Level) *slog.Logger {
 }
 
 func migrate(ctx context.Context, cfg config.Config, log *slog.Logger) error {
-	pool, err := database.Open(ctx, cfg.DatabaseURL, 2)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
-	if err := database.Migrate(ctx, pool, log); err != nil {
+	url, what := cfg.MigrationURL()
+	if err := database.MigrateAt(ctx, url, what, log); err != nil {
 		return err
 	}
 	log.Info("database is up to date")

@@ -42,7 +42,8 @@ func Serve(ctx context.Context, cfg config.Config, ln net.Listener, log *slog.Lo
 	}
 	defer pool.Close()
 	if cfg.MigrateOnStart {
-		if err := database.Migrate(ctx, pool, log); err != nil {
+		url, what := cfg.MigrationURL()
+		if err := database.MigrateAt(ctx, url, what, log); err != nil {
 			return err
 		}
 	}

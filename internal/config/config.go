@@ -58,6 +58,11 @@ type Config struct {
 	// ReplicaMaxLag is how far behind the primary a replica may be and
 	// still answer reads.
 	ReplicaMaxLag time.Duration `env:"REPLICA_MAX_LAG" envDefault:"5s"`
+	// DatabaseMigrateURL, when set, is where migrations run instead of
+	// DatabaseURL: the primary itself, when DatabaseURL goes through a
+	// transaction-pooling PgBouncer that cannot hold the migrations'
+	// session-level lock.
+	DatabaseMigrateURL string `env:"DATABASE_MIGRATE_URL"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel slog.Level `env:"LOG_LEVEL" envDefault:"info"`
 	// ShutdownTimeout bounds how long in-flight requests may take to finish
@@ -119,6 +124,15 @@ func Load(environ map[string]string) (Config, error) {
 		return cfg, fmt.Errorf("invalid configuration:\n  %s", strings.Join(problems, "\n  "))
 	}
 	return cfg, nil
+}
+
+// MigrationURL returns where migrations run, DATABASE_MIGRATE_URL when it
+// is set and DATABASE_URL otherwise, with the name of that setting.
+func (c Config) MigrationURL() (url, setting string) {
+	if c.DatabaseMigrateURL != "" {
+		return c.DatabaseMigrateURL, "DATABASE_MIGRATE_URL"
+	}
+	return c.DatabaseURL, "DATABASE_URL"
 }
 
 // check holds the rules a type alone cannot express.

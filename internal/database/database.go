@@ -57,14 +57,21 @@ func MigrateAt(ctx context.Context, url, what string, log *slog.Logger) error {
 	return Migrate(ctx, pool, log)
 }
 
-// Migrate applies every pending migration in schema/. A PostgreSQL advisory
-// lock serialises concurrent runs, so several instances may migrate at start.
+// Migrate applies every pending migration in schema/. A PostgreSQL
+// session-level advisory lock serialises concurrent runs, so several
+// instances may migrate at start: one applies each migration, the others
+// wait and find nothing left to do. The lock lives in one server session,
+// which a transaction-pooling PgBouncer does not keep for a client: pool
+// must reach PostgreSQL directly (DATABASE_MIGRATE_URL).
 func Migrate(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {
 	migrations, err := fs.Sub(sophsapp.Migrations, "schema")
 	if err != nil {
 		return err
 	}
-	locker, err := lock.NewPostgresSessionLocker()
+	// Instances that find the lock taken look again every second (not
+	// goose's 5 s), for up to 5 minutes, so they start soon after the
+	// first one has migrated.
+	locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, 300))
 	if err != nil {
 		return err
 	}
