@@ -255,6 +255,7 @@ func TestLaggingReplicaIsSkipped(t *testing.T) {
 	jake := register(t, r.App, "jake")
 	r.waitReplayed(t)
 	ctx := context.Background()
+	pausedAt := time.Now()
 	if err := pgtest.Exec(ctx, r.replicaURL, "SELECT pg_wal_replay_pause()"); err != nil {
 		t.Fatal(err)
 	}
@@ -284,8 +285,9 @@ func TestLaggingReplicaIsSkipped(t *testing.T) {
 	})
 	h := r.waitState(t, "lagging")
 	if h.LagSeconds == nil || *h.LagSeconds <= 1 {
-		t.Errorf("lagging replica reports lag %v, want more than 1 s", h.LagSeconds)
+		t.Fatalf("lagging replica reports lag %v, want more than 1 s", h.LagSeconds)
 	}
+	t.Logf("replay paused: skipped as lagging %s later, reported lag %.3f s", time.Since(pausedAt).Round(time.Millisecond), *h.LagSeconds)
 	latest := createArticle(t, r.App, jake.Token, "The newest article")
 	primaryBefore, replicaBefore := r.reads(t)
 	if code, body, _ := getArticle(t, r.App, latest.Slug); code != http.StatusOK {
@@ -304,7 +306,9 @@ func TestLaggingReplicaIsSkipped(t *testing.T) {
 	if err := pgtest.Exec(ctx, r.replicaURL, "SELECT pg_wal_replay_resume()"); err != nil {
 		t.Fatal(err)
 	}
+	resumedAt := time.Now()
 	r.waitState(t, "ok")
+	t.Logf("replay resumed: back in rotation %s later", time.Since(resumedAt).Round(time.Millisecond))
 	_, replicaBefore = r.reads(t)
 	getOK(t, r.App, "/api/articles/"+latest.Slug)
 	if _, replicaAfter := r.reads(t); replicaAfter != replicaBefore+1 {
@@ -338,20 +342,24 @@ func TestReplicaStoppedUnderLoad(t *testing.T) {
 	}()
 	waitFor(t, "reads answered by the replica", func() bool { _, n := r.reads(t); return n >= 200 })
 
+	stoppedAt := time.Now()
 	if err := r.replica.Stop(); err != nil {
 		t.Fatal(err)
 	}
 	h := r.waitState(t, "down")
+	downAfter := time.Since(stoppedAt)
 	if h.LagSeconds != nil {
 		t.Errorf("down replica reports lag %v, want null", *h.LagSeconds)
 	}
 	during := load.Succeeded()
 	waitFor(t, "reads with the replica down", func() bool { return load.Succeeded() >= during+200 })
 
+	startedAt := time.Now()
 	if err := r.replica.Start(); err != nil {
 		t.Fatal(err)
 	}
 	r.waitState(t, "ok")
+	okAfter := time.Since(startedAt)
 	_, back := r.reads(t)
 	waitFor(t, "reads answered by the replica again", func() bool { _, n := r.reads(t); return n >= back+200 })
 	res := load.Stop()
@@ -360,8 +368,10 @@ func TestReplicaStoppedUnderLoad(t *testing.T) {
 	m := scrape(t, r.App)
 	fallbacks := m[`sophsapp_db_replica_fallbacks_total{replica="`+r.replicaName+`"}`]
 	primary, replica := r.reads(t)
-	t.Logf("%d reads: %d ok, %d failed; answered by the replica %v, by the primary %v (%v after a failure on the replica)",
-		res.OK+res.Failed+res.Refused, res.OK, res.Failed+res.Refused, replica, primary, fallbacks)
+	t.Logf("%d reads: %d ok, %d failed; answered by the replica %v, by the primary %v (%v after a failure on the replica); "+
+		"health said down %s after the stop, ok %s after the start (pg_ctl -w included)",
+		res.OK+res.Failed+res.Refused, res.OK, res.Failed+res.Refused, replica, primary, fallbacks,
+		downAfter.Round(time.Millisecond), okAfter.Round(time.Millisecond))
 	if res.Failed > 0 || res.Refused > 0 {
 		t.Fatalf("%d requests failed with the replica stopped and restarted: %q", res.Failed+res.Refused, res.Failures)
 	}
