@@ -98,8 +98,24 @@ type replica struct {
 	pool   *pgxpool.Pool // reads
 	probe  *pgxpool.Pool // one connection, for the probe: a busy read pool never delays it
 	status atomic.Pointer[replicaProbe]
+	// up ends when the replica is found down, and with it the reads in
+	// flight on it, which then run on the primary: a replica that stops
+	// answering without closing its connections (a host gone, a network
+	// cut) delays them by about a probe instead of failing them at the
+	// request's deadline.
+	up atomic.Pointer[lifetime]
 
 	reads, fallbacks atomic.Uint64
+}
+
+type lifetime struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+func newLifetime() *lifetime {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &lifetime{ctx, cancel}
 }
 
 // replicaProbe is one verdict on a replica.
@@ -147,6 +163,7 @@ func OpenReplicas(ctx context.Context, primary *pgxpool.Pool, urls []string, opt
 		}
 		rep := &replica{name: name, pool: pool, probe: probe}
 		rep.status.Store(&replicaProbe{state: ReplicaUnknown, why: "not probed yet"})
+		rep.up.Store(newLifetime())
 		r.list = append(r.list, rep)
 	}
 	if len(r.list) == 0 {
@@ -176,6 +193,7 @@ func (r *Replicas) Close() {
 		<-r.done
 	}
 	for _, rep := range r.list {
+		rep.up.Load().cancel()
 		rep.pool.Close()
 		rep.probe.Close()
 	}
@@ -188,30 +206,38 @@ func (r *Replicas) Close() {
 func (r *Replicas) Configured() bool { return r != nil && len(r.list) > 0 }
 
 // Read runs fn, a read, on a healthy replica, or on the primary when there
-// is none. When fn fails on the replica because the replica could not
-// answer (connection lost or refused, server shutting down, a query
-// cancelled by a recovery conflict), fn runs again on the primary, so a
-// replica going away mid-request fails no request; a lost connection also
-// takes the replica out of rotation until the probe finds it healthy. fn
-// may run twice and must have no effect beyond its result.
-func (r *Replicas) Read(ctx context.Context, fn func(*pgxpool.Pool) error) error {
+// is none; fn must use the context it is given. When fn fails on the
+// replica because the replica could not answer (connection lost or
+// refused, server shutting down, a query cancelled by a recovery
+// conflict), or the probe finds the replica down while fn waits on it, fn
+// runs again on the primary, so a replica going away mid-request fails no
+// request; a lost connection also takes the replica out of rotation until
+// the probe finds it healthy. fn may run twice and must have no effect
+// beyond its result.
+func (r *Replicas) Read(ctx context.Context, fn func(context.Context, *pgxpool.Pool) error) error {
 	rep := r.pick()
 	if rep == nil {
 		r.primaryReads.Add(1)
-		return fn(r.primary)
+		return fn(ctx, r.primary)
 	}
-	err := fn(rep.pool)
-	if err == nil || ctx.Err() != nil || !retryOnPrimary(err) {
+	rctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(rep.up.Load().ctx, cancel)
+	err := fn(rctx, rep.pool)
+	abandoned := !stop() && ctx.Err() == nil
+	cancel()
+	if err == nil || ctx.Err() != nil || !(abandoned || retryOnPrimary(err)) {
 		rep.reads.Add(1)
 		return err
 	}
-	if connectionLost(err) {
+	if abandoned {
+		err = fmt.Errorf("replica found down during the read: %w", err)
+	} else if connectionLost(err) {
 		r.setStatus(rep, &replicaProbe{state: ReplicaDown, why: "a read failed: " + err.Error()})
 	}
 	rep.fallbacks.Add(1)
 	r.primaryReads.Add(1)
 	r.log.WarnContext(ctx, "replica could not answer a read; the primary answers it", "replica", rep.name, "error", err.Error())
-	return fn(r.primary)
+	return fn(ctx, r.primary)
 }
 
 // Status returns every replica's state, in configuration order.
@@ -264,6 +290,7 @@ func (r *Replicas) setStatus(rep *replica, p *replicaProbe) {
 		return
 	}
 	if p.state == ReplicaDown {
+		rep.up.Swap(newLifetime()).cancel()
 		rep.pool.Reset()
 	}
 	level := slog.LevelWarn

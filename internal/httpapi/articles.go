@@ -168,7 +168,7 @@ func (s *Server) GetArticles(ctx context.Context, request api.GetArticlesRequest
 	p := request.Params
 	limit, offset := pageBounds(p.Limit, p.Offset)
 	var rows []db.ListArticlesRow
-	err := s.read(ctx, func(q *db.Queries) (err error) {
+	err := s.read(ctx, func(ctx context.Context, q *db.Queries) (err error) {
 		rows, err = q.ListArticles(ctx, db.ListArticlesParams{
 			ViewerID:   viewerOf(ctx),
 			Author:     p.Author,
@@ -245,7 +245,7 @@ func (s *Server) CreateArticle(ctx context.Context, request api.CreateArticleReq
 // GetArticle handles GET /api/articles/{slug}.
 func (s *Server) GetArticle(ctx context.Context, request api.GetArticleRequestObject) (api.GetArticleResponseObject, error) {
 	var article api.Article
-	err := s.read(ctx, func(q *db.Queries) (err error) {
+	err := s.read(ctx, func(ctx context.Context, q *db.Queries) (err error) {
 		article, err = articleBySlug(ctx, q, request.Slug)
 		return err
 	})

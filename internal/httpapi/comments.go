@@ -16,7 +16,7 @@ import (
 // article's comments, newest first.
 func (s *Server) GetArticleComments(ctx context.Context, request api.GetArticleCommentsRequestObject) (api.GetArticleCommentsResponseObject, error) {
 	var rows []db.ListCommentsRow
-	err := s.read(ctx, func(q *db.Queries) error {
+	err := s.read(ctx, func(ctx context.Context, q *db.Queries) error {
 		articleID, err := q.GetArticleID(ctx, request.Slug)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return fmt.Errorf("article %q: %w", request.Slug, ErrNotFound)

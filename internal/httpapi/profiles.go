@@ -33,7 +33,7 @@ func profile(ctx context.Context, q *db.Queries, username string, viewerID *int6
 // following is the caller's; without one it is false.
 func (s *Server) GetProfileByUsername(ctx context.Context, request api.GetProfileByUsernameRequestObject) (api.GetProfileByUsernameResponseObject, error) {
 	var p db.GetProfileByUsernameRow
-	err := s.read(ctx, func(q *db.Queries) (err error) {
+	err := s.read(ctx, func(ctx context.Context, q *db.Queries) (err error) {
 		p, err = profile(ctx, q, request.Username, viewerOf(ctx))
 		return err
 	})

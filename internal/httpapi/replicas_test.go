@@ -322,6 +322,21 @@ func TestLaggingReplicaIsSkipped(t *testing.T) {
 // again by itself once back.
 func TestReplicaStoppedUnderLoad(t *testing.T) {
 	r := startReplicated(t, "2s")
+	replicaOutageUnderLoad(t, r, "stopped", r.replica.Stop, r.replica.Start)
+}
+
+// TestReplicaHangsUnderLoad freezes the replica's processes under a stream
+// of anonymous reads, as when its host vanishes or the network is cut: its
+// connections stay open and nothing answers. The reads waiting on it are
+// given to the primary once the probe finds it down, so none fails, and
+// it serves again once it answers.
+func TestReplicaHangsUnderLoad(t *testing.T) {
+	r := startReplicated(t, "2s")
+	t.Cleanup(func() { _ = r.replica.Thaw() }) // before Remove, which cannot stop it frozen
+	replicaOutageUnderLoad(t, r, "frozen", r.replica.Freeze, r.replica.Thaw)
+}
+
+func replicaOutageUnderLoad(t *testing.T, r *replicated, what string, stop, restart func() error) {
 	jake := register(t, r.App, "jake")
 	article := createArticle(t, r.App, jake.Token, "Read under load", "replicas")
 	if resp := comment(t, r.App, article.Slug, "a replicated comment", withToken(jake.Token)); resp.StatusCode() != http.StatusOK {
@@ -343,7 +358,7 @@ func TestReplicaStoppedUnderLoad(t *testing.T) {
 	waitFor(t, "reads answered by the replica", func() bool { _, n := r.reads(t); return n >= 200 })
 
 	stoppedAt := time.Now()
-	if err := r.replica.Stop(); err != nil {
+	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
 	h := r.waitState(t, "down")
@@ -355,7 +370,7 @@ func TestReplicaStoppedUnderLoad(t *testing.T) {
 	waitFor(t, "reads with the replica down", func() bool { return load.Succeeded() >= during+200 })
 
 	startedAt := time.Now()
-	if err := r.replica.Start(); err != nil {
+	if err := restart(); err != nil {
 		t.Fatal(err)
 	}
 	r.waitState(t, "ok")
@@ -368,11 +383,11 @@ func TestReplicaStoppedUnderLoad(t *testing.T) {
 	m := scrape(t, r.App)
 	fallbacks := m[`sophsapp_db_replica_fallbacks_total{replica="`+r.replicaName+`"}`]
 	primary, replica := r.reads(t)
-	t.Logf("%d reads: %d ok, %d failed; answered by the replica %v, by the primary %v (%v after a failure on the replica); "+
-		"health said down %s after the stop, ok %s after the start (pg_ctl -w included)",
-		res.OK+res.Failed+res.Refused, res.OK, res.Failed+res.Refused, replica, primary, fallbacks,
+	t.Logf("replica %s under load: %d reads, %d ok, %d failed; answered by the replica %v, by the primary %v (%v after a failure on the replica); "+
+		"health said down %s after, ok %s after it was back",
+		what, res.OK+res.Failed+res.Refused, res.OK, res.Failed+res.Refused, replica, primary, fallbacks,
 		downAfter.Round(time.Millisecond), okAfter.Round(time.Millisecond))
 	if res.Failed > 0 || res.Refused > 0 {
-		t.Fatalf("%d requests failed with the replica stopped and restarted: %q", res.Failed+res.Refused, res.Failures)
+		t.Fatalf("%d requests failed with the replica %s and back: %q", res.Failed+res.Refused, what, res.Failures)
 	}
 }

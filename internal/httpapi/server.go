@@ -64,12 +64,13 @@ func (s *Server) inTx(ctx context.Context, fn func(q *db.Queries) error) error {
 //     and may see the newest writes up to REPLICA_MAX_LAG late.
 //
 // When the replica cannot answer, fn runs again on the primary (see
-// database.Replicas.Read), so fn must have no effect beyond its result.
-func (s *Server) read(ctx context.Context, fn func(q *db.Queries) error) error {
+// database.Replicas.Read), so fn must use the context it is given and
+// have no effect beyond its result.
+func (s *Server) read(ctx context.Context, fn func(ctx context.Context, q *db.Queries) error) error {
 	if _, signedIn := auth.FromContext(ctx); signedIn || !s.replicas.Configured() {
-		return fn(s.q)
+		return fn(ctx, s.q)
 	}
-	return s.replicas.Read(ctx, func(pool *pgxpool.Pool) error { return fn(db.New(pool)) })
+	return s.replicas.Read(ctx, func(ctx context.Context, pool *pgxpool.Pool) error { return fn(ctx, db.New(pool)) })
 }
 
 // currentUser returns the authenticated caller; operations that require a

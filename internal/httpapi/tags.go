@@ -11,7 +11,7 @@ import (
 // GetTags handles GET /api/tags.
 func (s *Server) GetTags(ctx context.Context, _ api.GetTagsRequestObject) (api.GetTagsResponseObject, error) {
 	var tags []string
-	err := s.read(ctx, func(q *db.Queries) (err error) {
+	err := s.read(ctx, func(ctx context.Context, q *db.Queries) (err error) {
 		tags, err = q.ListTags(ctx)
 		return err
 	})

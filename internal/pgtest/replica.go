@@ -7,6 +7,8 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -106,4 +108,47 @@ func lookupIDs(name string) (uid, gid int, err error) {
 	uid, _ = strconv.Atoi(u.Uid)
 	gid, _ = strconv.Atoi(u.Gid)
 	return uid, gid, nil
+}
+
+// Freeze stops every process of the running cluster (SIGSTOP): its
+// connections stay open and the kernel still accepts new ones, but nothing
+// answers, as when a host vanishes or the network between is cut. Thaw
+// resumes them; a test that freezes a cluster must thaw it before
+// removing it.
+func (c *Cluster) Freeze() error { return c.signalAll(syscall.SIGSTOP) }
+
+// Thaw resumes the processes Freeze stopped.
+func (c *Cluster) Thaw() error { return c.signalAll(syscall.SIGCONT) }
+
+// signalAll sends sig to the postmaster first, so that it starts no new
+// process meanwhile, then to its children.
+func (c *Cluster) signalAll(sig syscall.Signal) error {
+	pidFile, err := os.ReadFile(filepath.Join(c.Dir, "postmaster.pid"))
+	if err != nil {
+		return err
+	}
+	first, _, _ := strings.Cut(string(pidFile), "\n")
+	postmaster, err := strconv.Atoi(strings.TrimSpace(first))
+	if err != nil {
+		return fmt.Errorf("postmaster.pid: %w", err)
+	}
+	if err := syscall.Kill(postmaster, sig); err != nil {
+		return err
+	}
+	procs, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, p := range procs {
+		stat, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: comm may hold spaces, so read after
+		// its closing parenthesis.
+		i := strings.LastIndexByte(string(stat), ')')
+		fields := strings.Fields(string(stat[i+1:]))
+		if len(fields) > 1 && fields[1] == strconv.Itoa(postmaster) {
+			pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+			_ = syscall.Kill(pid, sig)
+		}
+	}
+	return nil
 }
