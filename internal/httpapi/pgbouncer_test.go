@@ -3,6 +3,8 @@ package httpapi_test
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -34,7 +36,7 @@ func withQueryMode(url, mode string) string {
 }
 
 // TestThroughPgBouncer runs the API's main paths (register, log in, write,
-// follow, list, feed, favorite, comment) from several users at once across
+// upload, follow, list, feed, favorite, comment) from several users at once across
 // two instances that share one PgBouncer in transaction pooling mode with
 // two server connections, in each query mode that suits it: every
 // transaction may land on a server connection another client used last,
@@ -85,6 +87,22 @@ func mainPathsThroughPgBouncer(t *testing.T, mode string) {
 			return fmt.Errorf("create article: %w", err)
 		}
 		slugs[i] = art.JSON201.Article.Slug
+		// An upload is written in chunks in one transaction and read back
+		// a chunk at a time, anonymously, by the other instance.
+		file := apptest.File{Magic: apptest.PNG, Size: 600 << 10, Seed: uint64(i)}
+		up, err := on(i, 3).CreateUploadWithBodyWithResponse(ctx, "application/octet-stream", file.Reader(), withToken(tokens[i]))
+		if err := expect(up, err, http.StatusCreated); err != nil {
+			return fmt.Errorf("upload: %w", err)
+		}
+		got, err := apps[i%2].HTTP.Get(apps[i%2].URL + up.JSON201.Upload.Url)
+		if err != nil {
+			return err
+		}
+		defer got.Body.Close()
+		h := sha256.New()
+		if _, err := io.Copy(h, got.Body); err != nil || got.StatusCode != http.StatusOK || hex.EncodeToString(h.Sum(nil)) != file.SHA256() {
+			return fmt.Errorf("download of the upload: %d, %v, not the bytes sent", got.StatusCode, err)
+		}
 		return nil
 	})
 
