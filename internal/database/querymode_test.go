@@ -132,18 +132,20 @@ func withParam(url, key, value string) string {
 // scoped to the transaction (SET LOCAL, pg_advisory_xact_lock) is fine.
 func TestNoSessionState(t *testing.T) {
 	for text, bad := range map[string]bool{
-		"SET statement_timeout = '5s';":            true,
-		"select 1;\nset search_path to app;":       true,
-		"SELECT pg_advisory_lock(42)":              true,
-		"SELECT set_config('x.y', '1', false)":     true,
-		"LISTEN articles":                          true,
-		"CREATE TEMP TABLE t (n int)":              true,
-		"SET LOCAL statement_timeout = '5s'":       false,
-		"SELECT pg_advisory_xact_lock(42)":         false,
-		"UPDATE users SET bio = $1 WHERE id = $2":  false,
-		"UPDATE articles AS a SET slug = $1":       false,
-		"SELECT set_config('x.y', '1', true)":      false,
-		"-- SET nothing here, a comment\nSELECT 1": false,
+		"SET statement_timeout = '5s';":                                            true,
+		"select 1;\nset search_path to app;":                                       true,
+		"SELECT pg_advisory_lock(42)":                                              true,
+		"SELECT set_config('x.y', '1', false)":                                     true,
+		"LISTEN articles":                                                          true,
+		"CREATE TEMP TABLE t (n int)":                                              true,
+		"SET LOCAL statement_timeout = '5s'":                                       false,
+		"SELECT pg_advisory_xact_lock(42)":                                         false,
+		"UPDATE users SET bio = $1 WHERE id = $2":                                  false,
+		"UPDATE articles AS a SET slug = $1":                                       false,
+		"UPDATE articles a\nSET slug = $1":                                         false,
+		"INSERT INTO t (k) VALUES (1)\nON CONFLICT (k) DO UPDATE\nSET n = t.n + 1": false,
+		"SELECT set_config('x.y', '1', true)":                                      false,
+		"-- SET nothing here, a comment\nSELECT 1":                                 false,
 	} {
 		if got := sessionState(text) != ""; got != bad {
 			t.Errorf("sessionState(%q) finds state: %v, want %v", text, got, bad)
@@ -179,14 +181,14 @@ var (
 	sessionStatement = regexp.MustCompile(`(?i)(^|;|\n)\s*(set\s+(session\s+)?[a-z_.]+\s*(=|to\b)|reset\s|listen\s|prepare\s|create\s+(temp|temporary)\s|declare\s.*\swith\s+hold)` +
 		`|pg_advisory_lock|pg_try_advisory_lock\(|pg_advisory_unlock|set_config\s*\([^)]*,\s*false\s*\)`)
 	sqlComment = regexp.MustCompile(`--[^\n]*`)
-	updateSet  = regexp.MustCompile(`(?i)\bupdate\s+[a-z_]+\s+(as\s+[a-z_]+\s+)?set\b`)
+	updateSet  = regexp.MustCompile(`(?i)\b(update\s+[a-z_."]+(\s+(as\s+)?[a-z_]+)?|do\s+update)\s+set\b`)
 )
 
 // sessionState returns the first statement in text that leaves state on
 // its server connection, or "".
 func sessionState(text string) string {
 	text = sqlComment.ReplaceAllString(text, "")
-	text = updateSet.ReplaceAllString(text, "UPDATE") // UPDATE ... SET is no setting
+	text = updateSet.ReplaceAllString(text, "UPDATE") // UPDATE ... SET and DO UPDATE SET are no settings
 	loc := sessionStatement.FindStringIndex(text)
 	if loc == nil {
 		return ""
