@@ -8,6 +8,19 @@
 //	func TestMain(m *testing.M) { pgtest.Main(m) }
 //
 // and each test calls pgtest.NewDatabase(t) for a connection string.
+//
+// No throwaway cluster outlives the test process that made it, however that
+// process ends. Each cluster has a guard (testproc.Guard): a small process
+// that waits on a pipe only the test process holds and, when the kernel
+// closes it (the test process exited, or was killed with SIGKILL before any
+// cleanup could run), stops the cluster with `pg_ctl stop -m immediate` and
+// deletes its directory. A guard can itself be killed (a supervisor's
+// SIGKILL to everything, the OOM killer); for that, each cluster directory
+// has an owner file naming the test process, and StartCluster first removes
+// the clusters of owners that are gone. Importing this package also marks
+// the descriptors the test process inherited close-on-exec (see testproc),
+// so PostgreSQL never holds a pipe of the process that started the test,
+// such as a fuzz worker's pipes to its coordinator.
 package pgtest
 
 import (
@@ -34,6 +47,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/sophsapp/sophsapp/internal/database"
+	"github.com/sophsapp/sophsapp/internal/testproc"
 )
 
 // Cluster is a PostgreSQL server in a private data directory, listening on
@@ -44,10 +58,20 @@ type Cluster struct {
 	Port int
 	bin  string
 	user string // run PostgreSQL's binaries as this user; "" for the current one
+	// guard stops the cluster and deletes Dir when this process ends.
+	guard *testproc.Guard
 }
 
+// dirPrefix names the throwaway clusters' directories; dir+ownerSuffix is
+// the owner file next to each.
+const (
+	dirPrefix   = "sophsapp-pg-"
+	ownerSuffix = ".owner"
+)
+
 // StartCluster creates and starts a cluster under a new directory in base
-// ("" picks tmpfs when available).
+// ("" picks tmpfs when available). It first removes clusters in base whose
+// test process is gone.
 func StartCluster(base string) (*Cluster, error) {
 	bin, err := binDir()
 	if err != nil {
@@ -56,37 +80,108 @@ func StartCluster(base string) (*Cluster, error) {
 	if base == "" {
 		base = tmpBase()
 	}
-	dir, err := os.MkdirTemp(base, "sophsapp-pg-")
+	owner := ""
+	if os.Geteuid() == 0 {
+		owner = "postgres"
+	}
+	sweep(base, bin, owner)
+	dir, err := os.MkdirTemp(base, dirPrefix)
 	if err != nil {
 		return nil, err
 	}
-	c := &Cluster{Dir: dir, bin: bin}
-	if os.Geteuid() == 0 {
-		u, err := user.Lookup("postgres")
+	c := &Cluster{Dir: dir, bin: bin, user: owner}
+	if c.guard, err = testproc.NewGuard("/bin/sh", "-c", cleanupScript, "sophsapp-pg-cleanup", dir, bin, owner); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	if err := os.WriteFile(dir+ownerSuffix, []byte(processIdentity(os.Getpid())), 0o644); err != nil {
+		c.Remove()
+		return nil, err
+	}
+	if owner != "" {
+		u, err := user.Lookup(owner)
 		if err != nil {
-			os.RemoveAll(dir)
+			c.Remove()
 			return nil, errors.New("pgtest: running as root needs a 'postgres' user to own the throwaway cluster (installed with the postgresql package)")
 		}
 		uid, _ := strconv.Atoi(u.Uid)
 		gid, _ := strconv.Atoi(u.Gid)
 		if err := os.Chown(dir, uid, gid); err != nil {
-			os.RemoveAll(dir)
+			c.Remove()
 			return nil, err
 		}
-		c.user = "postgres"
 	}
 	if out, err := c.pg("initdb", "-D", dir, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync").CombinedOutput(); err != nil {
-		os.RemoveAll(dir)
+		c.Remove()
 		return nil, fmt.Errorf("initdb: %v\n%s", err, out)
 	}
 	if c.Port, err = freePort(); err != nil {
+		c.Remove()
 		return nil, err
 	}
 	if err := c.Start(); err != nil {
-		os.RemoveAll(dir)
+		c.Remove()
 		return nil, err
 	}
 	return c, nil
+}
+
+// cleanupScript stops the cluster in $1 (binaries in $2, run as user $3
+// unless empty) at once and deletes it with its owner file. A guard runs it
+// when the test process ends; sweep runs it for clusters left behind.
+const cleanupScript = `dir=$1 bin=$2 user=$3
+if [ -f "$dir/postmaster.pid" ]; then
+	if [ -n "$user" ]; then
+		runuser -u "$user" -- "$bin/pg_ctl" -D "$dir" -m immediate -w -t 30 stop
+	else
+		"$bin/pg_ctl" -D "$dir" -m immediate -w -t 30 stop
+	fi
+fi >/dev/null 2>&1
+rm -rf "$dir" "$dir` + ownerSuffix + `"
+`
+
+// processIdentity names process pid in a way that survives pid reuse: pid,
+// start time (in clock ticks since boot) and pid namespace.
+func processIdentity(pid int) string {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return ""
+	}
+	// The fields after the command name, which is in parentheses and may
+	// contain anything; the start time is field 22 of the line.
+	_, rest, _ := strings.Cut(string(stat), ") ")
+	fields := strings.Fields(rest)
+	if len(fields) < 20 {
+		return ""
+	}
+	ns, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", pid))
+	return fmt.Sprintf("%d %s %s\n", pid, fields[19], ns)
+}
+
+// sweep removes the clusters in base whose owner (the test process that
+// made them) is gone and whose guard did not clean up: the guard itself was
+// killed. Owners in another pid namespace are left alone, since they
+// cannot be checked; directories without an owner file too (being made, or
+// not made by this package).
+func sweep(base, bin, user string) {
+	owners, _ := filepath.Glob(filepath.Join(base, dirPrefix+"*"+ownerSuffix))
+	ns, _ := os.Readlink("/proc/self/ns/pid")
+	for _, ownerFile := range owners {
+		b, err := os.ReadFile(ownerFile)
+		if err != nil {
+			continue
+		}
+		var pid int
+		var start, ownerNS string
+		if n, _ := fmt.Sscanf(string(b), "%d %s %s", &pid, &start, &ownerNS); n != 3 || ownerNS != ns {
+			continue
+		}
+		if processIdentity(pid) == string(b) {
+			continue // alive
+		}
+		dir := strings.TrimSuffix(ownerFile, ownerSuffix)
+		_ = exec.Command("/bin/sh", "-c", cleanupScript, "sophsapp-pg-cleanup", dir, bin, user).Run()
+	}
 }
 
 // Start starts the (stopped) cluster and waits until it accepts connections.
@@ -109,10 +204,12 @@ func (c *Cluster) Stop() error {
 	return nil
 }
 
-// Remove stops the cluster if it runs and deletes its directory.
+// Remove stops the cluster if it runs and deletes its directory: its guard
+// does it now.
 func (c *Cluster) Remove() {
-	_ = c.pg("pg_ctl", "-D", c.Dir, "-m", "immediate", "stop").Run()
-	os.RemoveAll(c.Dir)
+	if err := c.guard.Cleanup(time.Minute); err != nil {
+		fmt.Fprintf(os.Stderr, "pgtest: removing %s: %v\n", c.Dir, err)
+	}
 }
 
 // URL returns a connection string for database name.
@@ -179,6 +276,8 @@ var (
 
 // Main runs the package's tests against a throwaway cluster, or against
 // TEST_DATABASE_URL when it is set, and removes the cluster afterwards.
+// Processes the tests start inherit TEST_DATABASE_URL naming the cluster,
+// so fuzz workers share it.
 func Main(m *testing.M) {
 	os.Exit(run(m))
 }
@@ -196,6 +295,10 @@ func run(m *testing.M) int {
 		}
 		defer cluster.Remove()
 		adminURL = cluster.URL("postgres")
+		// Test processes this one starts use this cluster too rather than
+		// each making its own: Go's fuzzing engine runs the test binary
+		// again as its workers, and may kill them with SIGKILL.
+		os.Setenv("TEST_DATABASE_URL", adminURL)
 	}
 	template = fmt.Sprintf("sophsapp_tmpl_%d_%d", os.Getpid(), time.Now().UnixNano()%1e6)
 	if err := createTemplate(); err != nil {

@@ -1,0 +1,77 @@
+package pgtest
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// TestSweepRemovesClustersOfDeadOwners makes a cluster look abandoned, as
+// if both its test process and its guard had been killed, and checks that
+// the next StartCluster stops and removes it, and leaves live ones alone.
+func TestSweepRemovesClustersOfDeadOwners(t *testing.T) {
+	base, err := os.MkdirTemp(tmpBase(), "sophsapp-sweep-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(base)
+	if err := os.Chmod(base, 0o755); err != nil { // reachable by the postgres user
+		t.Fatal(err)
+	}
+	abandoned, err := StartCluster(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer abandoned.guard.Release()
+	postmaster := postmasterPID(t, abandoned.Dir)
+	// Its owner is now a process that has exited.
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	me := processIdentity(os.Getpid())
+	owner := strings.Replace(me, strconv.Itoa(os.Getpid())+" ", strconv.Itoa(dead.Process.Pid)+" ", 1)
+	if owner == me {
+		t.Fatalf("identity %q", me)
+	}
+	if err := os.WriteFile(abandoned.Dir+ownerSuffix, []byte(owner), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	live, err := StartCluster(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer live.Remove()
+	if _, err := os.Stat(abandoned.Dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the abandoned cluster %s is still there: %v", abandoned.Dir, err)
+	}
+	if err := syscall.Kill(postmaster, 0); err == nil {
+		if stat, _ := os.ReadFile("/proc/" + strconv.Itoa(postmaster) + "/stat"); !strings.Contains(string(stat), ") Z") {
+			t.Errorf("the abandoned cluster's postmaster %d still runs", postmaster)
+		}
+	}
+	// A second sweep leaves the live cluster alone.
+	sweep(base, live.bin, live.user)
+	if err := live.pg("pg_ctl", "-D", live.Dir, "status").Run(); err != nil {
+		t.Errorf("the sweep stopped a cluster whose owner lives: %v", err)
+	}
+}
+
+func postmasterPID(t *testing.T, dir string) int {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "postmaster.pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.SplitN(string(b), "\n", 2)[0])
+	if err != nil {
+		t.Fatalf("postmaster.pid: %q", b)
+	}
+	return pid
+}
