@@ -15,6 +15,9 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// The first signal starts a graceful stop; a second one, back to the
+	// default action, ends the process at once.
+	context.AfterFunc(ctx, stop)
 	err := app.Run(ctx, os.Args, environ(), os.Stdout, os.Stderr)
 	stop()
 	switch {

@@ -47,6 +47,7 @@ func (e HealthDatabase) Valid() bool {
 
 // Defines values for HealthStatus.
 const (
+	HealthStatusDraining    HealthStatus = "draining"
 	HealthStatusOk          HealthStatus = "ok"
 	HealthStatusUnavailable HealthStatus = "unavailable"
 )
@@ -54,6 +55,8 @@ const (
 // Valid indicates whether the value is a known member of the HealthStatus enum.
 func (e HealthStatus) Valid() bool {
 	switch e {
+	case HealthStatusDraining:
+		return true
 	case HealthStatusOk:
 		return true
 	case HealthStatusUnavailable:
@@ -183,7 +186,8 @@ type Health struct {
 	// Replicas The read replicas, in configuration order; absent when none is configured.
 	Replicas *[]ReplicaHealth `json:"replicas,omitempty"`
 
-	// Status ok when the service can answer requests that need the database.
+	// Status ok when the service can answer requests that need the database;
+	// draining while it finishes its work before stopping.
 	Status HealthStatus `json:"status"`
 
 	// Version The running build's version.
@@ -193,7 +197,8 @@ type Health struct {
 // HealthDatabase The primary database, which answers every write.
 type HealthDatabase string
 
-// HealthStatus ok when the service can answer requests that need the database.
+// HealthStatus ok when the service can answer requests that need the database;
+// draining while it finishes its work before stopping.
 type HealthStatus string
 
 // Image defines model for Image.
@@ -771,7 +776,10 @@ type ClientInterface interface {
 	// GetHealth Report whether the service and its database are up
 	//
 	// Answers 200 when a ping of the primary database succeeds within one
-	// second and 503 otherwise. It needs no authentication, ignores any
+	// second and 503 otherwise. While the service drains before stopping
+	// (SIGTERM, SHUTDOWN_DRAIN) it answers 503 with status `draining`, so
+	// that a load balancer sends new work elsewhere, while every other
+	// request is still served. It needs no authentication, ignores any
 	// credentials, and never waits on a slow database. When read replicas
 	// are configured, `replicas` reports what the service last saw of each
 	// (it looks about once a second); a replica that is down or lagging
@@ -1211,7 +1219,10 @@ func (c *Client) CreateArticleFavorite(ctx context.Context, slug SlugPath, reqEd
 // GetHealth Report whether the service and its database are up
 //
 // Answers 200 when a ping of the primary database succeeds within one
-// second and 503 otherwise. It needs no authentication, ignores any
+// second and 503 otherwise. While the service drains before stopping
+// (SIGTERM, SHUTDOWN_DRAIN) it answers 503 with status `draining`, so
+// that a load balancer sends new work elsewhere, while every other
+// request is still served. It needs no authentication, ignores any
 // credentials, and never waits on a slow database. When read replicas
 // are configured, `replicas` reports what the service last saw of each
 // (it looks about once a second); a replica that is down or lagging
@@ -2805,7 +2816,10 @@ type ClientWithResponsesInterface interface {
 	// GetHealthWithResponse Report whether the service and its database are up
 	//
 	// Answers 200 when a ping of the primary database succeeds within one
-	// second and 503 otherwise. It needs no authentication, ignores any
+	// second and 503 otherwise. While the service drains before stopping
+	// (SIGTERM, SHUTDOWN_DRAIN) it answers 503 with status `draining`, so
+	// that a load balancer sends new work elsewhere, while every other
+	// request is still served. It needs no authentication, ignores any
 	// credentials, and never waits on a slow database. When read replicas
 	// are configured, `replicas` reports what the service last saw of each
 	// (it looks about once a second); a replica that is down or lagging
@@ -4909,7 +4923,10 @@ func (c *ClientWithResponses) CreateArticleFavoriteWithResponse(ctx context.Cont
 // GetHealthWithResponse Report whether the service and its database are up
 //
 // Answers 200 when a ping of the primary database succeeds within one
-// second and 503 otherwise. It needs no authentication, ignores any
+// second and 503 otherwise. While the service drains before stopping
+// (SIGTERM, SHUTDOWN_DRAIN) it answers 503 with status `draining`, so
+// that a load balancer sends new work elsewhere, while every other
+// request is still served. It needs no authentication, ignores any
 // credentials, and never waits on a slow database. When read replicas
 // are configured, `replicas` reports what the service last saw of each
 // (it looks about once a second); a replica that is down or lagging
@@ -10516,144 +10533,147 @@ func (sh *strictHandler) Login(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H1dcxs5tthfOcXcKkmbJkVRlNZD11aubMse7cq2Ysk1e+P2dYPdIIlRE+gB0KI5jqqSVOUleb1/Im97",
-	"326qsk/5A3N/RCqP+xdu4QDoD7JJUbLkmdn1btWYIruBg4NzDs43PrViMc0Ep1yr1uBTa0JJQiV+PIpj",
-	"muk3hI8p/p1QFUuWaSZ4a9CKhnNNVdQKWpL+kDNJk9ZAy5wGLRVP6JSYN/Q8o61BS2nJ+Lh1fR20npJ4",
-	"Qp8KrqVIG8bM8mHK4gCm5GObjOnv9vcO9g+73W4AbDrNNRmmNBoA4ZBnqSAJcHpFJcQThLFzW1gE15Tr",
-	"Z0xlQjELwhJEjKeM0whGQgKbkjFVAUREaxJPppRr+wPhcz1hfAw0VTSAGdMTIDBiKQVOphSmJKEgRqAn",
-	"FFhyRzhPKR/ryTKIFxMKPJ8OqTRT4K4A4zjXUCRz2DYQfnt89CwAPSEaXhxfwEzkaQKK8mRnPTQjIadE",
-	"twYtxvVhvxV48BjXdExlFb5zGueS6fmZSFk8b0BlQkckT3VbyRi2uOB06zEoPU+p/Sbnioxo2yLc/ER4",
-	"MhQfzX5bVIqMcpoUa5NipszmEw5IC4QnIHMOXOBe3BbLxxdk3IxcS2tbCs6/PWr3Dg4NBBP6MYAfcqFp",
-	"8hgIKC0FH8MVSVlCtJC3nfyVOOdsNGpAGhfK/BIN/IIV5IoiBpQWkiZgRgOizG7q2817HbQyIsmUasfx",
-	"J6NXgtOXRMcNdGYQpHDiOGWUa5iINFGP8ZsCRWLGgXA1M3Dud/sGHmZetmKlFbQMP7QGrZNR20zVtnNV",
-	"gZySj57S97q9ftCArVM2ZXoZwDMypqDYj7SY9Yecynk5aYrvVSdzJNka9LpBjdb3e63AgMKm+dQA0g1a",
-	"U8bdX41c8Ho0UrQBqlcFazJNpwq0AHXJslUwCjtMI5A3wWj+V4Gz2wjneZqPz4gVJAhAZv4o5ldpPl5L",
-	"RJX92XfTFfvVtFlvkTROEj/nGv6yorEBKJZsJqTyHJ/MiNZUmmH+8V23/Q1pj47az99/enTdrv7Zv82f",
-	"e73rv2stLi9ofWxTKYVsDVolFwBLYJorDUMKBN6+PXlm8aCoNMtZg/vcPbIp/g/7N6H/2oykMsGVPcKP",
-	"LbTm0EeZbT6SLEtZTMyG7H6v7CFYTvd3ko5ag9a/2y3VhF37q9p9QTmVLMZBX4qEpnbG+g4fcUAcuWNR",
-	"cApTqpTh1YxKyKQYpnTaaV0HredCDlmSUP5lITQ0KKkSuYwpDGkq+BjZlJiThEojbyXC9zJPNctSeiQ1",
-	"i1OqXv/h3gBdHPqN27VGjEJmsCdGQNzTePYZCtRCkxSmRqgadcR8NWKpEe+4gFdCPxc5T74sfl8JUHk8",
-	"KXCMoJxJYQ71e0ShG/EGzNmHEIRzxscFxu8RkNq4a8HhfgcRngshTokc05+D+n/IqZFYRl9kCoTRqplW",
-	"gCdmAKjievFmdUf6MabUEp3hjy2F2hDxC3lJ+PyNHVV94fUIAVPC52AOgWmm1WOYEaaNhmQ42/z7hmo5",
-	"bx+NNJWgyBwNh4rdU/l5+cA6p7HgCcoHHHZIR0JS0HJuGI6MCePrlbC1agQeFJzkeiIk+5F+eUbV4pJy",
-	"mE2opCiqmQK/FE8GjKOaa/6iHzOGKqh5C3+foR4cS5pQrhlJrdx5yzMpYiP1h+nPSN5MeeAfrz2HrMry",
-	"SuiXImEjZrdheVirBm8piEU2h+2aSrtjJotzKZ1SXiEvNIHbFRu4aY3u+d2avVyxUta9g89ce53jHgWb",
-	"GW6dPLtwwqCwgJEuOqj+uDHQr2BlnvmYSZFRqZnVTizdbyjnDTaMvGowbIJWLCnRNDnSNw12waZUaTLN",
-	"WouraRh1RK6EZNrSg/t1KERKCa/+rJ6K3KJ6kb8Dq143ja3J+JSpG+E9F1LTxFhi+BLTFo9Lw+VZcmsE",
-	"XFfF1jtvCdg56shxmC+hrmK8OnkVZ0sICvyGvy8koRh+T2NtFuCI5EzSK0ZnywxYnp3GHCeQMqUt3Ylc",
-	"49llQDSs95k09pWUHpiUHo6GnjCxYDH10ELmeZrak8gezqutuiETRpBrIazysE00TIXSYAaCeEIkiY12",
-	"vYNvjUXbDeVn6LxyH97Zwd9Xn2uzaSYkohXtwEFrzPQkH3ZiMd0VJGPtWCR0TPluAfB19XV1ybK2QDSS",
-	"tJ0JQxvSrsks3snGmj+l8BBUbMbSWg7D87U2LqqHMeFbaNsOU8Iv0fIorF2HHDtPBT0t9BJOp+4E+mVJ",
-	"fZZs5Oi8F0ZA98QqMncydQ1BP6tLlYWtvfvGVhhy0/1d2N3jKWFpo5Sm5hcgSSKpUo8h5+yH3KhkYyKT",
-	"lCpl7NiYKHTaVTn1oF935PxjGKq/f//v/95/CMOO/7jeM2MBKHU/A+6y6rhElvi6Wv7eUx9685rlr/2C",
-	"SEnmSxSAry/v7cJTbvImGviWktR6kOpwJUSTIVG0WVfNJJsSOQf/VACzCYsnha+WXlE5h5mRrGYjKDcW",
-	"yruWuDQ0yskVYVYAvQ+W1yspKpSqeWZJSQL+kcAc1rHgIzbOJaqgIGRC5WMgQ0W5NpYHB+4sD/8gtX5B",
-	"j/B1rPfGTuSQtLQZQUtpovMGUMWlnRsd61ResZhiaMEiyJsQyoZQuDd9PTpvjbMrKlVjwAlRlnNurMlh",
-	"ztJkS4F7uNNq8q/Wzlm7uKAkhnKmJlo6mRLrbqgdkf1HtzkiMSi26pDsP/plH5KnYsy4MWvwIEoSZp87",
-	"q3DWiKSKLmqR1Iu7RYm1zh27LJTqsraF8RilZkLWj6Tiy5qE/G1v8+n8CEszLsodXFcFjCaqKZDmHDy3",
-	"xF3u0L2Ojct9WYQQ326CaqUHdVnhcE/UpPg6aBZskQap4ocs1PU6U38rZs4n5R226KKt+mfRiknTTnOI",
-	"tYqBAvzFaddhxWlfa7ASuyc2xopX6G468YqB18FnXS5rwLPOx82hswM27ZUb6aatco8VHk6YkFtskgd3",
-	"YbomFLyis4pH5BaM5DWRdWhAK2DZHl33SlXJ3NyavHCPVU3J9TqyeWgRbWucDetRdzdRREq8r4O1skMr",
-	"mHEVdBWj5w4bu2C4fgHLrbdkuG2mvlYXe7etiEtM3bAVhdxpljOroPucU34dRNbyWTi611qy/jkji3zE",
-	"dwPPKz7XdBy6kPFGZ7dDxMOd3B7TG5/bZ3fWeB5tpPF4En8EWsBvewt2q5/9KaaQNRiwwOkMisHEqGGc",
-	"DqCZm+k5WEBASDDaaMgvKc1czoyNBYDgtBMaobbBWheV8Io5vP2f34WhCsPz958eBdc76y3gTXHhXCzL",
-	"Jq/1o623Ca7NktJUzMwfjU5N5q2NGweqssV6i6dC/wZKP0kVlkaiW4gVLy05K3GxkVdqASz/etPcdRN1",
-	"aeaUjF2MsVk5GREbmjUmNcFo7ZBOmIv/OzM/wPAk0xOXK5dJMaSAps8VSR8jcVpzl2lzLHCBZKFFipY2",
-	"/UimmVl8t9M7qFBqIvIhHs8rNtBmIZo1+s1rcgfg6rcUTITSA2Pb1aZs7XU75v97vcFBHzOclqjDWLm0",
-	"yYIfmOV4jwbhgs+nIlfogVAdSMl4zPh4AFMM2E4IhzfHZ6cnT48+vDz644fToxchX0ZlBxIx4wPIuaQk",
-	"nphV20CodWwIROH3udIhHxGW0qQDXOgPShOeDOeDwp9Apdkqg2jGQdJYoMNlO5NiKrQNroa4D8SjaKcD",
-	"Ob/kOLv5ATcxgTm1AfkKjKiacqFDbhdPE1CMx7TmzFCaSG3Ae83TOYjLwidjwbNYehxy8w7mvRjE6Vxy",
-	"Q0tSaOutGc7NoFNF0yuqQJhJxKUVaDX/h0O2UeXEzPxaQQq6R3BhDa6RBUZyvG23PKgyRxNrNWderDIA",
-	"NzT7bqXzWQgKTegGY2tjE+sWqk4lrNPIgA76LQWajFUACp8HkmYTMqSaxSRN52afh3NNrXcOtt9yFouE",
-	"htz8F9CLogYQtl6IsOVTIMLWWIStAMJWIslYcFX9SUvCOOPjsLVjqWVT92nQuigNkOKltUlwm6vFxOBg",
-	"E734sL9wVk7JxxMLTK+7AHJtgkKvRmy75awxc7Xbtzt6l/H1JqooQxJLRHFy/hoeHXb3jGB6e/HUxu6n",
-	"LE2ZsqwWAO2MO9Dr7h22u7323qOL7v6g1xscHHYO93/7n+rie9VTVY0nIZq2NUPOXt6c0kH4vRLcPNZ5",
-	"idBs7BZUIpsokmXlBzz6OEl3/ZCIuQtvqNa8eAd3pyc0Xzeysw4OFgjqLQaCKo6AZc4dMZrazCNb8PAY",
-	"ImecR4E9zcfsivLAqgYxtYqnIYnlMPhfie9gic5raKxYOXc6AOp7cptjwL7pTc4p41Xbai9o1q/X7gUT",
-	"ZtzbWaSFwr3uaRsDuIP96kymu1qxdZxVuchQseGUlBKFBpOl/JLw6xheucubmKuVjdrYYnWuxYZDHXOs",
-	"LvD5JgbGSg2j+405UzSBkRRT7wOmmEeGAzh5i7u3m9lKloeJdbt8+WUNe0J6B4fNi/BFMK6cyYCOUb1U",
-	"zKiMiaIwoR87jVn47z8d9hvS6M2E7MeVQg9RYx4ws2B5U6cVLMfr1+VVBq1cNkSnv8M0R78Ko5+jKpwM",
-	"gAyVSHNN6zFBKrdUyM/ePjk9efrhydH58Ye3b07ta0YnN0rzjCmzxSnRhoi1wHePzk62FAjJxowHIcfd",
-	"3SUZ23W+4d3u8HDUH3Vp+1G8R9r94SPa/oYc/LbdG+0l+3GfHpDDoVWb1mvLuJtmqUGNGB1+i32tUs9q",
-	"Ar/JF7+pB77RM948r2PYu3kfCtm49MvmjgdMWGzOgtrYJeH9cHasYJWLYhUC1qB9E3l2O0lWWVSdNfYM",
-	"7da03iK3TmWoWwgJKiVqQlckdYQchYHRfpz1AJmkinJnSW4b6ImxVQkmYr96/oenwA1Xp+xHfMSYs0kh",
-	"VxgfG2MFot+TSxoFEP3lz//jL3/+r3/58//8y5//e4TzRN+bn4C43GWzMmNtXJQmOEmVAElHuaIKtvu9",
-	"3g4KXSlSHIDxK6bY0OhwxbpDvv0jlaI9Y4meBDBkCZM0th5T/7Lawdc9ZkYuneKS8SQIedRx4HU6UYCf",
-	"DGQulWDKPkIqxGWbpOySgt0DZQsmiIJTohkPOerkT+fS6MGxQf0LSeklbEc//SllMY18wm3xSPTTn6Kd",
-	"xxD9Xqj/+78iA8RP//TT//npX/71v/3rf/npX37635EZJPp///zP//+f/mQxNmLeM7mhcWVTcnZvSr/x",
-	"5F/owLchLZs67ApLzw2NW1a48HzacMhiBjserZKOmdJFngmkwghgLJQEokIeHblEe3xiADgqhHm3ux9/",
-	"P9P4gUawHT2hRFK5/AtTQLBIGnPgxU4HXvOQG57FEZVLpHeJ0FhZ4TIRgnWZ9MBUyJVmaQoE+t29wNU5",
-	"E1AsReArvi1UfpxN3VRpWVtjuVMkY3+gc5vFzfhILCPTG0+4Svj9+etX8Ob4/MKcZlj0/FTwJGc6MGCJ",
-	"mJEUhqlArw9kKdHmgB5g5FRZRrZLI7meUK5dAnrgC3JsCZN12qqgjJMjXaOjIuRF6ic+68PKlqMIZFQq",
-	"5MkRpUkHTrQfDY/gN5Sk3wmZJiFHniWxRmlC+Lz8zVCNOTUTmAl5qWw1h9LANOTcqp5JJ+QhP0b2Rgo3",
-	"2EHcMI5CR01IRgOIPoUuiStsDT6FaG+FrcG7sOWKDsJWAJ1O5/31teFOx742f8cKBkXmhn6IhhkmRknB",
-	"xwNDDcCFoZghKeou+t196/6bi1wq83ffPIQyBGuhA+jv7dvqHszSIXJMA+j3egUJOjoyX34Tcu1raHza",
-	"UwAH3X3Q1BjdRLJ0DpUEpw4cQb97ADGRkuHuQHRkUB+F3FIjZmf7gjRjr28pmFI9EYlCfJ4RPVEwJXOg",
-	"KIUtJo0IgO0INSVPELvIdPXvIiPkn7hy8IyM0TGJU1mVS1WdsMTSxHb09PWb8w9Hp6evvzt+9uH1m5MX",
-	"J6/Oo52QGyhikqZOhhfMPDDH1yhl44lWKDC9r9USYPTHtjNE2ifPUOBWyojMcXV8Qcbm31NhSd98tlgK",
-	"IHIl9O1KLwI8M0Je/IR9GKyolpQkFvGvBMRCXCLWJeYpJEjWRbqa+XZKEmpJzMjYam2Owf3FhClIRJwb",
-	"bip1YGOAWTSLjHKSsc6cTFN3kNW+/16ZxVgeJ8rKNU0NhzF0K4+opDym5YCJiFXUgYuJwEJ2SSlIkWuq",
-	"Qm4l0JB6tRkkwRJM9NYPKcoWIrWtpsaV6gmd4yqRASqi10heKxbNCekUKicTX55cVJwNpaQ7OjupZMwN",
-	"WnudbqdrnnRrbQ1a+51uZ99aNxM8imqkaL4YN1WBP3dZPrGYDhmnA4j+gybj342FOUp6hzbn93dWfzHM",
-	"osB83lKlJNRkPKZJyMeiA1Et8QdZQte6QNTzjBZKQQMbaECmMGaVs+QM5xi5SacKxJRpiIzAiDrwXaWY",
-	"xxB2kY7vqMEC3ykibpZIMehJ0tQYTXYfis05SVqD1guqj8pMpmofgneLyMOIxcKRYKhWk/GqMnpNxq01",
-	"VdNLGvwNU0qmNXXRD4YdGFCnWTW7S+G+PwAKlG8MQrVm4jZQNBkX5ebs2tYLGzzo2iFcv1+oQO91u6ts",
-	"mOK53YZC6+ug1e/u3fxqrXrSvNTrbfJStT4RXZ6u5cJNb9qC+qqWivTr9NN376+DTwYFKp9OiZy3Bq1T",
-	"pnSxr0axm1GlYcQkVsBY9/+7VsEZ76+DViaUbtZ1VZqPDfNjf5nCm2S90NuFQyaAyTybUE4wzpj7UE5K",
-	"NYqkS5ppa7/gMM6WQ8eHr4D3lVYT4s5SMqUhx3k6pRMaEikyBUlu6wtLPY0qGJL40oWamoTBU/RHeE+r",
-	"tV6p0r6G5V6qF5eTxa7rhrLLCV4g1w1obrGQ/NdKqzVCtVtijnNSbEsDeV4H9RNw16jflWNwpdB/Tmmy",
-	"LPi/ip8H3FK/HhfFt8ZZ5aAu7a+bxdLSvn8ywujayqmUNiVoPMPv7YReouBhzrSqmHN1M0+TMaSMX6LT",
-	"t05Mdryq0KhtdH8VBEnn7tvZ3b/5pbKNCb7Rv/mNoi/HL41iLMLA2JXrxUBwE7+37sKI9yZYf22bsKg1",
-	"vKD6Rkl8W1laNIIyU2V5g4phI3zK2Q4YfMYIszH4OZ05RcN8VWdqgr8aeeDzidLE6iraahU2Q6vf7fuR",
-	"Sh1iKXZtDctlLQJeUmPtOIUEz3hIBLU5VgmNU2OEbDs/asgjM7/1elraiDCZv6wiR68gTjCbiJTuoBHD",
-	"xlzIZpWlHhx+GJWlMZq9kdbyRZnrb0sm2k3ZQCauOCJ3q5U2N0hNX7azQnrea+uppRKhFR0+PPidv11x",
-	"bI04XsmlK9WXFapTsZOfK6idMbjGfvJZgw9mRi0UemwukO6xvdZiiuUKYjWHi9ubvyF6rRtydvkgeLMK",
-	"UaHMmyTW7ieWrFXxK/JhS4HFYtGcruQW98OUzMGOBEzDtv1WhXwqEkPczofo5nY+fVYIXbXzGAifC06x",
-	"7S6MqTY6xX7TYV0zFar88dVieBiLgfh9M+ckzKTQLm2ez4tfBF91iN6LsAzWE+dnNxvdJPHo+v0qlvJW",
-	"7jpuOknoNBPatRBbQ9HP/WBfjaw7a3VFeLlZSnoU39sBvvlW1w73r1v92Vv9fOON9sw7KWq1GoN7R86g",
-	"7XW7zm8OGZYBjmpVOr4pB6g8jilNlC/REpyG3Cbb42F50N0vswkxlYHj41wspU9YA1UZuRrySmjX5Rlh",
-	"2siMMHt8ElCpmJVNS+A7A2ytQUvIjdlbNl4JIPI/oW0upHZZCdXaopQoDYrMMPWJxJOQbzONaU0KyFDk",
-	"2lYKEbCLNAe3n9EmO2AIemaTdGzlUMgLY35KLq0q4HqxHHT3g0qBk0evdyvY4jiSrIo6usK7B9RQffeZ",
-	"ZpXUIw0TzrQqyQIj+BmqGgdWa/iC0DAFeQZD1zuvgMnVrBW1b53P58saL75BkjJc4+L8N+KnwqpuZSWf",
-	"+mSi3U8+PHq9kmlrUW2IKtFrl3lTQlT3jpfx104TebmS0Cfzt9Vu3reV1GV75L9tn6fPD6vsukPNXQ7i",
-	"Wg/2UjdrIJtdu9l31c7ecvu+mfArJXyuYoaoBII89yCEsIFWBs+9gECjRdF0ZJsjj3JFExvH6vd6y6Tw",
-	"/Csh3JPadjMZeIb2VZSrvKtYHfuACkCtxnPFwWvr8u73NEW/pA+cAOMGVYGtOEQqXXRKIh5KtFV6LDXz",
-	"w7m2yqatl9k2+vMV0UTabGZsBGevQ/J6dQAEzp49t+klTkFz2a7maH/75jRAXW2O70V4qOI4EdTG2XLt",
-	"fOGcWmdSyBEEymx+ioJoim5sIvWusdDbRmtwafH0I4l1OsekUsweNCyYhDwyQ0TWLWHDSJLM6r3wbV4u",
-	"n5cZmhfzjEYucdJVdBnllcYsaajoQoTboiWfxI2PELCJsSHHVgLFTVEDOHv1IoDfnx2/CODFyfMAvqPD",
-	"M8Te2bPnNu3UJ5wP5+BIJ+Tb1RIliN6enb4+evbh6etXF8evLj5c/MPZ8Xlk3WXlPVUG7v7eQQcuDDpr",
-	"y56SebVaNXp59McPbswn/3BxfB7B9kEXXrInFSACG+pTZEo9OjMpPs633C0C1n9nRKbINd15bLOQpYVi",
-	"vwPHaDdgpy0zPV5uVELgZv+Pb19fHHkYGHf3XWzvwQuEJeQOGFyrv7AALQx7a8FYwJDOBWqWbmZbuWFU",
-	"PiU6cMRDblu5+JIwI9QNiorLEZSW1BCQr+4q9VNjexgDSrIrqpYgGBGWYm0DdobXoCZG81WWpfylVStz",
-	"o1w11Tqf/m92f1MXUYWrasg4weTA5cqlBrapD1KvQfJNUTYZulqCtKIbysYJWPcUTq3VtTUIZhRwyULD",
-	"fp+xfcPtRSjMqiwQ2Z86uUyjW17MhYd192e+CIRyI9IokUZ2SrB0jYUu6EdI55/hFd/bwCte3IeCLxx8",
-	"eWw4IW52JzAbuli6a/OWXM2us5S9eO78AuPW9po8WLCnXOvFZT3gxmjPGzoVPvfDSTpvtNtrCIvj0MvI",
-	"x/7YL5WBfrdfPMfBFgZmWNCQWs2Acfj24uIMYhJPqK0SSdkVBcF3Vod6KuLya4jnAZPCco/nZWoKmv0u",
-	"FcayROLy+Z0yhfUcMyqL6w3Nz1joUpbGcUqNZMK8oNLlWU3Y8aUhSGq2mItxiGwBH5uOQcnYFfF1Qn7U",
-	"fJ/oAInVFu5g/3BdXgFp6dwpSiFH2kys8gtzSmQHotp9MJFfJtFgBqxekvgYSMgVuuZt0x1ppoftCEt+",
-	"BhZNv+u297q9/WineLPXPUTdtb93iF7nkDMNqeEcp+KY9VOeGKX5ikqS2nGVr68qSr5sNyvzmy9E4wi9",
-	"qzjyDlpfM+I72ZllBDCm9ltMmsKN7YQce0rYDVETMeNgL/UMbE1VRQVNxIzbNqtYORTy8mZV6yM2R6It",
-	"JPIKuL9mtG3vGQXbYs/o6GbykNvKT9dB2xKeLwer1uGvcA4XcuN2/oTqxZlNtRzVjXXtHaLatgb+771u",
-	"r9+2eWr2i/ZBtxutvEcT9+iW92cuX2klr6izfwzhCZ7OfeMDQ/aqfsWn2fd193reAaT3N9rid9BtG4/0",
-	"CpnWlTx72XG7vO143Q1LtZuR/a3Gd73SqaH278Yhlm8urgxUXhS8wRju4crrCwy24TgLt//e6qqqoPXH",
-	"dtW+br/GLbtxG/ytubjXve7hA9GME5Rocnsm/ko9K6jnTXMf1YtCutjqe3c8Vbq71MQiWLG42+9+cxjd",
-	"8b7sXysh72+iHC5fUXcntXLv8GewMZEMGhSVakuhxTvzbqaulaT0m7tQ0fXPpHTXFW2nHZWepBWKtsFU",
-	"U3sjoiF6cXwROe+Xi5+PXPfQ8iwsL07zt8YvxzG+pSS5D+1oxVm/vKFu+z1VfD25v9jJXRVhazqZFY2z",
-	"ZkTVrLU73rz/a5GvzbcbOwtymwtkIHQYjVzG47fHR892qh6hZYyypPAggW3JUd4mfsOYFYnTfPX2+gHW",
-	"CKDCMN5Snh0X7lg0EnaFULplRLZ6TXwZmvc9r1ZF8p5aY/StDQnePqjqbki9q+vngTwsL2jd1F6IeBqg",
-	"HY5vU7aFWldKiXfZuS7PJBWclj3sQ15vYm8jc0MmrFHqonNxSgnmWmGYY6H5fcjLF31XycjPXG2mA9uK",
-	"as34GKlyqoxy6MJ7tncqgr9j4y/u9PJdZnTR60lXHNdGFJX9TvwtZ0qTubJsVVSclYBJeiUuqb8DzVa8",
-	"48ghZ0rlRu93lzxPqPMNwTb6qcZUY0eeqv8Sk9vcU2IUcnvTk5BFx4ZiPo5436CMLeS+jg0iBMzWrtlr",
-	"ae5Wt7bINw9Vu1Zt0HlfhWufybO/xGKyDZi9KhGrkfqVTlbffMXfZFQvTbIJohN/25G2jcokrVxxtE7Y",
-	"vi3uN/p5CvjvtfJt8fKppqv6sT2O0UX9vVDehMUQdOevgxoxf6Ti11frw0TKaeDNySI2bo0NoUgci9yZ",
-	"/fZSATwH6reEr4h7P5yEWrgL5766gVTE089tQL7BBog3ihO1i50RV2/l8UcXErGHPV7oypPyWhxvUeKB",
-	"ZNvxjSRVE7e1cBRy7F9XeZfYjnblGD6QgNHzfnevA8/xPg3btdElpuuJFFqbbzOjCuAF/P5uWQuSAcBS",
-	"28A1Fj3AzItcUhVyMcLQh39D2EiIeyGAXheWn8B7++wTKsCEnb3uwptWAVAuzOLepSpwsJfSNeQLCYPf",
-	"IO72QAVWf+iZT33zn06nA3kGWsDeAUwZtw3Stmtt5WzeihHiqeDjnQAz8zGEZRt6WdQalQdLDpQa5WnI",
-	"ESivwWFevV0FlrHmXDdpDXgh4wPx4dJ9kr9qRaHf+2aj1IaXhM/dgtV9pwGKMTDexPTXxXeLLH5qLATP",
-	"RUVKk8v7ZynT6BJyUZ7iet3ljICy46qj/uKgrOo3lbEsbMtDneXDlMWN/UErbxfJn8sDHBVNtszs41QM",
-	"SYq99QqI6i1DKy1TfQ3/8qCuOsjYOb6ir/JiWTu0/ObTSh1rw6tFyWND3WKZzFl5wV3c39BokCrYRjNN",
-	"BXD27Lna8c4ZdxtUmbDGE9/tEcVRkWbBbNN5v0Pu5L9+f/1vAQAA//8=",
+	"7H1dcxs5tthfQTG3ytKmSVEUpfXQtZWrsWWPdm1Z0UfN3kz7usFukMSoCfQAaNEcR1VJqvKSvN4/kbe9",
+	"bzdV2af8gbk/IpXH/Qu3cA7QH2STomTJM7Pr3aoxRXYDBwcH5/scfGzFcppJwYTRrcHH1oTRhCn4eBjH",
+	"LDNnVIwZ/J0wHSueGS5Fa9CKhnPDdNQKWor9kHPFktbAqJwFLR1P2JTaN8w8Y61BSxvFxbh1cxO0ntN4",
+	"wp5LYZRMG8bM8mHK44BM6Yc2HbPf7e3u7x10u92A8Ok0N3SYsmhAqCB5lkqaEMGumSLxBGDs3BUWKQwT",
+	"5gXXmdQcQViCiIuUCxaRkVSET+mY6YBE1BgaT6ZMGPyBirmZcDEmLNUsIDNuJoSSEU8ZEXTKyJQmjMgR",
+	"MRNGeHJPOF8zMTaTZRAvJoyIfDpkyk4Bu0K4gLmGMpmTLQvhN0eHLwJiJtSQV0cXZCbzNCGaiWR7PTQj",
+	"qabUtAYtLsxBvxV48LgwbMxUFb5zFueKm/mpTHk8b0BlwkY0T01bq5g8EVKwJ8+INvOU4Te50HTE2ohw",
+	"+xMVyVB+sPuNqJQZEywp1qbkTNvNp4IALVCREJULIiTsxV2xfHRBx83IRVp7osn5N4ft3v6BhWDCPgTk",
+	"h1waljwjlGijpBiTa5ryhBqp7jr5iTwXfDRqQJqQ2v4SDfyCNck1AwxoIxVLiB2NUG1309xt3puglVFF",
+	"p8y4E388OpGCvaEmbqAziyANE8cpZ8KQiUwT/Qy+KVAkZ4JQoWcWzr1u38LD7cvIVlpBy56H1qB1PGrb",
+	"qdo4VxXIKf3gKX232+sHDdh6zafcLAN4SseMaP4jK2b9IWdqXk6awnvVyRxJtga9blCj9b1eK7Cg8Gk+",
+	"tYB0g9aUC/dX4yl4Oxpp1gDVSXE0uWFTTYwk+opnq2CUOEwjkLfBaP9XgbPbCOd5mo9PKTISACCzfxTz",
+	"6zQfryWiyv7suemK/WrarEsgjePEz7nmfCFrbACKJ5sxqTyHJzNqDFN2mH/8rtv+irZHh+2X7z4+vWlX",
+	"/+zf5c/d3s3ftRaXF7Q+tJlSUrUGrfIUEJ6Qaa4NGTJCyeXl8QvEg2bKLmcN7nP3yKb4P+jfhv4bO5LO",
+	"pNAowo8QWiv0gWfbjzTLUh5TuyE732sUguV0f6fYqDVo/budUk3YwV/1zismmOIxDPpGJizFGes7fCgI",
+	"4MiJRSkYmTKt7VnNmCKZksOUTTutm6D1UqohTxImPi+ElgYV0zJXMSNDlkoxhmNKrSRhyvJbBfC9yVPD",
+	"s5QdKsPjlOm3f3gwQBeHPnO71ohRklnsyRGh7mmQfZYCjTQ0JVPLVK06Yr8a8dSyd1jAiTQvZS6Sz4vf",
+	"E0l0Hk8KHAMop0paof6AKHQj3oI5fAhAOOdiXGD8AQGpjbsWHOF3EOC5kPI1VWP2c1D/DzmzHMvqi1wT",
+	"abVqbjQBiRkQUHE9e0PdkX2IGUOis+fjiQZtiPqFvKFifoaj6s+8HinJlIo5sUJgmhn9jMwoN1ZDsifb",
+	"/nvGjJq3D0eGKaLpHAyHit1T+XlZYJ2zWIoE+AMMO2QjqRgxam4PHB1TLtYrYWvVCBAUguZmIhX/kX3+",
+	"g2rkFRNkNmGKAavmmvileDLgAtRc+xf7kHFQQe1b8PsM9OBYsYQJw2mKfOdSZErGlusP05+RvLn2wD9b",
+	"K4dQZTmR5o1M+IjjNiwPi2rwE01imc3JVk2l3baTxblSTimvkBeYwO2KDdy0Rvf8Ts1erlgp696BZ268",
+	"zvGAjM0Ot46fXThmUFjAQBcdUH/cGOBXQJ5nP2ZKZkwZjtoJ0v2GfN5iw/KrBsMmaMWKUcOSQ3PbYBd8",
+	"yrSh06y1uJqGUUf0WipukB7cr0MpU0ZF9Wf9XOaI6sXzHaB63TS2oePXXN8K77lUhiXWEoOXuEE8Lg2X",
+	"Z8mdEXBTZVvfeUsA56gjx2G+hLqK8erkVZwtISjwG/6u4IRy+D2LjV2AI5JTxa45my0fwFJ2WnOckpRr",
+	"g3QncwOyy4Joj94n0tgXUnpkUno8GvqaywWLqQcWssjTFCURCufVVt2QS8vIjZSoPGxRQ6ZSG2IHIvGE",
+	"Khpb7Xob3hrLthvKz9A5cR++w8HfVZ9r82kmFaAV7MBBa8zNJB92YjndkTTj7VgmbMzETgHwTfV1fcWz",
+	"tgQ00rSdSUsbCtdkF+94Y82fUngIKjZjaS2H4flaGxfUw5iKJ2DbDlMqrsDyKKxdhxycp4KeFngJp1Mn",
+	"gX5ZXJ8nGzk6H+QggHtiFZk7nrqGoF/UucrC1t5/YysHctP9XdjdoynlaSOXZvYXQpNEMa2fkVzwH3Kr",
+	"ko2pSlKmtbVjY6rBaVc9qfv9uiPnH8NQ//27f//3/kMYdvzH9Z4ZBKDU/Sy4y6rjElnC63r5e0994M1r",
+	"5r/4BVWKzpcoAF5f3tuFp9zkTTTwDaMpepDqcCXU0CHVrFlXzRSfUjUn/qmAzCY8nhS+WnbN1JzMLGe1",
+	"G8GEtVC+a8krS6OCXlOODOhdsLxexUCh1M0zK0YT4h8JrLCOpRjxca5ABSVSJUw9I3SomTDW8hBEOMvD",
+	"P8jQL+gRvu7oneFEDklLmxG0tKEmbwBVXuHc4Fhn6prHDEILiCBvQmgMoQhv+np0PgtFoigX1gacTbhV",
+	"SgwZccH1hGnQRmZSXXljURuZZVyMO6FYh+ug5cdsRPs1U7oxZgVYzwUAM8x5mjzRxD3caTW5aGuiGvET",
+	"lPRUztREjsdTih6LmpTtP72LlIW42io523/6y5azr+WYC2sZgSxLEo7PnVYO54immi0qosxzzEWmt86j",
+	"u8zX6uy6BSEdrWdS1aVa8WWNyf62t/l0foSlGRdZF6yrAkYT1RRIcz6iO+Iud+hexwnKfVmEEN5ugmql",
+	"E3ZZZ3FP1ATBOmgWzJkGxuSHLDT++qH+Rs6cW8v7fMHLW3XxgiGUpp3mKG0VAwX4i9Ouw4pT4NZgJXZP",
+	"bIwVrxPeJjSLgdfBh16bNeCh/3Jz6HDApr1yI922Ve6xwklKJvQOm+TBXZiuCQUnbFZxqtzhIHllZh0a",
+	"wJBYNmnXvVLVUzc3SC/cY1VrdL2abR9aRNsaf8V61N2PFdES7+tgrezQisO4CrqK3XSPjV2wfT+D8ddb",
+	"sv0204Cri73fVsQlpm7ZioLvNPOZVdB9ipRfBxEaTwuie60x7J+zvMgHjTdw3sJzTeLQRZ03kt0OEY8n",
+	"uT2mN5bbp/fWeJ5upPF4En9KjCS/7S2Yvn7255CF1mADE8FmpBhMjhrG6RCwlDMzJwgIkYpYbTQUV4xl",
+	"Lu0GwwlECoaWwwZrXVTCKxb11n/+Lgx1GJ6/+/g0uNleb0RvigvnpVm2mtEVt94muLFLSlM5s380+kW5",
+	"tzZuHah6LNZbPBX6t1D6SaqwNBLdQrh5aclZiYuNHFsLYPnXm+auW7lLM6d07MKUzcrJiGJ011rlFAK+",
+	"QzbhLoXAeQoCiHByM3HpdpmSQ0bA9Lmm6TMgTrSYubFiQUggCyNTMNbZBzrN7OK7nd5+hVITmaNpu2ID",
+	"MZHRrtFvXpNHAVb/RJOJ1GZgbbvalK3dbsf+f7c32O9DktQSdVgrlzU5AQZ2Od4pQoUU86nMNTgxdIek",
+	"dDzmYjwgU4j5TqggZ0enr4+fH75/c/jH968PX4ViGZUdksiZGJBcKEbjiV01xlLRNyIBhd/n2oRiRHnK",
+	"kg4R0rzXhopkOB8ULgmm7FZZRHNBFIsl+Gy2MiWn0mB8NoR9oB5F2x2SiysBs9sfYBMTMmcY06/ACKqp",
+	"kCYUuHiWEM1FzGr+EG2oMha8tyKdE3lVuHUQPMTSs1DYdyB1xiLO5EpYWlLSoMNnOLeDTjVLr5km0k4i",
+	"rxpcIQ7ZVpWTM/trBSngKYGFNbhGFg6SO9u45UH1cDQdrebkjVUG4IZm3510PoSg0IRuMbY2NrHuoOpU",
+	"IkONB9BB/0QTQ8c6IBqeJzTNJnTIDI9pms7tPg/nhqGDj2xdCh7LhIXC/peAF0UPSNh6JcOWd4yFrbEM",
+	"WwEJW4miYyl09SfjnGFhaxupZVMPbNC6KA2Q4qW1eXSbq8XU4mATvfigvyArp/TDMQLT6y6AXJug0KsB",
+	"2245a8xc4/btng5qeL2JKsqoxhJRHJ+/JU8PuruWMV1ePMfw/5SnKdd41ALCOuMO6XV3D9rdXnv36UV3",
+	"b9DrDfYPOgd7v/1Pdfa96qmqxpNQw9qGw8le3pzSQfi9lsI+1nkD0GzsFtQym2iaZeUHEH2Cpjt+SMDc",
+	"hTdUa168/fvTE5ivG9lZ+/sLBHUJsaSKI2D55I44SzF5CWsmnpHIGedRgNJ8zK+ZCFA1iBkqnpYkliPp",
+	"fyW+gyU6r6GxYuXcSwDU9+QuYgDf9CbnlIuqbbUbNOvXa/eCSzvu3SzSQuFe9zTGAO5hvzqT6b5WbB1n",
+	"1VNkqdielJRRDQYTUn5J+HUMr9zlTczVykZtbLE612KDUIc0rQt4vukAQ7GH1f3GgmuWkJGSU+8DZpCK",
+	"BgM4fgu7t5NhMczjhMtdyv2yhj2hvf2D5kX4OhpXEWVBh8BgKmdMxVQzMmEfOo2J/O8+HvQbMvHthPzH",
+	"lUwPUGMfsLNAhVSnFSyH/NelZgatXDUEuL+FTEm/CqufgyqcDAgdapnmhtXDikw90aE4vfz69fHz918f",
+	"nh+9vzx7ja9ZndwqzTOu7Ran1FgiNhLePTw9fqKJVHzMRRAK2N0dmvEd5xve6Q4PRv1Rl7Wfxru03R8+",
+	"Ze2v6P5v273RbrIX99k+PRii2rReW4bdtEsNasTo8Fvsa5V6VhP4bb74TT3wjZ7x5nndgb2f96HgjUu/",
+	"bO54gJzH5kSqjV0S3g+HYwWrXBSrELAG7Zvws7txssqi6kdj19JuTest0vN0BrqFVESnVE/YiryQUAAz",
+	"sNqPsx5IpphmwlmSWxZ6am1VCrncJy//8JwIe6pT/iM8Ys3ZpOArXIytsUKi39MrFgUk+suf/8df/vxf",
+	"//Ln//mXP//3COaJvrc/EerSn+3KrLVxUZrgNNWSKDbKNdNkq9/rbQPTVTKFAbi45poPrQ5XrDsUWz8y",
+	"JdsznphJQIY84YrF6DH1L+tteN1jZuQyMq64SIJQRB0HXqcTBfDJQuayEab8A0mlvGrTlF8xgnugseaC",
+	"avKaGi5CATr587myenBsUf9KMXZFtqKf/pTymEU+Z7d4JPrpT9H2MxL9Xur/+78iC8RP//TT//npX/71",
+	"v/3rf/npX37635EdJPp///zP//+f/oQYG3HvmdzQuMKsnp3bMng8+Rc68F1IC7OPXW3quaVxPAoX/pw2",
+	"CFlIggfRqtiYa1OkqpBUWgYMtZaE6lBEhy5XH54YEBiVhHm3uxd/PzPwgUVkK/qaUcXU8i9cEwp11pBG",
+	"L7c75K0IhT2zMKJ2ufgulxqKM1wmQrAuGZ9wHQpteJoSSvrd3cCVSlOieQrAV3xboPw4m7qpWLO2xnKn",
+	"aMb/wOaYCM7FSC4j0xtPsEry+/O3J+Ts6PzCSjOom34uRZJzE1iwZMxpSoapBK8PyVJqrIAeQORU40HG",
+	"pdHcTJgwLoc98DU9WAWFTlsdlHFyoGtwVISiyB6FZ31YGU8UJRlTGs7kiLGkQ46NHw1E8Bmj6bdSpUko",
+	"4MzS2AA3oWJe/mapxkrNBBJ+NBaEaEO4IblA1TPphCIUR3C8gcItdgA3XADT0ROasYBEH0OXBxa2Bh9D",
+	"sLfC1uC7sOXqFsJWQDqdzrubG3s63fHF/B1kDJrOLf1QQ2aQW6WkGA8sNRAhLcUMaVG60e/uoftvLnOl",
+	"7d99+xDwECinDkh/dw8LhCBLh6oxC0i/1ytI0NGR/fKrUBhfhuMzpwKy390jhlmjmyqezkkl16lDDkm/",
+	"u09iqhSH3SHRoUV9FAqkRkjw9jVt1l5/osmUmYlMNODzlJqJJlM6Jwy4MGLSsgCyFYGm5AliBw5d/bvI",
+	"MvmvXUV5RsfgmISpUOXSVScsRZrYip6/PTt/f/j69dtvj168f3t2/Or45DzaDoWFIqZp6nh4cZgHVnyN",
+	"Uj6eGA0M0/takQCjP7adIdI+fgEMt1KJZMXV0QUd239fSyR9+xmxFJDIVeG3K+0MQGaEovgJWjkgq1aM",
+	"Joj4E0liKa8A6wryFBIg6yLjzX47pQlDErM8tlreY3F/MeGaJDLO7WkqdWBrgCGaZcYEzXhnTqepE2S1",
+	"77/XdjF4xqlGvmaYPWEc3MojppiIWTlgImMddcjFREItvGKMKJkbpkOBHGjIvNpMFIUqTvDWDxnwFqoM",
+	"FmTDSs2EzWGVcAAqrNdyXmSLVkI6hcrxxDfHFxVnQ8npDk+PKxlzg9Zup9vp2ifdWluD1l6n29lD62YC",
+	"oqhGivaLcVMh+UuX5RPL6ZALNiDRfzB0/LuxtKKkd4Bpw79D/cUeFk3s5ye65ISGjscsCcVYdkhUS/yB",
+	"I2FqjSTqeUYL1aQBBhrgUFizylly9uRYvsmmmsgpNySyDCPqkG8r9UCWsIuMfkcNCHyniLghkULQk6ap",
+	"NZpwH4rNOU5ag9YrZg7LTKZqK4PvFpEHEYsFkWCp1tDxqkp8Q8etNYXXSxr8LVMqbgxz0Q8OTRxAp1k1",
+	"u8sCfzgACpRvDEK17OIuUDQZF+Xm7GD3hg0edB0Vbt4tFLH3ut1VNkzx3E5DrfZN0Op3d29/tVaAaV/q",
+	"9TZ5qVriCC5P17XhtjexJr+qpQL9Ov30u3c3wUeLAp1Pp1TNW4PWa65Nsa9WsZsxbciIKyiiQff/d63i",
+	"ZLy7CVqZ1KZZ19VpPraHH1rUFN4k9EJvFQ6ZgEzm2YQJCnHG3IdyUmaAJV2xzKD9AsM4Ww4cH76I3hdr",
+	"TaiTpXTKQgHzdEonNEmUzDRJcixRLPU0psmQxlcu1NTEDJ6DP8J7WtF6Zdr4MpgHKYBcTha7qRvKLid4",
+	"gVw3oLnFWvRfK63WCBW3xIpzWmxLA3neBHUJuGPV74oYXMn0XzKWLDP+L+znEbfUr8dF8dE4qwjq0v66",
+	"nS0t7ftHy4xukE+lrClB4wV8jxN6jgLCnBtdMefqZp6hY5JycQVO3zox4XhVplHb6P4qCJLO/bezu3f7",
+	"S2UnFHijf/sbRWuPXxrFIMKItSvXs4HgtvPeus9BfDDG+mvbhEWt4RUzt3Liu/LSopeUnSrLG1QMjPBp",
+	"ZztA8BkizNbgF2zmFA37Vf1QU/jV8gOfT5QmqKsY1CowQ6vf7fuRSh1iKXaNhuWyFkHeMGvtOIUEZDxJ",
+	"JMMcq4TFqTVCtpwfNRSRnR+9nkgbESTzl4Xo4BWECWYTmbJtMGL4WEjVrLLUg8OPo7I0RrM30lo+6+H6",
+	"2+KJuCkb8MQVInKnWmlzC9f0ZTsruOeDdq9aKhFa0STEg9/522XHaMSJSi5dqb6sUJ2KnfxURu2MwTX2",
+	"k88afDQzaqHQY3OG9IAduhZTLFcQqxUubm/+hui1bsjh8okUzSpEhTJv41g7H3myVsWv8IcnmiAWi/52",
+	"5WlxP0zpnOBIhBuyhd/qUExlYonb+RDd3M6nzwumq7efESrmUjDo3EvGzFidYq9JWNdMher5+GIxPI7F",
+	"QP2+WTlJZkoalzYv5sUvUqwSog/CLIP1xPnJ/Uo3STy6ebfqSHkrd91pOk7YNJPGdSFbQ9Ev/WBfjKx7",
+	"a3VFeLmZS3oUP5gA33yra8L9y1Z/8la/3Hij/eGdFLVajcG9Q2fQ9rpd5zcnGZQBjmpVOr4pB9F5HDOW",
+	"aF+iJQULBSbbg7Dc7+6V2YQd8i30JKnW8kBrEb3YkSQUW+fHry6Ozt4E5Pyby4sXb789ef/i7PD4ZLta",
+	"GGVHB7ebyzaIfKOSKCBaWoOdGkKxLfuQplTETEG3eQ3aFPRCsQIXclsC1zHFBcst0KGotGzELBYMKUNS",
+	"hoCFC7mUCIKmtrYSIhSVILXLmIIEmBnlqAhQolM5KzBqccREvVtNKKwBX3ahCUjkfwIvg1TG5VdUMZtS",
+	"bYimM0jiovEkFFvcQIKWJnQoc4M1T5TgdlkVxM+IaRsQTJ9huhHWQIWicEtM6RVupGtMs9/dCyqlWp5Q",
+	"/E5hmR9NVsVPXQnhI+ravhVPs3LtkQapc0aXBA65CBkoTfuo/3xGaLgmeUaGrpFgAZOrvqtX8XHcMN/9",
+	"xx0obuBMoYX7aUyoxnjOgOosi3BJDbeisMKX3OJLpuQzp3Y++ljwzUoOVQvhk6gSqndpRiVE9VBAGWzu",
+	"NFGgq3/9en5Z7X5+V7FUtpP+23bw+mS4yq471NxH66j1rC8V0Qay2cHNvq8qeinwfTvhF0r4VC0UUEko",
+	"nLlHIYQNVFDy0jMIsNA0S0fYTHqUa5ag9tDv9ZZJ4eUXQnggHfV2MvAH2peMrnIlQynwI+oItYLWFbIZ",
+	"ixAfVpqCE9ZHiQgXFlUBllcClS56YAEPJdoqDaWaz8O5QX0Ui4O2rLFwTQ1VmLoNXe/w+ihvRASEktMX",
+	"LzGXxulwLrXXivbLs9cBqHNzeC8CoQrjRKQ2zhPX/picM/SchQJAYByTcTSJpuCzp8rsjKSatq3W4GoA",
+	"2Acam3QOGbSQKmmPYBKKyA4RoQ8GY2aKzup3B2ASspiX6agX84xFLkvUla9ZdYnFPGkoXwOEY4WWz1iH",
+	"RyjBLOBQQN+E4matATk9eRWQ358evQrIq+OXAfmWDU8Be6cvXmKOrc+uH86JI51QbFXrsUh0efr67eGL",
+	"98/fnlwcnVy8v/iH06PzCH2D5b1eFu7+7n6HXFh01pY9pfNqaW705vCP792YX//DxdF5RLb2u+QN/7oC",
+	"RIBxTU2nzKMzU/LD/Im7dQGdlZZlytyw7WeYcq0Qir0OOQLTAtqK2enhMqgSAjf7f7x8e3HoYeDC3Q+y",
+	"tUteASyhcMDAWv0FD2CE4C0PY0mGbC5Bs3QzY5mKVfm07JBDEQrsW+Pr3yxTtygqLpPQRjFLQL6UrdRP",
+	"rXlibSzFr5legmBEeQqFHNBJ3xA9sZqvxiPlL/lamQjmSsfWBTB+s/ObOosq/HJDLihkQi6XaTUcm/og",
+	"9YIr3wFmk6Gr9VYrWr9snG32QLHjWhFfA2MGBpcsXHDg09Nvue0JmFn1CET4UydXaXTHi8xAWHd/5otT",
+	"mLAsjVFleaciSNdQ1QOuhnT+CSGA3Q1CAMX9MfDC/ufHhmPidncCu6GLdcqYpOUKlJ0x7dlz5xcYpMdr",
+	"BcmCPeX6TC7rAbeGts7YVPpEF8fpvNGO1zYW4rDoK+zFfqkM9Lv94jlBsAoyg+qNFDUDLsg3FxenJKbx",
+	"hGFJTMqvGZFie3Vcq8Iuv8SzHjEDLvd4XqamoNnvUjlYSCSueMEpU1C8MmOquA7S/gxVPWUdoGDMciZI",
+	"giq9otXsJF8HA6SGlWtckAirFfl0TLSKXcViJxSHzfevDoBYsUoJ+q2b8spMpHOnKIUCaDNB5ZfMGVUd",
+	"EtXuz4n8MqkhdsDqpZLPCA2FhjgEdhhSdnqyFUF90wDR9Ltue7fb24u2izd73QPQXfu7B+BiDwU3JLUn",
+	"x6k4dv1MJFZpvmaKpjiu9sVkRX0btu6yv/mqOwHQu/Iq78P1BTK+bZ9dRkDGDL+FDDHY2E4ooIEGboie",
+	"yJkgeAlqgD7xigqayJnAnrJQJhWK8iZadCNbkYhVU14B99eytvFeVoL9BK2ObicPBZa5unbhSHi+9q3a",
+	"dGCF/7jgG3fzJ1QvGm0qXKlurOtlEdW2NfB/73Z7/TYm5eEX7f1uN1p57yjs0R3vG12+AkxdM2f/WMKT",
+	"Ip37Lg+W7HX9SlS77+vuQb0HSO9utcXvods2ivQKmdaVPLwcul3eDr3uRqraTdL+Fuj7XoHVUOh46xDL",
+	"Nz1XBiovVt5gDPdw5fWFA7bhOAu3Jd/paq+g9cd21b5uv4Utu3Ub/C3DsNe97sEj0YxjlGBy+0P8hXpW",
+	"UM9Zc9PYi4K7YKsBJ54qrWxqbJEgW9zpd786iO55v/ivlZD3NlEOl6/0u5dauXvwM9iYQAYNikq1f9Li",
+	"HYO3U9dKUvrNfajo5mdSuuuKttOOSk/SCkXbYqqplxM1JHp1dBE575cLsY9cq9RSFpYXzflb9pfjGN8w",
+	"mjyEdrRC1i9vqNt+TxVfJPdnk9xVFrambVvRJWxGdc1auyO//rXx1+bboJ0FuSUkHCBwGI1ceuc3R4cv",
+	"tqseoWWM8qTwIBHsP1Levn7LmBWO03xV+foB1jCgwjB+ov1xXLiT0nLYFUzpjhHZ6rX6ZWjeN/haFcl7",
+	"jsboJYYE7x5UdTfK3tf180gellesbmovRDwt0A7Hd6lRA60rZdS77FxLa5pKwcqG/aGod+zHyNyQSzRK",
+	"XXQuThmFdCwIcyx0+g9F+aJvoRn5maudg8iWZsZwMQaqnGrIqcPwHjaKBfC3Mf7ipJdvqWOKxlam4ri2",
+	"rKhs7uJvhdOGzjUeq6K8rgRMsWt5xXQ1YQ9HDgXXOrd6v7sUe8Kcb4hsgZ9qzAy0H6r6LyH/zT0lR6HA",
+	"a62kKtpTFPMJwPsGNXuh8EV7JALAsFAP7+C5X5He4rl5rEK9ajfSh6rS+8Qz+0usnNvgsFc5YjVSv9LJ",
+	"6jvN+Gub6nVYmEM68Vc7GezKpljlPqd1zPayuMzp5+lW8KBlfos3bTUYLofQC8jqov4SLG/CQgi689dB",
+	"jZA/UvHr6/VhIu008OZkEYxbQ/crGscyd2Y/3qAAcqB+q/qKuPfjcaiFi38eqvVJhT393AbkGXR7vJWd",
+	"6B1oA7l6K48+uJAICnu4AFck5R1A3qIEgYS9B0eK6YnbWnIYCmjWV3mXYvu+cgwfSIDoeb+72yEv4fIQ",
+	"bFHpctfNRElj7LeZVQVSDs4kvIsXQbIAILUNXBfVfci8yBXToZAjCH34NyRGQtwLAel1yfITcEkhPqED",
+	"SNjZ7S68iQqAdmEW9y7TgYO95K6hWEgY/Apwt0t0gPpDz37q2/90Oh2SZ8RIsrtPplxgN7itWg89zFux",
+	"TDyVYrwdQPI+hLCwexmi1qo8UF+h9ShPQwFAeQ0OUu9xFVCzmwvTpDXA7ZOPdA6XLs/8VSsK/d5XG6U2",
+	"vKFi7hasHzoNUI4JF02H/qb4bvGIv7YWgj9FRUqTKw3gKTfgEnJRnuI64uWMgLK9rKP+QlBW9ZvKWAjb",
+	"8lCn+TDlcWMz1MrbRfLn8gCHRUcxO/s4lUOaQiPBAqJ6f9RKf1jfsGB5UFcKZe0cX75YebEslFp+83ml",
+	"aLfh1aK+s6FIs0zmrLxwgZenNHRVZJpsgZmmA3L64qXe9s4Zd/VVmbAmEt/aEthRkWbBscO+3yEn+W/e",
+	"3fxbAAAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coreos/go-systemd/v22/activation"
@@ -31,10 +33,18 @@ const (
 	maxHeaderBytes    = 1 << 20
 )
 
-// Serve runs the API until ctx is done, then stops accepting connections,
-// lets in-flight requests finish within cfg.ShutdownTimeout and closes the
-// pool. ln is the listener to serve on; nil means the socket systemd passed
-// (socket activation) or else a new one on cfg.ListenAddr.
+// Serve runs the API until ctx is done, then drains for cfg.ShutdownDrain:
+// it keeps serving, but every answer closes its connection and health
+// answers 503 "draining", so that keep-alive clients and load balancers
+// move elsewhere before anything is refused. Then it stops accepting
+// connections, lets in-flight requests finish within cfg.ShutdownTimeout
+// and closes the pool. ln is the listener to serve on; nil means the socket
+// systemd passed (socket activation) or else a new one on cfg.ListenAddr.
+//
+// Connections still in the listen backlog when the listener closes are
+// reset by the kernel; the server never saw them. Under systemd socket
+// activation the socket outlives the process and they wait for the next
+// one; behind a load balancer the drain has moved new connections away.
 func Serve(ctx context.Context, cfg config.Config, ln net.Listener, log *slog.Logger) error {
 	pool, err := database.Open(ctx, cfg.DatabaseURL, cfg.DatabaseMaxConns)
 	if err != nil {
@@ -64,7 +74,9 @@ func Serve(ctx context.Context, cfg config.Config, ln net.Listener, log *slog.Lo
 		secret = []byte(rand.Text() + rand.Text())
 		log.Warn("JWT_SECRET is not set: using a random secret, tokens will not survive a restart")
 	}
+	draining := new(atomic.Bool)
 	handler, err := httpapi.NewHandler(httpapi.Deps{
+		Draining:       draining,
 		Pool:           pool,
 		Replicas:       replicas,
 		Log:            log,
@@ -91,6 +103,8 @@ func Serve(ctx context.Context, cfg config.Config, ln net.Listener, log *slog.Lo
 			return err
 		}
 	}
+	ln = &onceCloseListener{Listener: ln}
+	conns := &connTracker{busy: map[net.Conn]bool{}}
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: readHeaderTimeout,
@@ -100,6 +114,7 @@ func Serve(ctx context.Context, cfg config.Config, ln net.Listener, log *slog.Lo
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+		ConnState:         conns.track,
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
@@ -114,19 +129,86 @@ func Serve(ctx context.Context, cfg config.Config, ln net.Listener, log *slog.Lo
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
-	log.Info("shutting down", "timeout", cfg.ShutdownTimeout.String())
 	_, _ = daemon.SdNotify(false, daemon.SdNotifyStopping)
+	draining.Store(true)
+	if cfg.ShutdownDrain > 0 {
+		log.Info("draining: serving on, each answer closes its connection, health answers 503; a second signal stops at once",
+			"drain", cfg.ShutdownDrain.String())
+		select {
+		case err := <-serveErr:
+			return fmt.Errorf("serve: %w", err)
+		case <-time.After(cfg.ShutdownDrain):
+		}
+	}
+
+	log.Info("shutting down", "timeout", cfg.ShutdownTimeout.String())
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
+	// Stop accepting by closing the listener before calling Shutdown:
+	// once Shutdown has begun, net/http drops every request it reads
+	// without an answer, the first request of a connection accepted an
+	// instant earlier included. Until Shutdown, requests that arrive on
+	// accepted connections are answered (with Connection: close), and
+	// Shutdown comes when none is being read or answered.
+	_ = ln.Close()
+	if err := <-serveErr; err != nil && !errors.Is(err, net.ErrClosed) && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	conns.waitQuiet(shutdownCtx)
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		_ = srv.Close()
 		return fmt.Errorf("shutdown: in-flight requests did not finish within %s: %w", cfg.ShutdownTimeout, err)
 	}
-	if err := <-serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
 	log.Info("stopped")
 	return nil
+}
+
+// onceCloseListener lets the listener be closed before Shutdown, which
+// closes it again.
+type onceCloseListener struct {
+	net.Listener
+	once sync.Once
+	err  error
+}
+
+func (l *onceCloseListener) Close() error {
+	l.once.Do(func() { l.err = l.Listener.Close() })
+	return l.err
+}
+
+// connTracker knows which connections are reading or answering a request
+// (new or active, in net/http's terms), as opposed to idle between
+// requests.
+type connTracker struct {
+	mu   sync.Mutex
+	busy map[net.Conn]bool
+}
+
+func (t *connTracker) track(c net.Conn, state http.ConnState) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if state == http.StateNew || state == http.StateActive {
+		t.busy[c] = true
+	} else {
+		delete(t.busy, c)
+	}
+}
+
+// waitQuiet returns once no connection is busy, or when ctx ends.
+func (t *connTracker) waitQuiet(ctx context.Context) {
+	for {
+		t.mu.Lock()
+		n := len(t.busy)
+		t.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }
 
 // listen returns the socket systemd passed, if any, else a new listener on

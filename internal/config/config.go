@@ -65,8 +65,12 @@ type Config struct {
 	DatabaseMigrateURL string `env:"DATABASE_MIGRATE_URL"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel slog.Level `env:"LOG_LEVEL" envDefault:"info"`
+	// ShutdownDrain is how long the server keeps serving after SIGTERM,
+	// closing each connection after its answer and reporting "draining" on
+	// its health check, before it shuts down; 0 disables the drain.
+	ShutdownDrain time.Duration `env:"SHUTDOWN_DRAIN" envDefault:"5s"`
 	// ShutdownTimeout bounds how long in-flight requests may take to finish
-	// after SIGTERM. Keep it below systemd's TimeoutStopSec.
+	// after the drain. Keep drain + timeout below systemd's TimeoutStopSec.
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"20s"`
 	// RequestTimeout is the deadline of every request's context, database
 	// work included.
@@ -143,6 +147,9 @@ func (c Config) check(environ map[string]string) []string {
 	}
 	if c.ReplicaMaxLag <= 0 {
 		p = append(p, "REPLICA_MAX_LAG: expected a positive duration such as 5s")
+	}
+	if c.ShutdownDrain < 0 {
+		p = append(p, "SHUTDOWN_DRAIN: expected a duration of 0 or more such as 5s (0 disables the drain)")
 	}
 	if c.ShutdownTimeout <= 0 {
 		p = append(p, "SHUTDOWN_TIMEOUT: expected a positive duration such as 20s")

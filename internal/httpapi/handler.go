@@ -3,11 +3,12 @@
 // from api/openapi.yaml.
 //
 // A request travels: withRequestInfo (id, client address) → accessLog (and
-// metrics) → recoverer → withCORS (preflights answered here) → limits
-// (deadline) → the top-level dispatch (unclean paths 404, one trailing
-// slash dropped, the API reference and the spec, /metrics) → validate
-// (route, 405 with Allow, body limit, token, spec) → the generated ServeMux
-// and strict wrapper → a (*Server) method → sqlc.
+// metrics) → recoverer → drain (Connection: close while draining) →
+// withCORS (preflights answered here) → limits (deadline) → the top-level
+// dispatch (unclean paths 404, one trailing slash dropped, the API
+// reference and the spec, /metrics) → validate (route, 405 with Allow, body
+// limit, token, spec) → the generated ServeMux and strict wrapper → a
+// (*Server) method → sqlc.
 package httpapi
 
 import (
@@ -17,6 +18,7 @@ import (
 	"net/netip"
 	"path"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/getkin/kin-openapi/routers/gorillamux"
@@ -52,6 +54,9 @@ type Deps struct {
 	Metrics *metrics.Metrics
 	// AllowedOrigins are the browser origins that may call the API (CORS).
 	AllowedOrigins origin.List
+	// Draining, once true, makes every answer close its connection and
+	// health answer 503 "draining"; nil means never.
+	Draining *atomic.Bool
 }
 
 // NewHandler returns the whole HTTP surface of the service.
@@ -66,8 +71,11 @@ func NewHandler(d Deps) (http.Handler, error) {
 		return nil, fmt.Errorf("build router: %w", err)
 	}
 	ew := errorWriter{log: d.Log}
+	if d.Draining == nil {
+		d.Draining = new(atomic.Bool)
+	}
 	s := &Server{pool: d.Pool, q: db.New(d.Pool), replicas: d.Replicas, log: d.Log, tokens: d.Tokens, version: d.Version,
-		uploads: newUploads(d.Uploads, d.Pool.Config().MaxConns)}
+		uploads: newUploads(d.Uploads, d.Pool.Config().MaxConns), draining: d.Draining}
 
 	strict := api.NewStrictHandlerWithOptions(s, []api.StrictMiddlewareFunc{rawUploadBody}, api.StrictHTTPServerOptions{
 		RequestErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
@@ -115,6 +123,7 @@ func NewHandler(d Deps) (http.Handler, error) {
 	})
 	h = limits(d.RequestTimeout)(h)
 	h = withCORS(d.AllowedOrigins, spec)(h)
+	h = drain(d.Draining)(h)
 	h = recoverer(d.Log, ew)(h)
 	h = accessLog(d.Log, d.Metrics)(h)
 	h = withRequestInfo(d.TrustedProxies)(h)

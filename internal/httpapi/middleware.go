@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"runtime/debug"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/sophsapp/sophsapp/internal/metrics"
@@ -166,6 +167,22 @@ func recoverer(log *slog.Logger, ew errorWriter) func(http.Handler) http.Handler
 				}
 			}()
 			next.ServeHTTP(rec, r)
+		})
+	}
+}
+
+// drain makes every answer close its connection once draining is set, so
+// that keep-alive clients move to a new connection (to another instance,
+// behind a load balancer) before the server stops, instead of sending a
+// request on a connection the server is closing as idle: a client that does
+// not retry, as Go's own client does, would lose that request.
+func drain(draining *atomic.Bool) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if draining.Load() {
+				w.Header().Set("Connection", "close")
+			}
+			next.ServeHTTP(w, r)
 		})
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -26,6 +27,8 @@ type Server struct {
 	tokens   *auth.Tokens
 	version  string
 	uploads  uploads
+	// draining is set when the process has been told to stop.
+	draining *atomic.Bool
 }
 
 var _ api.StrictServerInterface = (*Server)(nil)

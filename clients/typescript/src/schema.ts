@@ -161,7 +161,10 @@ export interface paths {
         /**
          * Report whether the service and its database are up
          * @description Answers 200 when a ping of the primary database succeeds within one
-         *     second and 503 otherwise. It needs no authentication, ignores any
+         *     second and 503 otherwise. While the service drains before stopping
+         *     (SIGTERM, SHUTDOWN_DRAIN) it answers 503 with status `draining`, so
+         *     that a load balancer sends new work elsewhere, while every other
+         *     request is still served. It needs no authentication, ignores any
          *     credentials, and never waits on a slow database. When read replicas
          *     are configured, `replicas` reports what the service last saw of each
          *     (it looks about once a second); a replica that is down or lagging
@@ -465,10 +468,11 @@ export interface components {
             /** @description The read replicas, in configuration order; absent when none is configured. */
             replicas?: components["schemas"]["ReplicaHealth"][];
             /**
-             * @description ok when the service can answer requests that need the database.
+             * @description ok when the service can answer requests that need the database;
+             *     draining while it finishes its work before stopping.
              * @enum {string}
              */
-            status: "ok" | "unavailable";
+            status: "ok" | "unavailable" | "draining";
             /** @description The running build's version. */
             version: string;
         };
@@ -1057,7 +1061,7 @@ export interface operations {
                     "application/json": components["schemas"]["Health"];
                 };
             };
-            /** @description The service is up but its database is not reachable. */
+            /** @description The service is up but its database is not reachable, or it is draining before it stops. */
             503: {
                 headers: {
                     [name: string]: unknown;
