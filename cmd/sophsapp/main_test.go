@@ -3,6 +3,7 @@ package main_test
 import (
 	"bytes"
 	"context"
+	"io"
 	"net"
 	"net/http"
 	"os/exec"
@@ -97,5 +98,70 @@ func TestBinaryVersion(t *testing.T) {
 	out, err := exec.CommandContext(ctx, "go", "run", "-ldflags", "-X github.com/sophsapp/sophsapp/internal/app.version=v9.9.9-test", ".", "version").CombinedOutput()
 	if err != nil || strings.TrimSpace(string(out)) != "v9.9.9-test" {
 		t.Fatalf("version: %v %q", err, out)
+	}
+}
+
+// TestBinaryDrainsThenSecondSignalStops: after SIGTERM the binary drains
+// (health answers 503 "draining", requests are still served); a second
+// SIGTERM ends it at once instead of after the drain.
+func TestBinaryDrainsThenSecondSignalStops(t *testing.T) {
+	bin := build(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+
+	env := apptest.Env(pgtest.NewDatabase(t))
+	env["LISTEN_ADDR"] = addr
+	env["SHUTDOWN_DRAIN"] = "10m"
+	cmd := exec.Command(bin, "serve")
+	cmd.Dir = t.TempDir()
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	done := make(chan error, 1)
+
+	waitHealthy(t, "http://"+addr)
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addr + "/api/health")
+		if err != nil {
+			t.Fatalf("health while draining: %v\n%s", err, out.String())
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusServiceUnavailable && strings.Contains(string(body), `"status":"draining"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("health never said draining: %d %s", resp.StatusCode, body)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if resp, err := http.Get("http://" + addr + "/api/tags"); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("a request during the drain: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+
+	go func() { done <- cmd.Wait() }()
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		t.Fatalf("a second SIGTERM did not end the 10m drain:\n%s", out.String())
 	}
 }

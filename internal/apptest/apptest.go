@@ -33,13 +33,16 @@ import (
 // TestJWTSecret signs tokens in tests.
 const TestJWTSecret = "test-secret-test-secret-test-secret-0123"
 
-// Env returns a complete test environment for databaseURL.
+// Env returns a complete test environment for databaseURL. It disables
+// the drain before shutdown (SHUTDOWN_DRAIN=0), which would add seconds to
+// every test; tests of the drain set it.
 func Env(databaseURL string) map[string]string {
 	return map[string]string{
 		"DATABASE_URL":     databaseURL,
 		"LISTEN_ADDR":      "127.0.0.1:0",
 		"JWT_SECRET":       TestJWTSecret,
 		"LOG_LEVEL":        "debug",
+		"SHUTDOWN_DRAIN":   "0",
 		"SHUTDOWN_TIMEOUT": "10s",
 	}
 }
@@ -48,12 +51,15 @@ func Env(databaseURL string) map[string]string {
 type App struct {
 	// URL is the server's base URL, e.g. http://127.0.0.1:43121.
 	URL string
+	// Addr is the address the server listens on, e.g. 127.0.0.1:43121.
+	Addr string
 	// Client is the generated client; every response it receives is
 	// validated against the spec and a mismatch fails the test.
 	Client *api.ClientWithResponses
 	// HTTP is a plain client with the same contract check.
 	HTTP *http.Client
 
+	ln     *trackingListener
 	cancel context.CancelFunc
 	done   chan error
 	logs   *syncBuffer
@@ -77,12 +83,13 @@ func StartEnv(t testing.TB, env map[string]string) *App {
 	if err != nil {
 		t.Fatalf("apptest: %v", err)
 	}
-	ln, err := net.Listen("tcp", cfg.ListenAddr)
+	tcp, err := net.Listen("tcp", cfg.ListenAddr)
 	if err != nil {
 		t.Fatalf("apptest: listen: %v", err)
 	}
+	ln := &trackingListener{Listener: tcp, accepted: map[string]bool{}}
 	ctx, cancel := context.WithCancel(context.Background())
-	a := &App{URL: "http://" + ln.Addr().String(), cancel: cancel, done: make(chan error, 1), logs: &syncBuffer{}}
+	a := &App{URL: "http://" + ln.Addr().String(), Addr: ln.Addr().String(), ln: ln, cancel: cancel, done: make(chan error, 1), logs: &syncBuffer{}}
 	go func() { a.done <- app.Serve(ctx, cfg, ln, app.NewLogger(a.logs, cfg.LogLevel)) }()
 	t.Cleanup(func() {
 		if err := a.Stop(); err != nil {
@@ -111,6 +118,35 @@ func (a *App) Stop() error {
 		}
 	})
 	return a.err
+}
+
+// Accepted reports whether the server accepted a connection from the
+// client address addr (host:port), as opposed to one that never got past
+// the listen backlog.
+func (a *App) Accepted(addr string) bool { return a.ln.wasAccepted(addr) }
+
+// trackingListener remembers the client address of every connection the
+// server accepted.
+type trackingListener struct {
+	net.Listener
+	mu       sync.Mutex
+	accepted map[string]bool
+}
+
+func (l *trackingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.mu.Lock()
+		l.accepted[c.RemoteAddr().String()] = true
+		l.mu.Unlock()
+	}
+	return c, err
+}
+
+func (l *trackingListener) wasAccepted(addr string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.accepted[addr]
 }
 
 // LogLines returns the JSON log lines written so far.
