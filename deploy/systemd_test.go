@@ -88,12 +88,13 @@ func TestSystemdUnitSettings(t *testing.T) {
 			t.Errorf("%s=%q, want %q", k, got, want)
 		}
 	}
-	// systemd must wait longer than the app's graceful stop.
+	// systemd must wait longer than the app's graceful stop: the drain,
+	// then the shutdown.
 	stop := settings["TimeoutStopSec"]
 	secs, err := strconv.Atoi(strings.TrimSuffix(strings.Join(stop, ""), "s"))
-	shutdown := envExampleSeconds(t, "SHUTDOWN_TIMEOUT")
-	if err != nil || secs <= shutdown {
-		t.Errorf("TimeoutStopSec=%q must be longer than SHUTDOWN_TIMEOUT (%ds)", stop, shutdown)
+	drain, shutdown := envExampleSeconds(t, "SHUTDOWN_DRAIN"), envExampleSeconds(t, "SHUTDOWN_TIMEOUT")
+	if err != nil || secs <= drain+shutdown {
+		t.Errorf("TimeoutStopSec=%q must be longer than SHUTDOWN_DRAIN + SHUTDOWN_TIMEOUT (%ds + %ds)", stop, drain, shutdown)
 	}
 }
 
