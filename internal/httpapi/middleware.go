@@ -176,16 +176,40 @@ func recoverer(log *slog.Logger, ew errorWriter) func(http.Handler) http.Handler
 // behind a load balancer) before the server stops, instead of sending a
 // request on a connection the server is closing as idle: a client that does
 // not retry, as Go's own client does, would lose that request.
+//
+// The flag is read when the answer's header is written, not when the
+// request arrives, so an answer that says "draining" always closes.
 func drain(draining *atomic.Bool) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if draining.Load() {
-				w.Header().Set("Connection", "close")
-			}
-			next.ServeHTTP(w, r)
+			next.ServeHTTP(&drainWriter{ResponseWriter: w, draining: draining}, r)
 		})
 	}
 }
+
+type drainWriter struct {
+	http.ResponseWriter
+	draining    *atomic.Bool
+	wroteHeader bool
+}
+
+func (d *drainWriter) WriteHeader(code int) {
+	if !d.wroteHeader && d.draining.Load() {
+		d.Header().Set("Connection", "close")
+	}
+	d.wroteHeader = true
+	d.ResponseWriter.WriteHeader(code)
+}
+
+func (d *drainWriter) Write(b []byte) (int, error) {
+	if !d.wroteHeader {
+		d.WriteHeader(http.StatusOK)
+	}
+	return d.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (d *drainWriter) Unwrap() http.ResponseWriter { return d.ResponseWriter }
 
 // limits gives every request a deadline. (Body limits depend on the
 // operation: validate sets them.)
