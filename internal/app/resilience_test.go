@@ -364,3 +364,23 @@ func TestDrainLosesNoAcceptedRequest(t *testing.T) {
 		t.Errorf("the server stopped after %s, before the drain of %s was over", took, drain)
 	}
 }
+
+// TestUnmatchedOperationLabel: a request that matches no operation has the
+// same operation label in the access log as in the metrics.
+func TestUnmatchedOperationLabel(t *testing.T) {
+	a := apptest.Start(t, nil)
+	req, _ := http.NewRequest("GET", a.URL+"/api/no-such-thing", nil)
+	req.Header.Set("X-Request-ID", "unmatched-1")
+	resp, err := a.HTTP.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	line := a.RequestLog(t, "unmatched-1")
+	if line["operation"] != "none" {
+		t.Errorf("access log operation %q, want the metrics' \"none\"", line["operation"])
+	}
+	if _, body, _ := get(t, a, "/metrics"); !strings.Contains(body, `operation="none",status="404"`) {
+		t.Error("the metrics do not count the request under operation \"none\"")
+	}
+}

@@ -129,11 +129,15 @@ func accessLog(log *slog.Logger, m *metrics.Metrics) func(http.Handler) http.Han
 			defer func() {
 				m.InFlight().Dec()
 				ri := info(r.Context())
-				m.Observe(ri.operation, r.Method, rec.status, time.Since(start))
+				op := ri.operation
+				if op == "" {
+					op = metrics.NoOperation
+				}
+				m.Observe(op, r.Method, rec.status, time.Since(start))
 				log.LogAttrs(r.Context(), slog.LevelInfo, "request",
 					slog.String("method", r.Method),
 					slog.String("path", r.URL.Path),
-					slog.String("operation", ri.operation),
+					slog.String("operation", op),
 					slog.Int("status", rec.status),
 					slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
 					slog.Int64("bytes", rec.bytes),

@@ -64,12 +64,17 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
 }
 
+// NoOperation is the operation label of requests that matched no
+// operation of the spec, in the metrics and in the access log alike, so
+// arbitrary paths cannot grow the label set.
+const NoOperation = "none"
+
 // Observe records one answered request. operation is the spec's
-// operationId, or "" for requests that matched none (counted as "none", so
-// arbitrary paths cannot grow the label set).
+// operationId, or NoOperation (or "") for requests that matched none,
+// whose method is counted as "other".
 func (m *Metrics) Observe(operation, method string, status int, took time.Duration) {
-	if operation == "" {
-		operation = "none"
+	if operation == "" || operation == NoOperation {
+		operation = NoOperation
 		method = "other"
 	}
 	code := strconv.Itoa(status)
