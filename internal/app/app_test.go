@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/sophsapp/sophsapp/internal/app"
 	"github.com/sophsapp/sophsapp/internal/apptest"
+	"github.com/sophsapp/sophsapp/internal/config"
 	"github.com/sophsapp/sophsapp/internal/pgtest"
 )
 
@@ -124,6 +126,13 @@ func TestHealthDatabaseUnreachable(t *testing.T) {
 			if code != http.StatusServiceUnavailable || !strings.Contains(body, `"errors"`) || took > 3*time.Second {
 				t.Errorf("GET /api/articles: %d in %s: %s", code, took, body)
 			}
+			// The log says so from the start, not only through the 503s.
+			for deadline := time.Now().Add(30 * time.Second); !strings.Contains(a.Logs(), `"level":"ERROR","msg":"serving without a database`); {
+				if time.Now().After(deadline) {
+					t.Fatalf("no startup error about the database in the log:\n%s", a.Logs())
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
 		})
 	}
 }
@@ -145,6 +154,113 @@ func TestConfigErrorsNameEachVariable(t *testing.T) {
 	for _, name := range []string{"DATABASE_URL", "MAX_JSON_BYTES", "SHUTDOWN_TIMEOUT", "LOG_LEVEL", "TRUSTED_PROXIES", "APP_ENV", "JWT_SECRET", "CORS_ALLOWED_ORIGINS"} {
 		if !strings.Contains(stderr.String(), name) {
 			t.Errorf("stderr does not name %s:\n%s", name, stderr.String())
+		}
+	}
+}
+
+// TestConfigErrorsListEachBadVariableOnce: every bad variable is named,
+// once, with what it expects and an example, and secrets are not echoed.
+func TestConfigErrorsListEachBadVariableOnce(t *testing.T) {
+	var stderr bytes.Buffer
+	env := map[string]string{
+		"DATABASE_URL":   "postgres://sophsapp:hunter2@db.example:99999999/sophsapp",
+		"JWT_SECRET":     "short",
+		"JWT_TTL":        "soon",
+		"MAX_JSON_BYTES": "lots",
+		"LISTEN_ADDR":    "localhost",
+	}
+	if err := app.Run(context.Background(), []string{"sophsapp", "serve"}, env, io.Discard, &stderr); err == nil {
+		t.Fatal("serve started with a broken configuration")
+	}
+	out := stderr.String()
+	for name := range env {
+		if n := strings.Count(out, "\n  "+name+": "); n != 1 {
+			t.Errorf("%s is reported %d times:\n%s", name, n, out)
+		}
+	}
+	for _, line := range strings.Split(out, "\n")[1:] {
+		if line != "" && (!strings.Contains(line, ": expected ") || !strings.Contains(line, ", e.g. ")) {
+			t.Errorf("no expected form or example in %q", line)
+		}
+	}
+	for _, secret := range []string{"hunter2", "short"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("the error echoes a secret (%q):\n%s", secret, out)
+		}
+	}
+	if !strings.Contains(out, "DATABASE_URL: expected a PostgreSQL connection string") || !strings.Contains(out, "e.g. postgres://") {
+		t.Errorf("DATABASE_URL's message lacks its form and example:\n%s", out)
+	}
+	if !strings.Contains(out, "JWT_SECRET: expected a random secret of at least 32 bytes") || !strings.Contains(out, "openssl rand") || !strings.Contains(out, "5 bytes") {
+		t.Errorf("JWT_SECRET's message:\n%s", out)
+	}
+}
+
+// TestMigrateNeedsOnlyWhatItUses: migrate reads DATABASE_URL and LOG_LEVEL
+// and nothing else, so a missing JWT_SECRET or a serve-only mistake does
+// not stop it.
+func TestMigrateNeedsOnlyWhatItUses(t *testing.T) {
+	env := map[string]string{"DATABASE_URL": pgtest.NewDatabase(t), "SHUTDOWN_TIMEOUT": "soon", "APP_ENV": "staging"}
+	var out, stderr bytes.Buffer
+	if err := app.Run(context.Background(), []string{"sophsapp", "migrate"}, env, &out, &stderr); err != nil {
+		t.Fatalf("migrate: %v\n%s%s", err, out.String(), stderr.String())
+	}
+	stderr.Reset()
+	err := app.Run(context.Background(), []string{"sophsapp", "migrate"}, map[string]string{"LOG_LEVEL": "chatty"}, io.Discard, &stderr)
+	if err == nil || !strings.Contains(stderr.String(), "DATABASE_URL") || !strings.Contains(stderr.String(), "LOG_LEVEL") || strings.Contains(stderr.String(), "JWT_SECRET") {
+		t.Errorf("migrate without a database: %v\n%s", err, stderr.String())
+	}
+	// An unreachable database is said to be one.
+	stderr.Reset()
+	err = app.Run(context.Background(), []string{"sophsapp", "migrate"}, map[string]string{"DATABASE_URL": "postgres://postgres@127.0.0.1:1/x?sslmode=disable"}, io.Discard, &stderr)
+	if err == nil || !strings.Contains(stderr.String(), "unreachable") {
+		t.Errorf("migrate with an unreachable database: %v\n%s", err, stderr.String())
+	}
+}
+
+// TestHelp: the help texts go to stdout and succeed; `help serve` lists
+// every setting with its default, `help migrate` only its own.
+func TestHelp(t *testing.T) {
+	run := func(args ...string) string {
+		t.Helper()
+		var out, stderr bytes.Buffer
+		if err := app.Run(context.Background(), append([]string{"sophsapp"}, args...), nil, &out, &stderr); err != nil {
+			t.Fatalf("sophsapp %v: %v\n%s", args, err, stderr.String())
+		}
+		if out.Len() == 0 || stderr.Len() != 0 {
+			t.Fatalf("sophsapp %v: stdout %q, stderr %q", args, out.String(), stderr.String())
+		}
+		return out.String()
+	}
+	for _, args := range [][]string{{"help"}, {"--help"}, {"-h"}} {
+		if out := run(args...); !strings.Contains(out, "serve") || !strings.Contains(out, "migrate") || !strings.Contains(out, "sophsapp help <command>") {
+			t.Errorf("sophsapp %v:\n%s", args, out)
+		}
+	}
+	if out := run("--version"); strings.TrimSpace(out) != app.Version() {
+		t.Errorf("--version: %q", out)
+	}
+	serve := run("help", "serve")
+	if other := run("serve", "--help"); other != serve {
+		t.Errorf("serve --help differs from help serve:\n%s", other)
+	}
+	for _, v := range config.Vars() {
+		def := v.Default
+		if def == "" {
+			def = "-"
+		}
+		if !regexp.MustCompile(`(?m)^  ` + v.Name + ` +` + regexp.QuoteMeta(def) + ` +\S`).MatchString(serve) {
+			t.Errorf("help serve does not list %s with its default %q and a meaning:\n%s", v.Name, def, serve)
+		}
+	}
+	migrate := run("migrate", "-h")
+	if !strings.Contains(migrate, "DATABASE_URL") || !strings.Contains(migrate, "LOG_LEVEL") || strings.Contains(migrate, "JWT_SECRET") {
+		t.Errorf("help migrate:\n%s", migrate)
+	}
+	var stderr bytes.Buffer
+	for _, args := range [][]string{{"help", "frobnicate"}, {"serve", "--frobnicate"}, {"serve", "extra"}} {
+		if err := app.Run(context.Background(), append([]string{"sophsapp"}, args...), nil, io.Discard, &stderr); !errors.Is(err, app.ErrUsage) {
+			t.Errorf("sophsapp %v: %v", args, err)
 		}
 	}
 }
@@ -375,7 +491,7 @@ func TestDotEnv(t *testing.T) {
 	}
 	var stderr bytes.Buffer
 	env := map[string]string{"SHUTDOWN_TIMEOUT": "5s"}
-	if err := app.Run(context.Background(), []string{"sophsapp", "migrate"}, env, io.Discard, &stderr); err == nil {
+	if err := app.Run(context.Background(), []string{"sophsapp", "serve"}, env, io.Discard, &stderr); err == nil {
 		t.Fatal("a broken .env was accepted")
 	}
 	if !strings.Contains(stderr.String(), "LOG_LEVEL") {

@@ -54,9 +54,19 @@ func Serve(ctx context.Context, cfg config.Config, ln net.Listener, log *slog.Lo
 	if cfg.MigrateOnStart {
 		url, what := cfg.MigrationURL()
 		if err := database.MigrateAt(ctx, url, what, log); err != nil {
-			return err
+			return fmt.Errorf("MIGRATE_ON_START: %w", err)
 		}
 	}
+	// The service starts while the database is down and connects once it
+	// answers; the operator learns of it from the log at once rather than
+	// from the 503s. Serving does not wait for the answer.
+	pingCtx, cancelPing := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelPing() // before the pool closes
+	go func() {
+		if err := database.Ping(pingCtx, pool, "DATABASE_URL"); err != nil && pingCtx.Err() == nil {
+			log.Error("serving without a database: requests that need it answer 503 until it answers", "error", err.Error())
+		}
+	}()
 	replicas, err := database.OpenReplicas(ctx, pool, cfg.DatabaseReplicaURLs, database.ReplicaOptions{
 		MaxConns: cfg.DatabaseMaxConns, MaxLag: cfg.ReplicaMaxLag, Log: log,
 	})
@@ -133,7 +143,7 @@ func Serve(ctx context.Context, cfg config.Config, ln net.Listener, log *slog.Lo
 	draining.Store(true)
 	if cfg.ShutdownDrain > 0 {
 		log.Info("draining: serving on, each answer closes its connection, health answers 503; a second signal stops at once",
-			"drain", cfg.ShutdownDrain.String())
+			"drain_ms", cfg.ShutdownDrain.Milliseconds())
 		select {
 		case err := <-serveErr:
 			return fmt.Errorf("serve: %w", err)
@@ -141,7 +151,7 @@ func Serve(ctx context.Context, cfg config.Config, ln net.Listener, log *slog.Lo
 		}
 	}
 
-	log.Info("shutting down", "timeout", cfg.ShutdownTimeout.String())
+	log.Info("shutting down", "timeout_ms", cfg.ShutdownTimeout.Milliseconds())
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	// Stop accepting by closing the listener before calling Shutdown:

@@ -54,7 +54,26 @@ func MigrateAt(ctx context.Context, url, what string, log *slog.Logger) error {
 		return err
 	}
 	defer pool.Close()
+	if err := Ping(ctx, pool, what); err != nil {
+		return err
+	}
 	return Migrate(ctx, pool, log)
+}
+
+// pingTimeout bounds Ping: a database that has not answered by then is
+// reported unreachable.
+const pingTimeout = 5 * time.Second
+
+// Ping checks that the database of the setting named what answers, and
+// says where it tried when it does not (pgx's error names the host, port,
+// user and database, never the password).
+func Ping(ctx context.Context, pool *pgxpool.Pool, what string) error {
+	ctx, cancel := context.WithTimeout(ctx, pingTimeout)
+	defer cancel()
+	if err := pool.Ping(ctx); err != nil {
+		return fmt.Errorf("the database (%s) is unreachable: %w", what, err)
+	}
+	return nil
 }
 
 // Migrate applies every pending migration in schema/. A PostgreSQL
@@ -86,7 +105,7 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	for _, r := range results {
-		log.Info("migration applied", "version", r.Source.Version, "file", r.Source.Path, "duration", r.Duration)
+		log.Info("migration applied", "version", r.Source.Version, "file", r.Source.Path, "duration_ms", float64(r.Duration.Microseconds())/1000)
 	}
 	return nil
 }
