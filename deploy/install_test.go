@@ -99,7 +99,10 @@ func TestInstallScript(t *testing.T) {
 
 	// The operator edits the .env and the settings, and a new binary is
 	// deployed.
-	edited := strings.Replace(env, "DATABASE_URL=postgres://sophsapp:change-me@", "DATABASE_URL=postgres://sophsapp:s3cret@", 1)
+	edited := strings.Replace(env, "\nDATABASE_URL=\n", "\nDATABASE_URL=postgres://sophsapp:s3cret@127.0.0.1:5432/sophsapp\n", 1)
+	if edited == env {
+		t.Fatal(".env.example has no empty DATABASE_URL= line for the operator to fill in")
+	}
 	writeFile(t, filepath.Join(root, "opt/sophsapp/.env"), edited)
 	if err := os.Chmod(filepath.Join(root, "opt/sophsapp/.env"), 0o640); err != nil {
 		t.Fatal(err)

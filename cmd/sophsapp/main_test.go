@@ -3,6 +3,7 @@ package main_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -30,34 +31,48 @@ func build(t testing.TB) string {
 }
 
 // waitHealthy polls url's health until it answers 200.
-func waitHealthy(t testing.TB, url string) {
+func waitHealthy(t testing.TB, url string) { waitHealthyWithin(t, url, 15*time.Second, nil) }
+
+// waitHealthyWithin polls url's health until it answers 200, for at most
+// d; on failure it prints logs, when given.
+func waitHealthyWithin(t testing.TB, url string, d time.Duration, logs fmt.Stringer) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(d)
 	for {
 		resp, err := http.Get(url + "/api/health")
 		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return
 			}
 		}
 		if time.Now().After(deadline) {
+			if logs != nil {
+				t.Logf("logs:\n%s", logs)
+			}
 			t.Fatalf("%s never became healthy", url)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 }
 
-// TestBinarySIGTERM builds the real binary, serves, and checks that SIGTERM
-// makes it exit 0 after a clean shutdown.
-func TestBinarySIGTERM(t *testing.T) {
-	bin := build(t)
+// freeAddr returns a loopback address with a port nothing listens on.
+func freeAddr(t *testing.T) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := ln.Addr().String()
-	ln.Close()
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// TestBinarySIGTERM builds the real binary, serves, and checks that SIGTERM
+// makes it exit 0 after a clean shutdown.
+func TestBinarySIGTERM(t *testing.T) {
+	bin := build(t)
+	addr := freeAddr(t)
 
 	env := apptest.Env(pgtest.NewDatabase(t))
 	env["LISTEN_ADDR"] = addr
@@ -106,12 +121,7 @@ func TestBinaryVersion(t *testing.T) {
 // SIGTERM ends it at once instead of after the drain.
 func TestBinaryDrainsThenSecondSignalStops(t *testing.T) {
 	bin := build(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := freeAddr(t)
 
 	env := apptest.Env(pgtest.NewDatabase(t))
 	env["LISTEN_ADDR"] = addr

@@ -1,0 +1,143 @@
+package main_test
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sophsapp/sophsapp/gen/api"
+	"github.com/sophsapp/sophsapp/internal/testproc"
+)
+
+// TestRunDevFromEnvExample follows the README: `cp .env.example .env &&
+// make run` must serve (a local cluster, development mode), and a token
+// issued before a restart of `make run` must still be valid after it.
+// Then `scripts/dev-db stop` and `destroy` must run quietly.
+func TestRunDevFromEnvExample(t *testing.T) {
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The cluster's folder must be reachable by the postgres user when the
+	// tests run as root: not under t.TempDir(), which is private.
+	tmp, err := os.MkdirTemp("", "sophsapp-rundev-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(tmp)
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	devdb, work := filepath.Join(tmp, "devdb"), filepath.Join(tmp, "work")
+	if err := os.Mkdir(work, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	example, err := os.ReadFile(filepath.Join(root, ".env.example"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(work, ".env"), example, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	devDB := filepath.Join(root, "scripts", "dev-db")
+	// Whatever becomes of this test process, the cluster goes.
+	guard, err := testproc.NewGuard("env", "DEVDB_DIR="+devdb, devDB, "destroy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer guard.Cleanup(time.Minute)
+
+	addr, pgPort := freeAddr(t), freeAddr(t)
+	env := []string{"DEVDB_DIR=" + devdb, "DEVDB_PORT=" + pgPort[strings.LastIndex(pgPort, ":")+1:],
+		"LISTEN_ADDR=" + addr, "SHUTDOWN_DRAIN=0"}
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		switch name {
+		case "DATABASE_URL", "JWT_SECRET", "APP_ENV", "MIGRATE_ON_START", "TEST_DATABASE_URL", "LISTEN_ADDR", "SHUTDOWN_DRAIN":
+		default:
+			env = append(env, kv)
+		}
+	}
+	var logs syncBuffer
+	start := func() *exec.Cmd {
+		cmd := exec.Command(filepath.Join(root, "scripts", "run-dev"))
+		cmd.Dir, cmd.Env = work, env
+		cmd.Stdout, cmd.Stderr = &logs, &logs
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+		waitHealthyWithin(t, "http://"+addr, 3*time.Minute, &logs)
+		return cmd
+	}
+	stop := func(cmd *exec.Cmd) {
+		// run-dev execs the server: the signal reaches it.
+		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("make run did not stop cleanly: %v\n%s", err, logs.String())
+		}
+	}
+
+	client, err := api.NewClientWithResponses("http://" + addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	first := start()
+	reg, err := client.CreateUserWithResponse(ctx, api.CreateUserJSONRequestBody{User: api.NewUser{Username: "jake", Email: "jake@example.com", Password: "jakejakejake"}})
+	if err != nil || reg.JSON201 == nil {
+		t.Fatalf("register: %v %v\n%s", err, reg, logs.String())
+	}
+	stop(first)
+	second := start()
+	me, err := client.GetCurrentUserWithResponse(ctx, func(_ context.Context, req *http.Request) error {
+		req.Header.Set("Authorization", "Token "+reg.JSON201.User.Token)
+		return nil
+	})
+	if err != nil || me.StatusCode() != http.StatusOK {
+		t.Errorf("the token from before the restart: %v %v", err, me.Status())
+	}
+	stop(second)
+	if strings.Contains(logs.String(), "JWT_SECRET is not set") {
+		t.Errorf("make run used a random per-process secret:\n%s", logs.String())
+	}
+
+	for _, step := range []string{"stop", "stop", "destroy"} {
+		cmd := exec.Command(devDB, step)
+		cmd.Env = env
+		out, err := cmd.CombinedOutput()
+		if err != nil || len(out) > 0 {
+			t.Errorf("dev-db %s: %v %q", step, err, out)
+		}
+	}
+	if _, err := os.Stat(devdb); !os.IsNotExist(err) {
+		t.Errorf("dev-db destroy left %s: %v", devdb, err)
+	}
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
