@@ -1,5 +1,6 @@
 # sophsapp — common tasks. `make run` and `make test` are the two commands a
-# new checkout needs; see README.md.
+# new checkout needs: each first installs what the machine lacks
+# (scripts/deps). `make help` lists the targets; see README.md.
 
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/sophsapp/sophsapp/internal/app.version=$(VERSION)
@@ -7,19 +8,25 @@ LDFLAGS := -X github.com/sophsapp/sophsapp/internal/app.version=$(VERSION)
 SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -c
 
-.PHONY: run test fuzz generate check-generated build vet bench load install
+.PHONY: run test deps fuzz generate check-generated build vet bench load install help
 
-## run: serve the API on 127.0.0.1:5000 (local PostgreSQL when DATABASE_URL is unset)
+## run: serve the API on 127.0.0.1:5000 (local PostgreSQL in .devdb/ when DATABASE_URL is unset), installing PostgreSQL first if missing
 run:
+	@scripts/deps run
 	./scripts/run-dev
 
 # Hard bound on `make test`: when it is hit, internal/bounded prints what
 # the run was waiting for and kills everything the run started.
 TEST_TIMEOUT ?= 25m
 
-## test: the whole suite against a throwaway PostgreSQL (and Nginx), then a short fuzz run (at most TEST_TIMEOUT, default 25m)
+## test: install what the tests need if missing, then the whole suite and a 10 s fuzz run (at most TEST_TIMEOUT, default 25m)
 test:
+	@scripts/deps test
 	go run ./internal/bounded -timeout $(TEST_TIMEOUT) -- scripts/test
+
+## deps: only install what make test needs (system packages with apt-get as root, npm ci)
+deps:
+	scripts/deps test
 
 FUZZTIME ?= 10m
 
@@ -45,6 +52,7 @@ check-generated:
 build:
 	go build -ldflags "$(LDFLAGS)" -o bin/sophsapp ./cmd/sophsapp
 
+## vet: go vet ./...
 vet:
 	go vet ./...
 
@@ -57,6 +65,9 @@ bench:
 	go test -run '^$$' -bench . -benchtime 2s ./...
 
 ## install: build, then install or upgrade on this host as root (DOMAIN=api.example.com on the first install); see README.md, Operations runbook
-.PHONY: install
 install: build
 	deploy/install.sh --binary bin/sophsapp $(if $(DOMAIN),--domain $(DOMAIN))
+
+## help: list these targets
+help:
+	@awk '/^## [a-z-]+: / { line = substr($$0, 4); name = substr(line, 1, index(line, ":") - 1); printf "  make %-16s %s\n", name, substr(line, length(name) + 3) }' $(firstword $(MAKEFILE_LIST))
