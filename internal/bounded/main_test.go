@@ -65,11 +65,14 @@ func alive(s string) []string {
 func TestTimeoutKillsEverythingAndSaysWhy(t *testing.T) {
 	tag := fmt.Sprintf("3%d.5", os.Getpid()%1000000) // a sleep length no other process uses
 	done := filepath.Join(t.TempDir(), "cleaned")
+	// The cleanup finishes only a second after cat, which bounded must
+	// kill, is gone: it can only finish if bounded lets it.
 	script := fmt.Sprintf(`
-		sh -c 'sleep 3; touch "$1"' %s %q &
-		setsid sleep %s | cat
-	`, testproc.CleanupMarker, done, tag)
-	code, out, took := bounded(t, "-timeout", "2s", "-grace", "30s", "--", "sh", "-c", script)
+		setsid sleep %s | cat &
+		sh -c 'while kill -0 "$2" 2>/dev/null; do sleep 0.1; done; sleep 1; touch "$1"' %s %q $! &
+		wait
+	`, tag, testproc.CleanupMarker, done)
+	code, out, took := bounded(t, "-timeout", "3s", "-grace", "30s", "--", "sh", "-c", script)
 	defer func() {
 		if t.Failed() {
 			t.Logf("bounded took %s and printed:\n%s", took.Round(time.Millisecond), out)
@@ -78,7 +81,7 @@ func TestTimeoutKillsEverythingAndSaysWhy(t *testing.T) {
 	if code != 124 {
 		t.Errorf("exit code %d, want 124", code)
 	}
-	for _, want := range []string{"did not finish within 2s", "sleep " + tag, "cat", "pipe:[", "(write end, sleep)", "(read end, cat)", "killing every process"} {
+	for _, want := range []string{"did not finish within 3s", "sleep " + tag, "cat", "pipe:[", "(write end, sleep)", "(read end, cat)", "killing every process"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q", want)
 		}
