@@ -331,7 +331,10 @@ func TestDrainLosesNoAcceptedRequest(t *testing.T) {
 		t.Fatal("the server did not stop")
 	}
 	took := time.Since(stopStart)
-	time.Sleep(200 * time.Millisecond) // the load meets the closed listener
+	// The load meets the closed listener.
+	for deadline := time.Now().Add(10 * time.Second); load.Refused() == 0 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
 	res := load.Stop()
 
 	var lost, backlog []apptest.RawFailure

@@ -223,6 +223,9 @@ func (l *RawLoad) fail(local string, err error, nth int) {
 // Succeeded returns the number of 2xx answers so far.
 func (l *RawLoad) Succeeded() int64 { return l.ok.Load() }
 
+// Refused returns the number of connection attempts refused so far.
+func (l *RawLoad) Refused() int64 { return l.refused.Load() }
+
 // Closed returns the number of connections the server has closed with
 // Connection: close so far.
 func (l *RawLoad) Closed() int64 { return l.closed.Load() }
