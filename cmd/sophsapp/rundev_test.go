@@ -74,7 +74,7 @@ func TestRunDevFromEnvExample(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+		t.Cleanup(func() { _ = cmd.Process.Kill() })
 		waitHealthyWithin(t, "http://"+addr, 3*time.Minute, &logs)
 		return cmd
 	}
@@ -83,8 +83,15 @@ func TestRunDevFromEnvExample(t *testing.T) {
 		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 			t.Fatal(err)
 		}
-		if err := cmd.Wait(); err != nil {
-			t.Fatalf("make run did not stop cleanly: %v\n%s", err, logs.String())
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("make run did not stop cleanly: %v\n%s", err, logs.String())
+			}
+		case <-time.After(time.Minute):
+			t.Fatalf("make run did not stop within a minute of SIGTERM:\n%s", logs.String())
 		}
 	}
 
