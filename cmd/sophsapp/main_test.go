@@ -1,7 +1,6 @@
 package main_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -72,38 +71,15 @@ func freeAddr(t *testing.T) string {
 // makes it exit 0 after a clean shutdown.
 func TestBinarySIGTERM(t *testing.T) {
 	bin := build(t)
-	addr := freeAddr(t)
-
-	env := apptest.Env(pgtest.NewDatabase(t))
-	env["LISTEN_ADDR"] = addr
-	cmd := exec.Command(bin, "serve")
-	cmd.Dir = t.TempDir() // no stray .env
-	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
+	s := serve(t, bin, apptest.Env(pgtest.NewDatabase(t)))
+	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	defer cmd.Process.Kill()
-
-	waitHealthy(t, "http://"+addr)
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
+	if err := s.wait(t); err != nil {
+		t.Fatalf("exit: %v\n%s", err, s.out)
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("exit: %v\n%s", err, out.String())
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatalf("no exit after SIGTERM:\n%s", out.String())
-	}
-	if !strings.Contains(out.String(), `"msg":"stopped"`) {
-		t.Errorf("no clean stop in the log:\n%s", out.String())
+	if !strings.Contains(s.out.String(), `"msg":"stopped"`) {
+		t.Errorf("no clean stop in the log:\n%s", s.out)
 	}
 }
 
@@ -121,33 +97,17 @@ func TestBinaryVersion(t *testing.T) {
 // SIGTERM ends it at once instead of after the drain.
 func TestBinaryDrainsThenSecondSignalStops(t *testing.T) {
 	bin := build(t)
-	addr := freeAddr(t)
-
 	env := apptest.Env(pgtest.NewDatabase(t))
-	env["LISTEN_ADDR"] = addr
 	env["SHUTDOWN_DRAIN"] = "10m"
-	cmd := exec.Command(bin, "serve")
-	cmd.Dir = t.TempDir()
-	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	done := make(chan error, 1)
-
-	waitHealthy(t, "http://"+addr)
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	s := serve(t, bin, env)
+	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		resp, err := http.Get("http://" + addr + "/api/health")
+		resp, err := http.Get(s.url + "/api/health")
 		if err != nil {
-			t.Fatalf("health while draining: %v\n%s", err, out.String())
+			t.Fatalf("health while draining: %v\n%s", err, s.out)
 		}
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
@@ -159,19 +119,14 @@ func TestBinaryDrainsThenSecondSignalStops(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if resp, err := http.Get("http://" + addr + "/api/tags"); err != nil || resp.StatusCode != http.StatusOK {
+	if resp, err := http.Get(s.url + "/api/tags"); err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("a request during the drain: %v %v", resp, err)
 	} else {
 		resp.Body.Close()
 	}
-
-	go func() { done <- cmd.Wait() }()
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	// The 10m drain would outlast wait's minute.
+	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case <-done:
-	case <-time.After(time.Minute):
-		t.Fatalf("a second SIGTERM did not end the 10m drain:\n%s", out.String())
-	}
+	_ = s.wait(t)
 }

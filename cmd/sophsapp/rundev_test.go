@@ -1,14 +1,13 @@
 package main_test
 
 import (
-	"bytes"
 	"context"
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -66,32 +65,17 @@ func TestRunDevFromEnvExample(t *testing.T) {
 			env = append(env, kv)
 		}
 	}
-	var logs syncBuffer
-	start := func() *exec.Cmd {
-		cmd := exec.Command(filepath.Join(root, "scripts", "run-dev"))
-		cmd.Dir, cmd.Env = work, env
-		cmd.Stdout, cmd.Stderr = &logs, &logs
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = cmd.Process.Kill() })
-		waitHealthyWithin(t, "http://"+addr, 3*time.Minute, &logs)
+	var logs []logFile
+	startRunDev := func() *exec.Cmd {
+		cmd, log := start(t, work, env, filepath.Join(root, "scripts", "run-dev"))
+		logs = append(logs, log)
+		waitHealthyWithin(t, "http://"+addr, 3*time.Minute, log)
 		return cmd
 	}
 	stop := func(cmd *exec.Cmd) {
 		// run-dev execs the server: the signal reaches it.
-		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatalf("make run did not stop cleanly: %v\n%s", err, logs.String())
-			}
-		case <-time.After(time.Minute):
-			t.Fatalf("make run did not stop within a minute of SIGTERM:\n%s", logs.String())
+		if err := signalAndWait(t, cmd, time.Minute, logs[len(logs)-1]); err != nil {
+			t.Fatalf("make run did not stop cleanly: %v\n%s", err, logs[len(logs)-1])
 		}
 	}
 
@@ -100,13 +84,13 @@ func TestRunDevFromEnvExample(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	first := start()
+	first := startRunDev()
 	reg, err := client.CreateUserWithResponse(ctx, api.CreateUserJSONRequestBody{User: api.NewUser{Username: "jake", Email: "jake@example.com", Password: "jakejakejake"}})
 	if err != nil || reg.JSON201 == nil {
-		t.Fatalf("register: %v %v\n%s", err, reg, logs.String())
+		t.Fatalf("register: %v %v\n%s", err, reg, logs[0])
 	}
 	stop(first)
-	second := start()
+	second := startRunDev()
 	me, err := client.GetCurrentUserWithResponse(ctx, func(_ context.Context, req *http.Request) error {
 		req.Header.Set("Authorization", "Token "+reg.JSON201.User.Token)
 		return nil
@@ -115,8 +99,10 @@ func TestRunDevFromEnvExample(t *testing.T) {
 		t.Errorf("the token from before the restart: %v %v", err, me.Status())
 	}
 	stop(second)
-	if strings.Contains(logs.String(), "JWT_SECRET is not set") {
-		t.Errorf("make run used a random per-process secret:\n%s", logs.String())
+	for _, log := range logs {
+		if strings.Contains(log.String(), "JWT_SECRET is not set") {
+			t.Errorf("make run used a random per-process secret:\n%s", log)
+		}
 	}
 
 	for _, step := range []string{"stop", "stop", "destroy"} {
@@ -132,19 +118,48 @@ func TestRunDevFromEnvExample(t *testing.T) {
 	}
 }
 
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
+// logFile is a file a child process writes its output to; String reads
+// it, so it can be read while the process runs.
+type logFile string
+
+func (f logFile) String() string {
+	b, _ := os.ReadFile(string(f))
+	return string(b)
 }
 
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
+// start runs name with args in dir with exactly env, its output going to a
+// new logFile; the process is killed when the test ends.
+func start(t *testing.T, dir string, env []string, name string, args ...string) (*exec.Cmd, logFile) {
+	t.Helper()
+	log, err := os.CreateTemp(t.TempDir(), "output-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer log.Close()
+	cmd := exec.Command(name, args...)
+	cmd.Dir, cmd.Env = dir, env
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	return cmd, logFile(log.Name())
 }
 
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+// signalAndWait sends SIGTERM to cmd and returns how it exited, failing the
+// test if it has not within d.
+func signalAndWait(t *testing.T, cmd *exec.Cmd, d time.Duration, log fmt.Stringer) error {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(d):
+		t.Fatalf("%s did not exit within %s of SIGTERM:\n%s", cmd.Path, d, log)
+		return nil
+	}
 }
