@@ -19,7 +19,7 @@ run:
 # the run was waiting for and kills everything the run started.
 TEST_TIMEOUT ?= 25m
 
-## test: install what the tests need if missing, then the whole suite and a 10 s fuzz run (at most TEST_TIMEOUT, default 25m)
+## test: install what the tests need if missing, then the whole suite and a fuzz run of 10,000 inputs (at most TEST_TIMEOUT, default 25m)
 test:
 	@scripts/deps test
 	go run ./internal/bounded -timeout $(TEST_TIMEOUT) -- scripts/test
