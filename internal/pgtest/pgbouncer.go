@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sophsapp/sophsapp/internal/testproc"
 )
 
 // PgBouncer is a PgBouncer (the system's pgbouncer binary) in transaction
@@ -54,7 +56,14 @@ func StartPgBouncer(t testing.TB, upstream string, opts PgBouncerOptions) *PgBou
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
+	// The directory goes whatever becomes of the test process (PgBouncer
+	// itself dies with it: Pdeathsig below).
+	guard, err := testproc.NewGuard("rm", "-rf", dir)
+	if err != nil {
+		os.RemoveAll(dir)
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = guard.Cleanup(time.Minute) })
 	port, err := freePort()
 	if err != nil {
 		t.Fatal(err)
@@ -84,7 +93,6 @@ logfile = %s
 		t.Fatal(err)
 	}
 
-	closeInheritedFiles()
 	cmd := exec.Command(bin, conf)
 	out, err := os.Create(filepath.Join(dir, "stderr.log"))
 	if err != nil {
@@ -184,21 +192,4 @@ func portOf(u *url.URL) string {
 		return p
 	}
 	return "5432"
-}
-
-// closeInheritedFiles marks every descriptor above stderr close-on-exec,
-// so that a child started next holds none of the test process's files
-// (such as the pipes of Go's fuzzing engine, which are inherited
-// otherwise and keep its coordinator waiting for as long as the child
-// lives).
-func closeInheritedFiles() {
-	entries, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		return
-	}
-	for _, e := range entries {
-		if fd, err := strconv.Atoi(e.Name()); err == nil && fd > 2 {
-			syscall.CloseOnExec(fd)
-		}
-	}
 }

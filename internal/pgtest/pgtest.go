@@ -33,7 +33,6 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -85,32 +84,11 @@ func StartCluster(base string) (*Cluster, error) {
 		owner = "postgres"
 	}
 	sweep(base, bin, owner)
-	dir, err := os.MkdirTemp(base, dirPrefix)
+	c, err := newCluster(base, dirPrefix, bin, owner)
 	if err != nil {
 		return nil, err
 	}
-	c := &Cluster{Dir: dir, bin: bin, user: owner}
-	if c.guard, err = testproc.NewGuard("/bin/sh", "-c", cleanupScript, "sophsapp-pg-cleanup", dir, bin, owner); err != nil {
-		os.RemoveAll(dir)
-		return nil, err
-	}
-	if err := os.WriteFile(dir+ownerSuffix, []byte(processIdentity(os.Getpid())), 0o644); err != nil {
-		c.Remove()
-		return nil, err
-	}
-	if owner != "" {
-		u, err := user.Lookup(owner)
-		if err != nil {
-			c.Remove()
-			return nil, errors.New("pgtest: running as root needs a 'postgres' user to own the throwaway cluster (installed with the postgresql package)")
-		}
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
-		if err := os.Chown(dir, uid, gid); err != nil {
-			c.Remove()
-			return nil, err
-		}
-	}
+	dir := c.Dir
 	if out, err := c.pg("initdb", "-D", dir, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync").CombinedOutput(); err != nil {
 		c.Remove()
 		return nil, fmt.Errorf("initdb: %v\n%s", err, out)
@@ -121,6 +99,34 @@ func StartCluster(base string) (*Cluster, error) {
 	}
 	if err := c.Start(); err != nil {
 		c.Remove()
+		return nil, err
+	}
+	return c, nil
+}
+
+// newCluster makes an empty directory in base for a cluster whose
+// binaries are in bin and run as user, guarded from the start: whatever
+// happens to this process, the directory goes, with the cluster that may
+// run in it by then.
+func newCluster(base, prefix, bin, user string) (*Cluster, error) {
+	dir, err := os.MkdirTemp(base, prefix)
+	if err != nil {
+		return nil, err
+	}
+	c := &Cluster{Dir: dir, bin: bin, user: user}
+	if c.guard, err = testproc.NewGuard("/bin/sh", "-c", cleanupScript, "sophsapp-pg-cleanup", dir, bin, user); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	if err := os.WriteFile(dir+ownerSuffix, []byte(processIdentity(os.Getpid())), 0o644); err != nil {
+		c.Remove()
+		return nil, err
+	}
+	if err := c.chownDir(); err != nil {
+		c.Remove()
+		if user != "" {
+			return nil, fmt.Errorf("pgtest: running as root needs a %q user to own the throwaway cluster (installed with the postgresql package): %w", user, err)
+		}
 		return nil, err
 	}
 	return c, nil
@@ -207,6 +213,11 @@ func (c *Cluster) Stop() error {
 // Remove stops the cluster if it runs and deletes its directory: its guard
 // does it now.
 func (c *Cluster) Remove() {
+	if c.guard == nil { // not made by newCluster
+		_ = c.pg("pg_ctl", "-D", c.Dir, "-m", "immediate", "stop").Run()
+		os.RemoveAll(c.Dir)
+		return
+	}
 	if err := c.guard.Cleanup(time.Minute); err != nil {
 		fmt.Fprintf(os.Stderr, "pgtest: removing %s: %v\n", c.Dir, err)
 	}

@@ -21,29 +21,25 @@ import (
 // than its primary. The replica is a Cluster like any other: Stop, Start
 // and Remove work on it, and Remove it when done.
 func (c *Cluster) StartReplica() (*Cluster, error) {
-	dir, err := os.MkdirTemp(filepath.Dir(c.Dir), "sophsapp-pg-replica-")
+	r, err := newCluster(filepath.Dir(c.Dir), dirPrefix+"replica-", c.bin, c.user)
 	if err != nil {
 		return nil, err
 	}
-	r := &Cluster{Dir: dir, bin: c.bin, user: c.user}
-	if err := r.chownDir(); err != nil {
-		os.RemoveAll(dir)
-		return nil, err
-	}
+	dir := r.Dir
 	out, err := c.pg("pg_basebackup", "-D", dir, "-h", "127.0.0.1", "-p", strconv.Itoa(c.Port), "-U", "postgres",
 		"-R", "-X", "stream", "-c", "fast", "--no-sync").CombinedOutput()
 	if err != nil {
-		os.RemoveAll(dir)
+		r.Remove()
 		return nil, fmt.Errorf("pg_basebackup: %v\n%s", err, out)
 	}
 	// The backup copies the primary's log; the replica writes its own.
 	_ = os.Remove(filepath.Join(dir, "server.log"))
 	if r.Port, err = freePort(); err != nil {
-		os.RemoveAll(dir)
+		r.Remove()
 		return nil, err
 	}
 	if err := r.Start(); err != nil {
-		os.RemoveAll(dir)
+		r.Remove()
 		return nil, err
 	}
 	return r, nil
