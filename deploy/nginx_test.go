@@ -267,7 +267,7 @@ func TestNginxInFrontOfApp(t *testing.T) {
 		}{
 			{"space in the target", "GET /api/ health HTTP/1.1\r\nHost: x\r\n\r\n", http.StatusBadRequest},
 			{"no Host", "GET /api/health HTTP/1.1\r\n\r\n", http.StatusBadRequest},
-			{"URI too long", "GET /api/" + strings.Repeat("a", 20000) + " HTTP/1.1\r\nHost: x\r\n\r\n", http.StatusRequestURITooLong},
+			{"URI too long", "GET /api/" + strings.Repeat("a", 9000) + " HTTP/1.1\r\nHost: x\r\n\r\n", http.StatusRequestURITooLong},
 			{"header too large", "GET /api/health HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("a", 20000) + "\r\n\r\n", http.StatusBadRequest},
 			{"cookie too large", "GET /api/health HTTP/1.1\r\nHost: x\r\nCookie: a=" + strings.Repeat("b", 20000) + "\r\n\r\n", http.StatusBadRequest},
 		} {
@@ -277,9 +277,12 @@ func TestNginxInFrontOfApp(t *testing.T) {
 				t.Fatal(err)
 			}
 			_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
-			if _, err := io.WriteString(conn, c.request); err != nil {
-				t.Fatal(err)
-			}
+			// Nginx answers an oversized line as soon as it has seen enough
+			// of it and closes, possibly before the rest is written: write
+			// while reading, and judge only the answer. (9000 bytes is just
+			// over large_client_header_buffers' 8k, so the write usually
+			// fits the socket buffer anyway.)
+			go func() { _, _ = io.WriteString(conn, c.request) }()
 			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 			if err != nil {
 				t.Fatalf("%s: %v", c.name, err)
