@@ -87,6 +87,24 @@ func isJSON(mediaType string) bool {
 	return mt == "application/json" || strings.HasSuffix(mt, "+json")
 }
 
+// checkContentType refuses a request to an operation that takes a JSON
+// body when its Content-Type cannot be parsed. kin-openapi reads such a
+// header leniently (everything before the first ";"), so it would validate
+// "application/json; ====" as JSON while jsonBodySchema, which parses
+// strictly, would not: the body would reach the generated handler's own
+// decoder (case-insensitive member names, last duplicate wins) without the
+// exact-member check. Both must see the same type, so a header only one of
+// them understands is refused.
+func checkContentType(op *openapi3.Operation, streamed bool, ct string) error {
+	if streamed || op.RequestBody == nil || op.RequestBody.Value == nil || ct == "" {
+		return nil
+	}
+	if _, _, err := mime.ParseMediaType(ct); err != nil {
+		return Invalid(fmt.Sprintf("body: header Content-Type %q is malformed", ct))
+	}
+	return nil
+}
+
 // jsonBodySchema returns the schema of op's JSON request body for a request
 // with content type ct, or nil when the request does not send JSON to an
 // operation that takes it.
@@ -185,7 +203,12 @@ func validate(router routers.Router, tokens *auth.Tokens, q *db.Queries, limits 
 			in := &openapi3filter.RequestValidationInput{Request: r, PathParams: params, Route: route, Options: opts}
 			var problems openapi3.MultiError
 			var validated *validatedBody
-			if schema, ok := jsonBodySchema(route.Operation, r.Header.Get("Content-Type")); ok {
+			ct := r.Header.Get("Content-Type")
+			if err := checkContentType(route.Operation, streamed, ct); err != nil {
+				ew.handle(w, r, err)
+				return
+			}
+			if schema, ok := jsonBodySchema(route.Operation, ct); ok {
 				data, err := readBody(r)
 				if err != nil {
 					ew.handle(w, r, err)
