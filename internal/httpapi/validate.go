@@ -107,9 +107,12 @@ func checkContentType(op *openapi3.Operation, streamed bool, ct string) error {
 
 // jsonBodySchema returns the schema of op's JSON request body for a request
 // with content type ct, or nil when the request does not send JSON to an
-// operation that takes it.
-func jsonBodySchema(op *openapi3.Operation, ct string) (*openapi3.Schema, bool) {
-	if op.RequestBody == nil || op.RequestBody.Value == nil || !isJSON(ct) {
+// operation that takes it. A streamed body (an upload) is never read here,
+// whatever type it claims: its operation accepts any type ('*/*', which
+// matches application/json too), and reading it as a JSON document would
+// hold up to MAX_UPLOAD_BYTES in memory, before the token is even checked.
+func jsonBodySchema(op *openapi3.Operation, streamed bool, ct string) (*openapi3.Schema, bool) {
+	if streamed || op.RequestBody == nil || op.RequestBody.Value == nil || !isJSON(ct) {
 		return nil, false
 	}
 	mt, _, _ := mime.ParseMediaType(ct)
@@ -208,7 +211,7 @@ func validate(router routers.Router, tokens *auth.Tokens, q *db.Queries, limits 
 				ew.handle(w, r, err)
 				return
 			}
-			if schema, ok := jsonBodySchema(route.Operation, ct); ok {
+			if schema, ok := jsonBodySchema(route.Operation, streamed, ct); ok {
 				data, err := readBody(r)
 				if err != nil {
 					ew.handle(w, r, err)
