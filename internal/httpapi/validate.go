@@ -211,12 +211,20 @@ func validate(router routers.Router, tokens *auth.Tokens, q *db.Queries, limits 
 				ew.handle(w, r, err)
 				return
 			}
-			if schema, ok := jsonBodySchema(route.Operation, streamed, ct); ok {
-				data, err := readBody(r)
-				if err != nil {
+			// Every body but a streamed one is read here, whole and at most
+			// to its limit, so that a body that cannot be read (broken
+			// chunked framing, cut short) is one answer (400) whichever
+			// layer would have read it.
+			var data []byte
+			if !streamed && r.ContentLength != 0 {
+				var err error
+				if data, err = readBody(r); err != nil {
 					ew.handle(w, r, err)
 					return
 				}
+				r.Body = io.NopCloser(bytes.NewReader(data))
+			}
+			if schema, ok := jsonBodySchema(route.Operation, streamed, ct); ok {
 				if len(bytes.TrimSpace(data)) > 0 {
 					// The body is decoded here, once; kin-openapi checks
 					// the rest of the request and the value's schema.
@@ -235,8 +243,6 @@ func validate(router routers.Router, tokens *auth.Tokens, q *db.Queries, limits 
 					// kin-openapi's security check would copy the body it
 					// does not need.
 					r.Body = http.NoBody
-				} else {
-					r.Body = io.NopCloser(bytes.NewReader(data)) // kin-openapi says what is missing
 				}
 			}
 			if streamed {
@@ -314,8 +320,15 @@ func readBody(r *http.Request) ([]byte, error) {
 	} else {
 		data, err = io.ReadAll(r.Body)
 	}
-	if err != nil {
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
 		return nil, fmt.Errorf("read body: %w", err)
+	case err != nil:
+		// Broken chunked framing, a body shorter than its Content-Length,
+		// a stalled client: the client's fault (400), not the database's
+		// (io.ErrUnexpectedEOF alone reads as a lost connection, 503).
+		return nil, fmt.Errorf("read body: %w: %w", ErrIncompleteBody, err)
 	}
 	return data, nil
 }
