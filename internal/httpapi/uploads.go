@@ -10,6 +10,7 @@ import (
 	"hash"
 	"io"
 	"log/slog"
+	"math"
 	"mime"
 	"net"
 	"net/http"
@@ -550,12 +551,17 @@ func parseRange(header string, size int64) (start, end int64, ok bool) {
 	if !found {
 		return 0, 0, false
 	}
+	// A position too large for int64 is still a valid one, past the end
+	// of any file: it reads as math.MaxInt64.
 	num := func(s string) (int64, bool) {
 		if s == "" || strings.TrimLeft(s, "0123456789") != "" {
 			return 0, false
 		}
 		n, err := strconv.ParseInt(s, 10, 64)
-		return n, err == nil
+		if err != nil {
+			return math.MaxInt64, true
+		}
+		return n, true
 	}
 	if first == "" {
 		// The last n bytes.
@@ -580,7 +586,7 @@ func parseRange(header string, size int64) (start, end int64, ok bool) {
 		if !valid || l < start {
 			return 0, 0, false
 		}
-		end = min(l+1, size)
+		end = min(l, size-1) + 1 // l+1 could overflow
 	}
 	return start, end, true
 }

@@ -409,6 +409,11 @@ func TestUploadServing(t *testing.T) {
 			{"bytes=9-0", "", 200, 0, 700000},
 			{"items=0-9", "", 200, 0, 700000},
 			{"bytes=x-", "", 200, 0, 700000},
+			// Positions past int64: the last position is still "to the
+			// end", the suffix still "all of it" (RFC 9110 §14.1.2).
+			{"bytes=0-9223372036854775807", "", 206, 0, 700000},
+			{"bytes=5-99999999999999999999", "", 206, 5, 700000},
+			{"bytes=-99999999999999999999", "", 206, 0, 700000},
 		}
 		for _, c := range cases {
 			h := map[string]string{"Range": c.header}
@@ -426,7 +431,7 @@ func TestUploadServing(t *testing.T) {
 				}
 			}
 		}
-		for _, unsatisfiable := range []string{"bytes=700000-", "bytes=700000-700010", "bytes=-0"} {
+		for _, unsatisfiable := range []string{"bytes=700000-", "bytes=700000-700010", "bytes=-0", "bytes=9223372036854775807-", "bytes=99999999999999999999-"} {
 			resp, body := get(map[string]string{"Range": unsatisfiable})
 			wantError(t, resp.StatusCode, body, http.StatusRequestedRangeNotSatisfiable, "the requested range is not satisfiable: the file has 700000 bytes")
 			if got := resp.Header.Get("Content-Range"); got != "bytes */700000" {
