@@ -77,7 +77,7 @@ func NewHandler(d Deps) (http.Handler, error) {
 	s := &Server{pool: d.Pool, q: db.New(d.Pool), replicas: d.Replicas, log: d.Log, tokens: d.Tokens, version: d.Version,
 		uploads: newUploads(d.Uploads, d.Pool.Config().MaxConns), draining: d.Draining}
 
-	strict := api.NewStrictHandlerWithOptions(s, []api.StrictMiddlewareFunc{rawUploadBody}, api.StrictHTTPServerOptions{
+	strict := api.NewStrictHandlerWithOptions(s, []api.StrictMiddlewareFunc{uploadBody}, api.StrictHTTPServerOptions{
 		RequestErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
 			ew.handle(w, r, decodeProblem(err))
 		},

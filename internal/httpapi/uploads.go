@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"math"
 	"mime"
+	"mime/multipart"
 	"net"
 	"net/http"
 	"os"
@@ -67,23 +68,94 @@ const (
 	uploadCSP          = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
 )
 
-// rawUploadBody hands the body of a raw (not multipart) upload to
-// CreateUpload. The spec accepts any Content-Type for it ('*/*': the type is
-// recognised from the content), which the generated strict server matches
-// by prefix and so never fills in; listing the accepted types instead is not
-// possible either, as oapi-codegen v2.8.2 supports one binary request type
-// per operation (oapi-codegen/oapi-codegen#1156).
-func rawUploadBody(f api.StrictHandlerFunc, operationID string) api.StrictHandlerFunc {
+// uploadBody prepares the body of an upload for CreateUpload.
+//
+// A raw (not multipart) body is handed over as is. The spec accepts any
+// Content-Type for it ('*/*': the type is recognised from the content),
+// which the generated strict server matches by prefix and so never fills
+// in; listing the accepted types instead is not possible either, as
+// oapi-codegen v2.8.2 supports one binary request type per operation
+// (oapi-codegen/oapi-codegen#1156).
+//
+// A form gets a multipart reader of its own over a formBody, which bounds
+// what the reader may take in while it looks for a part (see formBody).
+func uploadBody(f api.StrictHandlerFunc, operationID string) api.StrictHandlerFunc {
 	if operationID != "CreateUpload" {
 		return f
 	}
 	return func(ctx context.Context, w http.ResponseWriter, r *http.Request, request any) (any, error) {
-		if req, ok := request.(api.CreateUploadRequestObject); ok && req.MultipartBody == nil {
-			req.Body = r.Body
-			request = req
+		req, ok := request.(api.CreateUploadRequestObject)
+		if !ok {
+			return f(ctx, w, r, request)
 		}
-		return f(ctx, w, r, request)
+		// Media types are case-insensitive: "Multipart/Form-Data" is a
+		// form too, though the generated code matched it as raw.
+		mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+		if err != nil || mt != "multipart/form-data" {
+			req.Body, req.MultipartBody = r.Body, nil
+			return f(ctx, w, r, req)
+		}
+		if params["boundary"] == "" {
+			return nil, Invalid(msgNoBoundary)
+		}
+		// The generated reader, if any, has read nothing yet: it is
+		// replaced by one over the same body, on the same boundary.
+		form := &formBody{r: r.Body}
+		req.Body, req.MultipartBody = nil, multipart.NewReader(form, params["boundary"])
+		return f(context.WithValue(ctx, formBodyKey{}, form), w, r, req)
 	}
+}
+
+// msgNoBoundary is the answer to a form whose Content-Type names no
+// boundary.
+const msgNoBoundary = "the multipart/form-data body has no boundary: its Content-Type must say boundary=..."
+
+// maxPartHeaderBytes is the most a form may send while its reader looks
+// for a part: the preamble before the first boundary and a part's headers.
+// A browser sends about 150 bytes. Go's multipart reader would take up to
+// 10 MiB of headers per part into memory.
+const maxPartHeaderBytes = 64 << 10
+
+// errPartHeaders stops a multipart reader that is looking for a part past
+// maxPartHeaderBytes.
+var errPartHeaders = errors.New("part headers too large")
+
+// formBody is the body of an upload form. While armed (for a call of
+// NextPart) it lets the multipart reader read at most maxPartHeaderBytes;
+// while a part's content is read it does not count.
+type formBody struct {
+	r     io.Reader
+	armed bool
+	left  int
+}
+
+type formBodyKey struct{}
+
+// nextPart returns the next part of mr, reading at most maxPartHeaderBytes
+// of the body of the request ctx belongs to to find it.
+func nextPart(ctx context.Context, mr *multipart.Reader) (*multipart.Part, error) {
+	form, _ := ctx.Value(formBodyKey{}).(*formBody)
+	if form == nil {
+		return mr.NextPart()
+	}
+	form.armed, form.left = true, maxPartHeaderBytes
+	defer func() { form.armed = false }()
+	return mr.NextPart()
+}
+
+func (b *formBody) Read(p []byte) (int, error) {
+	if !b.armed {
+		return b.r.Read(p)
+	}
+	if b.left <= 0 {
+		return 0, errPartHeaders
+	}
+	if len(p) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.r.Read(p)
+	b.left -= n
+	return n, err
 }
 
 // CreateUpload handles POST /api/uploads. The file's type is recognised
@@ -96,7 +168,7 @@ func (s *Server) CreateUpload(ctx context.Context, request api.CreateUploadReque
 	if err != nil {
 		return nil, err
 	}
-	file, finish, err := uploadedFile(request)
+	file, finish, err := uploadedFile(ctx, request)
 	if err != nil {
 		return nil, err
 	}
@@ -179,7 +251,7 @@ func (s *Server) CreateUpload(ctx context.Context, request api.CreateUploadReque
 // uploadedFile returns the file an upload request carries, and a check to
 // run once it has been read to its end: a form must hold nothing after its
 // one part named file.
-func uploadedFile(request api.CreateUploadRequestObject) (io.Reader, func() error, error) {
+func uploadedFile(ctx context.Context, request api.CreateUploadRequestObject) (io.Reader, func() error, error) {
 	noCheck := func() error { return nil }
 	mr := request.MultipartBody
 	if mr == nil {
@@ -189,7 +261,7 @@ func uploadedFile(request api.CreateUploadRequestObject) (io.Reader, func() erro
 		return request.Body, noCheck, nil
 	}
 	onePart := Invalid("the form must hold exactly one part, named file")
-	part, err := mr.NextPart()
+	part, err := nextPart(ctx, mr)
 	switch {
 	case err == io.EOF:
 		return nil, nil, onePart
@@ -199,7 +271,7 @@ func uploadedFile(request api.CreateUploadRequestObject) (io.Reader, func() erro
 		return nil, nil, onePart
 	}
 	return part, func() error {
-		switch _, err := mr.NextPart(); {
+		switch _, err := nextPart(ctx, mr); {
 		case err == io.EOF:
 			return nil
 		case err != nil:
@@ -263,6 +335,8 @@ func bodyError(err error, isMultipart bool) error {
 	switch {
 	case errors.As(err, &tooLarge):
 		return err
+	case errors.Is(err, errPartHeaders):
+		return fmt.Errorf("%w: %w", Invalid(fmt.Sprintf("the form's part headers (or its preamble) are longer than %s", humanBytes(maxPartHeaderBytes))), err)
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &netErr), !isMultipart:
 		return fmt.Errorf("%w: %w", ErrIncompleteBody, err)
 	}
