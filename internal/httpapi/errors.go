@@ -243,8 +243,8 @@ func (ew errorWriter) write(w http.ResponseWriter, r *http.Request, status int, 
 	}
 }
 
-// decodeProblem words an error of the generated handlers' body decoding for
-// the client. encoding/json's messages name Go types and struct fields
+// decodeProblem words an error of the generated handlers' body decoding (a
+// JSON body, or the start of a form) for the client. encoding/json's messages name Go types and struct fields
 // ("Go struct field NewUser.user.username of type string"), so none of
 // their text is passed on: only the JSON path of a value of the wrong type.
 func decodeProblem(err error) error {
@@ -253,6 +253,10 @@ func decodeProblem(err error) error {
 	switch {
 	case errors.As(err, &tooLarge):
 		return tooLarge
+	case errors.Is(err, http.ErrMissingBoundary):
+		return Invalid(msgNoBoundary)
+	case errors.Is(err, http.ErrNotMultipart):
+		return Invalid("the Content-Type is not a valid multipart/form-data type")
 	case errors.As(err, &typeErr) && typeErr.Field != "":
 		return Invalid(fmt.Sprintf("body: %s has the wrong type", typeErr.Field))
 	case errors.As(err, &typeErr):

@@ -256,6 +256,16 @@ func TestUploadRefused(t *testing.T) {
 		wantError(t, resp.StatusCode(), resp.Body, http.StatusBadRequest)
 		resp = upload(t, a, jake.Token, strings.NewReader("no boundary"), "multipart/form-data")
 		wantError(t, resp.StatusCode(), resp.Body, http.StatusUnprocessableEntity)
+		// Said as such, not as "malformed JSON".
+		for _, ct := range []string{"multipart/form-data", "Multipart/Form-Data; charset=utf-8"} {
+			resp = upload(t, a, jake.Token, strings.NewReader("no boundary"), ct)
+			wantError(t, resp.StatusCode(), resp.Body, http.StatusUnprocessableEntity,
+				"the multipart/form-data body has no boundary: its Content-Type must say boundary=...")
+		}
+		for _, ct := range []string{"multipart/form-data; ===", "multipart/form-data; boundary="} {
+			resp = upload(t, a, jake.Token, strings.NewReader("--b--\r\n"), ct)
+			wantError(t, resp.StatusCode(), resp.Body, http.StatusUnprocessableEntity, "the Content-Type is not a valid multipart/form-data type")
+		}
 	})
 	t.Run("50 MiB + 1", func(t *testing.T) {
 		big := apptest.File{Magic: apptest.PNG, Size: 50<<20 + 1, Seed: 9}
