@@ -20,6 +20,10 @@ WHERE id = @id;
 -- A new password moves the user to the next token generation, which
 -- revokes every token issued before, except the caller's, whose SHA-256 is
 -- kept (see schema/0004_security.sql).
+-- The caller's token (its generation and SHA-256) must still be valid when
+-- the row is written, not only when the request arrived: of two password
+-- changes made at once from two devices, the second would otherwise land
+-- with a token the first had just revoked. No row then.
 UPDATE users
 SET email         = coalesce(sqlc.narg(email), email),
     username      = coalesce(sqlc.narg(username), username),
@@ -30,6 +34,7 @@ SET email         = coalesce(sqlc.narg(email), email),
     image         = coalesce(sqlc.narg(image), image),
     updated_at    = now()
 WHERE id = @id
+  AND (token_generation = @caller_token_generation OR kept_token_sha256 = @caller_token_sha256)
 RETURNING *;
 
 -- name: GetTokenState :one

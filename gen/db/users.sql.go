@@ -227,23 +227,30 @@ SET email         = coalesce($1, email),
     image         = coalesce($6, image),
     updated_at    = now()
 WHERE id = $7
+  AND (token_generation = $8 OR kept_token_sha256 = $9)
 RETURNING id, username, email, password_hash, bio, image, created_at, updated_at, articles_count, favorites_count, token_generation, kept_token_sha256
 `
 
 type UpdateUserParams struct {
-	Email           *string
-	Username        *string
-	PasswordHash    *string
-	KeptTokenSha256 []byte
-	Bio             *string
-	Image           *string
-	ID              int64
+	Email                 *string
+	Username              *string
+	PasswordHash          *string
+	KeptTokenSha256       []byte
+	Bio                   *string
+	Image                 *string
+	ID                    int64
+	CallerTokenGeneration int32
+	CallerTokenSha256     []byte
 }
 
 // A NULL argument leaves its column alone; bio and image are cleared with ”.
 // A new password moves the user to the next token generation, which
 // revokes every token issued before, except the caller's, whose SHA-256 is
 // kept (see schema/0004_security.sql).
+// The caller's token (its generation and SHA-256) must still be valid when
+// the row is written, not only when the request arrived: of two password
+// changes made at once from two devices, the second would otherwise land
+// with a token the first had just revoked. No row then.
 func (q *Queries) UpdateUser(ctx context.Context, arg UpdateUserParams) (User, error) {
 	row := q.db.QueryRow(ctx, updateUser,
 		arg.Email,
@@ -253,6 +260,8 @@ func (q *Queries) UpdateUser(ctx context.Context, arg UpdateUserParams) (User, e
 		arg.Bio,
 		arg.Image,
 		arg.ID,
+		arg.CallerTokenGeneration,
+		arg.CallerTokenSha256,
 	)
 	var i User
 	err := row.Scan(

@@ -110,6 +110,8 @@ type userKey struct{}
 type User struct {
 	ID    int64
 	Token string
+	// Generation is the token generation the token was issued in.
+	Generation int32
 }
 
 // WithUser returns ctx carrying u.

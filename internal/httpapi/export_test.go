@@ -7,3 +7,20 @@ func SetHashSlots(n int) (restore func()) {
 	hashSlots = make(chan struct{}, n)
 	return func() { hashSlots = old }
 }
+
+// HoldHashSlots takes every password-hashing slot, so that requests that
+// hash a password wait; release lets them go.
+func HoldHashSlots() (release func()) {
+	slots := hashSlots
+	for range cap(slots) {
+		slots <- struct{}{}
+	}
+	return func() {
+		for range cap(slots) {
+			<-slots
+		}
+	}
+}
+
+// HashWaiters returns how many requests wait for a hashing slot.
+func HashWaiters() int { return int(hashWaiting.Load()) }

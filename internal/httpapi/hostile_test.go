@@ -8,10 +8,12 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/sophsapp/sophsapp/internal/apptest"
+	"github.com/sophsapp/sophsapp/internal/httpapi"
 )
 
 // sendAs makes a request with exactly the headers given, through the
@@ -260,5 +262,75 @@ func TestUploadFormHeadersAreBounded(t *testing.T) {
 		if resp.StatusCode() != http.StatusCreated || resp.JSON201.Upload.Size != f.Size || resp.JSON201.Upload.Sha256 != f.SHA256() {
 			t.Fatalf("a form as %q: %d %s", ct, resp.StatusCode(), resp.Body)
 		}
+	}
+}
+
+// TestConcurrentPasswordChanges changes one user's password from two
+// devices at once. Both requests were checked when they arrived, so both
+// answered 200; but the second write ran with a token the first had just
+// revoked: its device was told its new password was set while the first
+// device's password was lost, and the first device, signed out by the
+// second change, had been told the same. (With a stolen token, the thief's
+// change made at the moment the owner changed the password won.) A change
+// now only lands while the token that asks for it is still valid: one
+// device wins, the other gets 401 and its password is not set.
+func TestConcurrentPasswordChanges(t *testing.T) {
+	a := apptest.Start(t, nil)
+	register(t, a, "erin")
+	tokenFor := func(password string) string {
+		t.Helper()
+		resp := login(t, a, "erin@example.com", password)
+		if resp.JSON200 == nil {
+			t.Fatalf("login: %d %s", resp.StatusCode(), resp.Body)
+		}
+		return resp.JSON200.User.Token
+	}
+	devices := []struct{ token, password string }{
+		{tokenFor("password-erin"), "password-laptop"},
+		{tokenFor("password-erin"), "password-phone"},
+	}
+	// Both requests are let in and then wait for the password hashing,
+	// which follows the token check; then both go at once.
+	release := httpapi.HoldHashSlots()
+	statuses := make([]int, len(devices))
+	var wg sync.WaitGroup
+	for i, d := range devices {
+		wg.Go(func() {
+			statuses[i], _ = send(t, a, "PUT", "/api/user", d.token, strings.NewReader(`{"user":{"password":"`+d.password+`"}}`))
+		})
+	}
+	for deadline := time.Now().Add(time.Minute); httpapi.HashWaiters() < len(devices); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			release()
+			t.Fatalf("the password changes did not reach the hashing (%d waiting)", httpapi.HashWaiters())
+		}
+	}
+	release()
+	wg.Wait()
+
+	won := -1
+	for i, s := range statuses {
+		switch {
+		case s == http.StatusOK && won < 0:
+			won = i
+		case s != http.StatusUnauthorized:
+			t.Fatalf("statuses %v: want one 200 and one 401", statuses)
+		}
+	}
+	if won < 0 {
+		t.Fatalf("statuses %v: want one 200 and one 401", statuses)
+	}
+	lost := 1 - won
+	if status, body := send(t, a, "GET", "/api/user", devices[won].token, nil); status != http.StatusOK {
+		t.Errorf("the token whose change landed: %d %s", status, body)
+	}
+	if status, _ := send(t, a, "GET", "/api/user", devices[lost].token, nil); status != http.StatusUnauthorized {
+		t.Errorf("the other token: %d, want 401 (revoked by the change that landed)", status)
+	}
+	if resp := login(t, a, "erin@example.com", devices[won].password); resp.StatusCode() != http.StatusOK {
+		t.Errorf("login with the password that was answered 200: %d %s", resp.StatusCode(), resp.Body)
+	}
+	if resp := login(t, a, "erin@example.com", devices[lost].password); resp.StatusCode() != http.StatusUnauthorized {
+		t.Errorf("login with the password that was refused: %d %s", resp.StatusCode(), resp.Body)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
@@ -132,13 +133,20 @@ func loginBlock(excess int32) time.Duration {
 // One core is left to everything else.
 var hashSlots = make(chan struct{}, max(1, runtime.GOMAXPROCS(0)-1))
 
+// hashWaiting counts the requests waiting for a hashing slot (tests use it
+// to line up concurrent requests deterministically).
+var hashWaiting atomic.Int32
+
 // withHashSlot runs fn once a hashing slot is free, or fails when ctx ends
 // first.
 func withHashSlot(ctx context.Context, fn func()) error {
 	slots := hashSlots
+	hashWaiting.Add(1)
 	select {
 	case slots <- struct{}{}:
+		hashWaiting.Add(-1)
 	case <-ctx.Done():
+		hashWaiting.Add(-1)
 		return fmt.Errorf("waiting to hash a password: %w", ctx.Err())
 	}
 	defer func() { <-slots }()

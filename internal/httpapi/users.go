@@ -193,6 +193,11 @@ func (s *Server) UpdateCurrentUser(ctx context.Context, request api.UpdateCurren
 		Username: in.Username,
 		Bio:      clearable(in.Bio),
 		Image:    clearable(in.Image),
+		// The write lands only while the caller's token is still valid
+		// (a password change from another device may have revoked it
+		// since the request arrived).
+		CallerTokenGeneration: cu.Generation,
+		CallerTokenSha256:     auth.Fingerprint(cu.Token),
 	}
 	// "" and null keep the password: settings forms send the blank field.
 	if in.Password != nil && *in.Password != "" {
@@ -207,7 +212,7 @@ func (s *Server) UpdateCurrentUser(ctx context.Context, request api.UpdateCurren
 	// indexes only compare against other rows.
 	u, err := s.q.UpdateUser(ctx, arg)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, fmt.Errorf("update user %d, which no longer exists: %w", cu.ID, ErrUnauthorized)
+		return nil, fmt.Errorf("update user %d, who no longer exists or whose token was just revoked: %w", cu.ID, ErrUnauthorized)
 	}
 	if err != nil {
 		return nil, s.takenNames(ctx, fmt.Errorf("update user %d: %w", cu.ID, err), &cu.ID, in.Username, in.Email)

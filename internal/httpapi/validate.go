@@ -307,7 +307,7 @@ func authenticate(ctx context.Context, tokens *auth.Tokens, q *db.Queries, heade
 	if claims.Generation != state.TokenGeneration && !bytes.Equal(auth.Fingerprint(token), state.KeptTokenSha256) {
 		return ctx, fmt.Errorf("token of user %d revoked by a password change: %w", claims.UserID, ErrUnauthorized)
 	}
-	return auth.WithUser(ctx, auth.User{ID: claims.UserID, Token: token}), nil
+	return auth.WithUser(ctx, auth.User{ID: claims.UserID, Token: token, Generation: claims.Generation}), nil
 }
 
 // readBody reads r's whole body (at most its operation's limit).
