@@ -270,6 +270,17 @@ func TestNginxInFrontOfApp(t *testing.T) {
 			{"URI too long", "GET /api/" + strings.Repeat("a", 9000) + " HTTP/1.1\r\nHost: x\r\n\r\n", http.StatusRequestURITooLong},
 			{"header too large", "GET /api/health HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("a", 20000) + "\r\n\r\n", http.StatusBadRequest},
 			{"cookie too large", "GET /api/health HTTP/1.1\r\nHost: x\r\nCookie: a=" + strings.Repeat("b", 20000) + "\r\n\r\n", http.StatusBadRequest},
+			// These got Nginx's HTML pages.
+			{"unknown Transfer-Encoding", "POST /api/users HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", http.StatusNotImplemented},
+			{"Transfer-Encoding identity", "POST /api/users HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: identity\r\nContent-Length: 2\r\n\r\n{}", http.StatusNotImplemented},
+			{"HTTP/2.0 as text", "GET /api/health HTTP/2.0\r\nHost: x\r\n\r\n", http.StatusHTTPVersionNotSupported},
+			{"HTTP/3.0", "GET /api/health HTTP/3.0\r\nHost: x\r\n\r\n", http.StatusHTTPVersionNotSupported},
+			{"TRACE", "TRACE /api/health HTTP/1.1\r\nHost: x\r\n\r\n", http.StatusMethodNotAllowed},
+			{"TRACE outside the API", "TRACE / HTTP/1.1\r\nHost: x\r\n\r\n", http.StatusMethodNotAllowed},
+			// Smuggling attempts are refused by Nginx, in JSON.
+			{"Content-Length and Transfer-Encoding", "POST /api/users/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", http.StatusBadRequest},
+			{"two Content-Lengths", "POST /api/users/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}", http.StatusBadRequest},
+			{"broken chunk", "POST /api/users/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n", http.StatusBadRequest},
 		} {
 			conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.21")}},
 				"tcp", p.httpsAddr, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
@@ -292,6 +303,25 @@ func TestNginxInFrontOfApp(t *testing.T) {
 			if resp.StatusCode != c.status || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") || !json.Valid(body) {
 				t.Errorf("%s: %d %q %s", c.name, resp.StatusCode, resp.Header.Get("Content-Type"), body)
 			}
+		}
+
+		// Plain HTTP on the HTTPS port.
+		conn, err := net.DialTimeout("tcp", p.httpsAddr, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.WriteString(conn, "GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatalf("plain HTTP on the HTTPS port: %v", err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusBadRequest || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") || !json.Valid(body) {
+			t.Errorf("plain HTTP on the HTTPS port: %d %q %s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
 		}
 	})
 
