@@ -63,6 +63,42 @@ func FuzzAPI(f *testing.F) {
 	f.Add(uint8(0), uint8(9), "", uint8(1), "", []byte("%PDF-1.7\n"))
 	f.Add(uint8(0), uint8(9), "", uint8(3), "multipart/form-data; boundary=b", []byte("--b\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\nGIF89a\r\n--b--\r\n"))
 	f.Add(uint8(1), uint8(10), "00000000-0000-4000-8000-000000000000", uint8(1), "", []byte(nil))
+	// Inputs that broke the server once, or came close.
+	// A Content-Type only kin-openapi understands, around a case-variant
+	// wrapper (the handler's second decoder once took "User").
+	f.Add(uint8(1), uint8(2), "", uint8(3), "application/json; ====", []byte(`{"user":{"bio":"ok"},"User":{"username":"x/z","email":"zzz"}}`))
+	f.Add(uint8(0), uint8(0), "", uint8(3), "application/json; charset", []byte(`{"user":{"username":"a","email":"a@b.co","password":"12345678","password":"1"}}`))
+	f.Add(uint8(0), uint8(0), "", uint8(3), "Application/JSON;;", []byte(`{"user":{"username":"a","email":"a@b.co","password":"12345678"}}`))
+	// An upload declared as JSON (once read whole into memory), or as a
+	// form with no boundary, in another case, or with endless part headers.
+	f.Add(uint8(0), uint8(9), "", uint8(3), "application/json", []byte(`"`+strings.Repeat("a", 4096)))
+	f.Add(uint8(0), uint8(9), "", uint8(3), "multipart/form-data", []byte("no boundary"))
+	f.Add(uint8(0), uint8(9), "", uint8(3), "multipart/form-data; boundary=", []byte("--\r\n"))
+	f.Add(uint8(0), uint8(9), "", uint8(3), "Multipart/Form-Data; boundary=b", []byte("--b\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\nGIF89a\r\n--b--\r\n"))
+	f.Add(uint8(0), uint8(9), "", uint8(3), "multipart/form-data; boundary=b", []byte("--b\r\nContent-Disposition: form-data; name=\"file\"\r\nX-Pad: "+strings.Repeat("a", 70<<10)+"\r\n\r\nGIF89a\r\n--b--\r\n"))
+	f.Add(uint8(0), uint8(9), "", uint8(3), "multipart/form-data; boundary=b", []byte(strings.Repeat("preamble\r\n", 8000)))
+	// Hostile JSON: deep, wide, NUL, invalid UTF-8, a lone surrogate, a BOM,
+	// a second document, a number past float64, a key folded by Unicode.
+	f.Add(uint8(0), uint8(0), "", uint8(0), "", []byte(strings.Repeat("[", 100000)+strings.Repeat("]", 100000)))
+	f.Add(uint8(1), uint8(2), "", uint8(1), "", []byte(`{"user":{"bio":"x","junk":[`+strings.Repeat("0,", 20000)+`0]}}`))
+	f.Add(uint8(1), uint8(2), "", uint8(1), "", []byte(`{"user":{"email":"a\u0000@b.co","image":"\u0000"}}`))
+	f.Add(uint8(0), uint8(3), "", uint8(1), "", []byte("{\"article\":{\"title\":\"t\xff\xfe\",\"description\":\"d\",\"body\":\"b\",\"tagList\":[\"\\ud800\"]}}"))
+	f.Add(uint8(0), uint8(1), "", uint8(0), "", []byte("\xef\xbb\xbf{\"user\":{\"email\":\"a@b.co\",\"password\":\"12345678\"}}"))
+	f.Add(uint8(0), uint8(1), "", uint8(0), "", []byte(`{"user":{"email":"a@b.co","password":"12345678"}} {"x":1}`))
+	f.Add(uint8(0), uint8(3), "", uint8(1), "", []byte(`{"article":{"title":"t","description":"d","body":"b","tagList":[1e999999]}}`))
+	f.Add(uint8(0), uint8(0), "", uint8(0), "", []byte(`{"u\u017fer":{}}`))
+	// Tokens: alg none, a huge one.
+	f.Add(uint8(3), uint8(2), "", uint8(2), "Token eyJhbGciOiJub25lIn0.eyJpc3MiOiJzb3Boc2FwcCIsInN1YiI6IjEiLCJleHAiOjk5OTk5OTk5OTl9.", []byte(nil))
+	f.Add(uint8(3), uint8(2), "", uint8(2), "Bearer "+strings.Repeat("a", 8000), []byte(nil))
+	// Paths: encoded dots and slashes, invalid UTF-8, NUL, a route under
+	// another (Nginx's normalisation would pick the upload location).
+	f.Add(uint8(3), uint8(12), "/api/articles/%2e%2e/tags", uint8(0), "", []byte(nil))
+	f.Add(uint8(3), uint8(12), "/api/profiles/%ff%fe", uint8(0), "", []byte(nil))
+	f.Add(uint8(3), uint8(12), "/api/profiles/a%00b/follow/", uint8(1), "", []byte(nil))
+	f.Add(uint8(0), uint8(12), "/api/uploads/../users/login", uint8(0), "", []byte(`{}`))
+	f.Add(uint8(3), uint8(12), "/api/articles/?limit=1&limit=2", uint8(0), "", []byte(nil))
+	f.Add(uint8(3), uint8(12), "/api/articles?tag=%00&offset=9223372036854775807", uint8(0), "", []byte(nil))
+	f.Add(uint8(3), uint8(10), "{00000000-0000-4000-8000-000000000000}", uint8(0), "", []byte(nil))
 
 	client := &http.Client{Timeout: 10 * time.Second}
 	f.Fuzz(func(t *testing.T, method, route uint8, segment string, authKind uint8, header string, body []byte) {
