@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -332,5 +333,22 @@ func TestConcurrentPasswordChanges(t *testing.T) {
 	}
 	if resp := login(t, a, "erin@example.com", devices[lost].password); resp.StatusCode() != http.StatusUnauthorized {
 		t.Errorf("login with the password that was refused: %d %s", resp.StatusCode(), resp.Body)
+	}
+}
+
+// TestLoginTooLong sends a login whose email or password is longer than
+// any account's: a 422 that says so, not "can't be blank".
+func TestLoginTooLong(t *testing.T) {
+	a := apptest.Start(t, nil)
+	for _, c := range []struct{ body, msg string }{
+		{`{"user":{"email":"jake@example.com","password":"` + strings.Repeat("p", 73) + `"}}`, "password must be at most 72 characters"},
+		{`{"user":{"email":"` + strings.Repeat("j", 250) + `@example.com","password":"password-jake"}}`, "email must be at most 254 characters"},
+		{`{"user":{"email":"","password":"` + strings.Repeat("p", 73) + `"}}`, "email can't be blank"},
+	} {
+		status, body := send(t, a, "POST", "/api/users/login", "", strings.NewReader(c.body))
+		msgs := errorMessages(t, body)
+		if status != http.StatusUnprocessableEntity || !slices.Contains(msgs, c.msg) {
+			t.Errorf("status %d %q, want 422 with %q", status, msgs, c.msg)
+		}
 	}
 }

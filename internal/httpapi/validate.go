@@ -440,13 +440,17 @@ func bodyReason(e *openapi3filter.RequestError) string {
 }
 
 // schemaMessage words a schema violation for the client. A schema in the
-// spec may carry its own message in an `x-error` extension; a missing
+// spec may carry its own message in an `x-error` extension, and one for a
+// single keyword in `x-error-<keyword>` (e.g. x-error-maxLength); a missing
 // required property reads "<name> can't be blank"; anything else is the
 // value's JSON path and kin-openapi's reason (which never echoes the value).
 func schemaMessage(e *openapi3.SchemaError) string {
 	path := e.JSONPointer()
 	if e.SchemaField == "required" && len(path) > 0 {
 		return path[len(path)-1] + " can't be blank"
+	}
+	if msg, ok := e.Schema.Extensions["x-error-"+e.SchemaField].(string); ok {
+		return msg
 	}
 	if msg, ok := e.Schema.Extensions["x-error"].(string); ok && e.SchemaField != "type" {
 		return msg
