@@ -112,10 +112,12 @@ var uniqueMessages = map[string]string{
 // the caller. Violating one means the caller's account was deleted after
 // their token was checked: the credentials are what is wrong.
 var callerForeignKeys = map[string]bool{
-	"articles_author_id_fkey":  true,
-	"comments_author_id_fkey":  true,
-	"favorites_user_id_fkey":   true,
-	"follows_follower_id_fkey": true,
+	"articles_author_id_fkey":   true,
+	"comments_author_id_fkey":   true,
+	"favorites_user_id_fkey":    true,
+	"follows_follower_id_fkey":  true,
+	"uploads_user_id_fkey":      true,
+	"upload_usage_user_id_fkey": true,
 }
 
 // problem is an error with the status, messages and Retry-After (in

@@ -352,3 +352,27 @@ func TestLoginTooLong(t *testing.T) {
 		}
 	}
 }
+
+// TestUploadOfDeletedUser deletes a user while their upload is arriving:
+// like every other write of a user who is gone, a 401 (it was a 404, "not
+// found"), and nothing is stored.
+func TestUploadOfDeletedUser(t *testing.T) {
+	a, conn := startUploads(t, nil)
+	jake := register(t, a, "jake")
+	c := sendPartOfUpload(t, a, jake.Token, "deleted-midway", 2_000_000, 1_000_000)
+	waitFor(t, "the server storing the upload", func() bool { return storing(t, conn) > 0 })
+	if _, err := conn.Exec(context.Background(), "DELETE FROM users WHERE username = 'jake'"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.CopyN(c, apptest.File{Magic: apptest.PNG, Size: 2_000_000}.Reader(), 1_000_000); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetDeadline(time.Now().Add(time.Minute))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	wantError(t, resp.StatusCode, body, http.StatusUnauthorized, "missing or invalid authorization token")
+	wantStored(t, conn, "after the upload of a deleted user", stored{})
+}
