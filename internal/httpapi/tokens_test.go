@@ -35,6 +35,9 @@ func tokenOperations(slug string, commentID int64, username string) []operation 
 		{"POST", "/api/articles/" + slug + "/comments", `{"comment":{"body":"c"}}`},
 		{"DELETE", fmt.Sprintf("/api/articles/%s/comments/%d", slug, commentID), ""},
 		{"DELETE", "/api/articles/" + slug, ""},
+		{"POST", "/api/uploads", "GIF89a"},
+		{"GET", "/api/user/uploads", ""},
+		{"DELETE", "/api/uploads/00000000-0000-4000-8000-000000000000", ""},
 	}
 }
 
