@@ -46,7 +46,38 @@ func withCORS(allowed origin.List, spec *openapi3.T) func(http.Handler) http.Han
 	} else {
 		opts.AllowOriginFunc = allowed.Allows
 	}
-	return cors.New(opts).Handler
+	c := cors.New(opts)
+	return func(next http.Handler) http.Handler {
+		h := c.Handler(next)
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+				normalizeRequestHeaders(r.Header)
+			}
+			h.ServeHTTP(w, r)
+		})
+	}
+}
+
+// normalizeRequestHeaders rewrites a preflight's Access-Control-Request-Headers
+// as browsers send it (the Fetch standard: lowercase, sorted, no repeats,
+// one comma-separated line), which is the only form rs/cors accepts since
+// v1.11. Tools and proxies that send "Content-Type, Authorization" would
+// otherwise see their preflight refused without a word.
+func normalizeRequestHeaders(h http.Header) {
+	lines := h.Values("Access-Control-Request-Headers")
+	if len(lines) == 0 {
+		return
+	}
+	var names []string
+	for _, line := range lines {
+		for _, name := range strings.Split(line, ",") {
+			if name = strings.ToLower(strings.TrimSpace(name)); name != "" {
+				names = append(names, name)
+			}
+		}
+	}
+	slices.Sort(names)
+	h.Set("Access-Control-Request-Headers", strings.Join(slices.Compact(names), ","))
 }
 
 // specMethods returns every method the spec uses, sorted.

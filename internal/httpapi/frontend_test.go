@@ -161,6 +161,14 @@ func TestCORSPreflight(t *testing.T) {
 			t.Errorf("preflight Vary %q", h.Values("Vary"))
 		}
 	}
+	// Request headers in any case, order or spacing, or on several lines,
+	// are the same request headers (browsers send them lowercase and
+	// sorted; tools and proxies may not).
+	for _, headers := range []string{"Content-Type, Authorization", "X-Request-ID,content-type,CONTENT-TYPE", " authorization "} {
+		if resp, _ := preflight(app, "POST", headers, "/api/articles"); resp.Header.Get("Access-Control-Allow-Origin") != app {
+			t.Errorf("preflight with Access-Control-Request-Headers %q refused", headers)
+		}
+	}
 	// Every method the spec uses is allowed.
 	for _, m := range []string{"GET", "POST", "PUT", "DELETE"} {
 		if resp, _ := preflight("http://localhost:4200", m, "", "/api/articles"); resp.Header.Get("Access-Control-Allow-Methods") != m {
