@@ -8,7 +8,7 @@ LDFLAGS := -X github.com/sophsapp/sophsapp/internal/app.version=$(VERSION)
 SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -c
 
-.PHONY: run test deps fuzz generate check-generated build vet bench load install help
+.PHONY: run test deps fuzz generate check-generated build vet bench load bench-load install help
 
 ## run: serve the API on 127.0.0.1:5000 (local PostgreSQL in .devdb/ when DATABASE_URL is unset), installing PostgreSQL first if missing
 run:
@@ -59,6 +59,12 @@ vet:
 ## load: wrk against a running server (BASE_URL, default http://127.0.0.1:5000)
 load:
 	./scripts/load
+
+BENCH_LOAD_ARGS ?=
+
+## bench-load: seed 200 and 100,000 articles on a throwaway PostgreSQL and measure the built binary with wrk (see scripts/bench-load; BENCH_LOAD_ARGS="-targets sophsapp,ceiling -ceiling ../shared/ceiling")
+bench-load:
+	go run ./scripts/bench-load $(BENCH_LOAD_ARGS)
 
 ## bench: Go benchmarks (figures only, never pass/fail on timing)
 bench:

@@ -1,0 +1,116 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+)
+
+// report prints, per data set, one row per endpoint: the median over the
+// rounds of each target with its range, and each target's ratio to the
+// first.
+func (b *bench) report(w io.Writer) {
+	type key struct{ scale, endpoint, server string }
+	groups := map[key][]run{}
+	var scales, endpoints []string
+	for _, r := range b.runs {
+		k := key{r.scale, r.endpoint, r.server}
+		groups[k] = append(groups[k], r)
+		if !slices.Contains(scales, r.scale) {
+			scales = append(scales, r.scale)
+		}
+		if !slices.Contains(endpoints, r.endpoint) {
+			endpoints = append(endpoints, r.endpoint)
+		}
+	}
+	first := b.targets[0]
+	fmt.Fprintf(w, "\nwrk -t%d -c%d -d%s after %s of warm-up; pool %d; %d round(s); medians [min-max]; cpu = ms of CPU per request\n",
+		b.threads, b.conns, b.duration, b.warmup, b.pool, b.rounds)
+	for _, s := range scales {
+		fmt.Fprintf(w, "\n### %s\n\n| endpoint | target | req/s | p50 | p99 | non-2xx | errors | RSS MiB (peak) | cpu server | cpu pg | ratio |\n|---|---|---|---|---|---|---|---|---|---|---|\n", s)
+		for _, e := range endpoints {
+			base := groups[key{s, e, first}]
+			for _, t := range b.targets {
+				rs := groups[key{s, e, t}]
+				if len(rs) == 0 {
+					continue
+				}
+				rps := values(rs, func(r run) float64 { return r.reqPerS })
+				ratio := "—"
+				if t != first && len(base) > 0 {
+					// How the first target compares with this one, except
+					// for Nginx: what it keeps of the direct throughput.
+					x := median(values(base, func(r run) float64 { return r.reqPerS })) / median(rps)
+					label := first + "/" + t
+					if t == "nginx" {
+						x, label = 1/x, "nginx/direct"
+					}
+					ratio = fmt.Sprintf("%.2f (%s)", x, label)
+				}
+				var non2xx, errs, rss, hwm int64
+				for _, r := range rs {
+					non2xx += r.non2xx
+					errs += r.errs
+					rss = max(rss, r.rssKB)
+					hwm = max(hwm, r.hwmKB)
+				}
+				cpuSrv := median(values(rs, func(r run) float64 { return r.srvMS }))
+				if t == "nginx" {
+					cpuSrv = median(values(rs, func(r run) float64 { return r.srvMS + r.extraMS }))
+				}
+				fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %d | %d | %.0f (%.0f) | %.3f | %.3f | %s |\n",
+					e, t, spread(rps, "%.0f"),
+					dur(median(values(rs, func(r run) float64 { return float64(r.p50) }))),
+					dur(median(values(rs, func(r run) float64 { return float64(r.p99) }))),
+					non2xx, errs, float64(rss)/1024, float64(hwm)/1024, cpuSrv,
+					median(values(rs, func(r run) float64 { return r.pgMS })), ratio)
+			}
+		}
+	}
+	var busy, steal []float64
+	for _, r := range b.runs {
+		busy = append(busy, r.busyBefore)
+		steal = append(steal, r.steal)
+	}
+	if len(busy) > 0 {
+		fmt.Fprintf(w, "\nhost busy before runs: %s %%; steal during runs: %s %%\n", spread(busy, "%.0f"), spread(steal, "%.0f"))
+	}
+}
+
+func values(rs []run, f func(run) float64) []float64 {
+	out := make([]float64, len(rs))
+	for i, r := range rs {
+		out[i] = f(r)
+	}
+	return out
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func spread(v []float64, f string) string {
+	m := fmt.Sprintf(f, median(v))
+	if len(v) < 2 {
+		return m
+	}
+	return m + " [" + fmt.Sprintf(f, slices.Min(v)) + "–" + fmt.Sprintf(f, slices.Max(v)) + "]"
+}
+
+func dur(ns float64) string {
+	d := time.Duration(ns)
+	if d < time.Millisecond {
+		return strings.TrimSuffix(fmt.Sprintf("%.2fms", float64(d)/1e6), "")
+	}
+	return fmt.Sprintf("%.1fms", float64(d)/1e6)
+}
