@@ -20,12 +20,14 @@ type Article struct {
 	FavoritesCount int32
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
+	TagList        []string
 }
 
 type ArticleTag struct {
-	ArticleID int64
-	TagID     int64
-	Position  int16
+	ArticleID        int64
+	TagID            int64
+	Position         int16
+	ArticleCreatedAt time.Time
 }
 
 type ArticleTotal struct {
@@ -43,9 +45,10 @@ type Comment struct {
 }
 
 type Favorite struct {
-	UserID    int64
-	ArticleID int64
-	CreatedAt time.Time
+	UserID           int64
+	ArticleID        int64
+	CreatedAt        time.Time
+	ArticleCreatedAt time.Time
 }
 
 type Follow struct {

@@ -19,6 +19,10 @@ import (
 // spec's default; the validator already bounds an explicit one).
 const defaultPageSize = 20
 
+// maxPageSize is the spec's largest limit; the list statements plan for it
+// (queries/articles.sql).
+const maxPageSize = 100
+
 // slugAttempts bounds how often an article write is retried with a new
 // slug after a collision on articles_slug_key.
 const slugAttempts = 5
@@ -35,7 +39,7 @@ func viewerOf(ctx context.Context) *int64 {
 func pageBounds(limit, offset *int32) (int32, int32) {
 	l, o := int32(defaultPageSize), int32(0)
 	if limit != nil {
-		l = *limit
+		l = min(*limit, maxPageSize)
 	}
 	if offset != nil {
 		o = *offset
@@ -137,52 +141,84 @@ func articleBySlug(ctx context.Context, q *db.Queries, slug string) (api.Article
 	}, nil
 }
 
-// articlePage turns the rows of ListArticles (or ListFeedArticles, which has
-// the same columns) into the response: the count is on every row, and a
-// page past the end is a single row without an article.
-func articlePage(rows []db.ListArticlesRow) api.MultipleArticlesOKJSONResponse {
+// listRow is any of the list statements' rows: they have the same
+// columns, one statement per kind of list.
+type listRow interface {
+	db.ListArticlesRow | db.ListArticlesByTagRow | db.ListArticlesByAuthorRow |
+		db.ListArticlesByFavoriterRow | db.ListArticlesFilteredRow | db.ListFeedArticlesRow
+}
+
+// articlePage turns the rows of a list statement into the response: the
+// count is on every row, and a page past the end is a single row whose id
+// is 0.
+func articlePage[R listRow](rows []R) api.MultipleArticlesOKJSONResponse {
 	out := api.MultipleArticlesOKJSONResponse{Articles: make([]api.ArticlePreview, 0, len(rows))}
-	for _, r := range rows {
+	for _, row := range rows {
+		r := db.ListArticlesRow(row)
 		out.ArticlesCount = int(r.ArticlesCount)
-		if r.ID == nil {
+		if r.ID == 0 {
 			continue
 		}
 		out.Articles = append(out.Articles, api.ArticlePreview{
-			Slug:           *r.Slug,
-			Title:          *r.Title,
-			Description:    *r.Description,
+			Slug:           r.Slug,
+			Title:          r.Title,
+			Description:    r.Description,
 			TagList:        r.TagList,
-			CreatedAt:      jsontime.From(*r.CreatedAt),
-			UpdatedAt:      jsontime.From(*r.UpdatedAt),
+			CreatedAt:      jsontime.From(r.CreatedAt),
+			UpdatedAt:      jsontime.From(r.UpdatedAt),
 			Favorited:      r.Favorited,
-			FavoritesCount: int(*r.FavoritesCount),
-			Author:         api.Profile{Username: *r.Username, Bio: nullIfEmpty(*r.Bio), Image: nullIfEmpty(*r.Image), Following: r.Following},
+			FavoritesCount: int(r.FavoritesCount),
+			Author:         api.Profile{Username: r.Username, Bio: nullIfEmpty(r.Bio), Image: nullIfEmpty(r.Image), Following: r.Following},
 		})
 	}
 	return out
 }
 
+// listArticles runs the list statement made for the filters present: one
+// per single filter, each starting from its own index, and one for
+// combined filters (queries/articles.sql). Still one statement per page.
+func listArticles(ctx context.Context, q *db.Queries, p api.GetArticlesParams) (api.MultipleArticlesOKJSONResponse, error) {
+	limit, offset := pageBounds(p.Limit, p.Offset)
+	viewer := viewerOf(ctx)
+	filters := 0
+	for _, f := range []*string{p.Tag, p.Author, p.Favorited} {
+		if f != nil {
+			filters++
+		}
+	}
+	switch {
+	case filters == 0:
+		rows, err := q.ListArticles(ctx, db.ListArticlesParams{ViewerID: viewer, PageLimit: limit, PageOffset: offset})
+		return articlePage(rows), err
+	case filters > 1:
+		rows, err := q.ListArticlesFiltered(ctx, db.ListArticlesFilteredParams{
+			ViewerID: viewer, Author: p.Author, Tag: p.Tag, Favorited: p.Favorited, PageLimit: limit, PageOffset: offset,
+		})
+		return articlePage(rows), err
+	case p.Tag != nil:
+		rows, err := q.ListArticlesByTag(ctx, db.ListArticlesByTagParams{Tag: *p.Tag, ViewerID: viewer, PageLimit: limit, PageOffset: offset})
+		return articlePage(rows), err
+	case p.Author != nil:
+		rows, err := q.ListArticlesByAuthor(ctx, db.ListArticlesByAuthorParams{Author: *p.Author, ViewerID: viewer, PageLimit: limit, PageOffset: offset})
+		return articlePage(rows), err
+	default:
+		rows, err := q.ListArticlesByFavoriter(ctx, db.ListArticlesByFavoriterParams{Favorited: *p.Favorited, ViewerID: viewer, PageLimit: limit, PageOffset: offset})
+		return articlePage(rows), err
+	}
+}
+
 // GetArticles handles GET /api/articles: one query for the page and the
 // total, whatever the page size.
 func (s *Server) GetArticles(ctx context.Context, request api.GetArticlesRequestObject) (api.GetArticlesResponseObject, error) {
-	p := request.Params
-	limit, offset := pageBounds(p.Limit, p.Offset)
-	var rows []db.ListArticlesRow
+	var page api.MultipleArticlesOKJSONResponse
 	err := s.read(ctx, func(ctx context.Context, q *db.Queries) (err error) {
-		rows, err = q.ListArticles(ctx, db.ListArticlesParams{
-			ViewerID:   viewerOf(ctx),
-			Author:     p.Author,
-			Tag:        p.Tag,
-			Favorited:  p.Favorited,
-			PageLimit:  limit,
-			PageOffset: offset,
-		})
+		page, err = listArticles(ctx, q, request.Params)
 		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list articles: %w", err)
 	}
-	return api.GetArticles200JSONResponse{MultipleArticlesOKJSONResponse: articlePage(rows)}, nil
+	return api.GetArticles200JSONResponse{MultipleArticlesOKJSONResponse: page}, nil
 }
 
 // GetArticlesFeed handles GET /api/articles/feed: articles by the users the
@@ -202,11 +238,7 @@ func (s *Server) GetArticlesFeed(ctx context.Context, request api.GetArticlesFee
 	if err != nil {
 		return nil, fmt.Errorf("list feed: %w", err)
 	}
-	converted := make([]db.ListArticlesRow, len(rows))
-	for i, r := range rows {
-		converted[i] = db.ListArticlesRow(r)
-	}
-	return api.GetArticlesFeed200JSONResponse{MultipleArticlesOKJSONResponse: articlePage(converted)}, nil
+	return api.GetArticlesFeed200JSONResponse{MultipleArticlesOKJSONResponse: articlePage(rows)}, nil
 }
 
 // CreateArticle handles POST /api/articles. The article and its tags are

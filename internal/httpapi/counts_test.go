@@ -132,15 +132,44 @@ func checkCounts(t *testing.T, a *apptest.App, conn *pgx.Conn, step string) {
 	if n < 1+2*(len(users)-1) {
 		t.Errorf("%s: %d counters checked; article_totals missing?", step, n)
 	}
+
+	// The copies schema/0006 keeps for the lists: each article's tag names
+	// in byte order, and the article's created_at on its tag links and
+	// favorites.
+	rows, err = conn.Query(ctx, `
+		SELECT 'articles whose tag_list is stale', count(*) FROM articles a
+		WHERE a.tag_list IS DISTINCT FROM COALESCE((SELECT array_agg(t.name ORDER BY t.name COLLATE "C")
+		                                            FROM article_tags at JOIN tags t ON t.id = at.tag_id
+		                                            WHERE at.article_id = a.id), '{}')
+		UNION ALL
+		SELECT 'tag links with a stale article_created_at', count(*)
+		FROM article_tags at JOIN articles a ON a.id = at.article_id WHERE at.article_created_at <> a.created_at
+		UNION ALL
+		SELECT 'favorites with a stale article_created_at', count(*)
+		FROM favorites f JOIN articles a ON a.id = f.article_id WHERE f.article_created_at <> a.created_at`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stale int64
+	_, err = pgx.ForEachRow(rows, []any{&counter, &stale}, func() error {
+		if stale != 0 {
+			t.Errorf("%s: %d %s", step, stale, counter)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestArticleCountsFollowEveryWrite drives every write path that changes
 // what the list counts (creating articles with tags, replacing tags,
 // favoriting and unfavoriting, repeated, deleting tagged and favorited
 // articles, refused writes, and writes no operation makes: deleting a user,
-// moving rows between users or tags), by several users, and after each
-// step checks articlesCount for every filter against a recount from the
-// base tables, and the counters themselves.
+// moving rows between users or tags, renaming a tag, redating an article),
+// by several users, and after each step checks articlesCount for every
+// filter against a recount from the base tables, and the counters and the
+// lists' copied columns themselves.
 func TestArticleCountsFollowEveryWrite(t *testing.T) {
 	a, conn := startWithDB(t)
 	ctx := context.Background()
@@ -251,6 +280,10 @@ func TestArticleCountsFollowEveryWrite(t *testing.T) {
 	sql("UPDATE article_tags SET tag_id = (SELECT id FROM tags WHERE name = 'go') WHERE article_id = (SELECT id FROM articles WHERE slug = $1) AND tag_id = (SELECT id FROM tags WHERE name = 'new')", c2)
 	sql("UPDATE favorites SET user_id = (SELECT id FROM users WHERE username = 'carol') WHERE user_id = (SELECT id FROM users WHERE username = 'alice') AND article_id = (SELECT id FROM articles WHERE slug = $1)", c2)
 	checkCounts(t, a, conn, "rows moved in SQL")
+	sql("UPDATE tags SET name = 'Zig' WHERE name = 'go'")
+	sql("UPDATE articles SET created_at = created_at - interval '1 day' WHERE slug = $1", c2)
+	sql("UPDATE article_tags SET article_id = (SELECT id FROM articles WHERE slug = $1) WHERE article_id = (SELECT id FROM articles WHERE slug = $2) AND tag_id = (SELECT id FROM tags WHERE name = 'sql')", a2, c2)
+	checkCounts(t, a, conn, "tag renamed, article redated, tag link moved in SQL")
 	fav(carol.Token, a2, false) // an article that outlives carol
 	sql("DELETE FROM users WHERE username = 'carol'")
 	checkCounts(t, a, conn, "user deleted in SQL")

@@ -1,0 +1,116 @@
+package httpapi_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/sophsapp/sophsapp/gen/db"
+	"github.com/sophsapp/sophsapp/internal/pgtest"
+)
+
+// TestListQueriesUseGenericPlans proves that the list statements and the
+// single article are planned once per connection, not on every call:
+// after PostgreSQL's five custom plans, each execution reuses the cached
+// generic plan, for anonymous readers and viewers alike, for the first
+// page and a later one. A statement whose parameters let a custom plan
+// look cheaper (a LIMIT $1 the planner can read, a NULL viewer it can fold
+// away) gets a custom plan every time and fails here.
+func TestListQueriesUseGenericPlans(t *testing.T) {
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, pgtest.NewDatabase(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	// Enough rows that a plan for the actual values would look cheaper
+	// than the generic plan: the tag, the author and the favoriter each
+	// have thousands of articles, and a page is 20 of them.
+	_, err = conn.Exec(ctx, `
+		INSERT INTO users (username, email, password_hash)
+		SELECT 'user' || g, 'user' || g || '@example.com', 'x' FROM generate_series(1, 50) g;
+		INSERT INTO articles (slug, author_id, title, description, body, created_at)
+		SELECT 'article-' || g, CASE WHEN g % 2 = 0 THEN 2 ELSE 1 + g % 50 END, 'Article ' || g, 'd', 'b',
+		       now() - g * interval '1 minute'
+		FROM generate_series(1, 5000) g;
+		INSERT INTO tags (name) VALUES ('go'), ('sql');
+		INSERT INTO article_tags (article_id, tag_id, position) SELECT id, 1 + id % 2, 1 FROM articles;
+		INSERT INTO favorites (user_id, article_id) SELECT 3, id FROM articles WHERE id % 3 = 0;
+		INSERT INTO follows (follower_id, followee_id) SELECT 1, g FROM generate_series(2, 6) g;
+		ANALYZE`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := db.New(conn)
+	viewer := int64(1)
+	const runs = 12
+	for i := range runs {
+		v := &viewer
+		if i%2 == 0 {
+			v = nil
+		}
+		offset := int32(i % 3 * 20)
+		for name, run := range map[string]func() error{
+			"ListArticles": func() error {
+				_, err := q.ListArticles(ctx, db.ListArticlesParams{ViewerID: v, PageLimit: 20, PageOffset: offset})
+				return err
+			},
+			"ListArticlesByTag": func() error {
+				_, err := q.ListArticlesByTag(ctx, db.ListArticlesByTagParams{Tag: "go", ViewerID: v, PageLimit: 20, PageOffset: offset})
+				return err
+			},
+			"ListArticlesByAuthor": func() error {
+				_, err := q.ListArticlesByAuthor(ctx, db.ListArticlesByAuthorParams{Author: "user2", ViewerID: v, PageLimit: 20, PageOffset: offset})
+				return err
+			},
+			"ListArticlesByFavoriter": func() error {
+				_, err := q.ListArticlesByFavoriter(ctx, db.ListArticlesByFavoriterParams{Favorited: "user3", ViewerID: v, PageLimit: 20, PageOffset: offset})
+				return err
+			},
+			"ListFeedArticles": func() error {
+				_, err := q.ListFeedArticles(ctx, db.ListFeedArticlesParams{FollowerID: 1, ViewerID: &viewer, PageLimit: 20, PageOffset: offset})
+				return err
+			},
+			"GetArticleBySlug": func() error {
+				_, err := q.GetArticleBySlug(ctx, db.GetArticleBySlugParams{Slug: fmt.Sprintf("article-%d", 1+i), ViewerID: v})
+				return err
+			},
+		} {
+			if err := run(); err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+		}
+	}
+	rows, err := conn.Query(ctx, `SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for rows.Next() {
+		var statement string
+		var generic, custom int64
+		if err := rows.Scan(&statement, &generic, &custom); err != nil {
+			t.Fatal(err)
+		}
+		name, ok := strings.CutPrefix(statement, "-- name: ")
+		if !ok {
+			continue
+		}
+		name, _, _ = strings.Cut(name, " ")
+		seen[name] = true
+		// PostgreSQL makes five custom plans before it compares; every
+		// later execution must take the generic one.
+		if generic != runs-5 || custom != 5 {
+			t.Errorf("%s: %d generic and %d custom plans in %d executions; want %d generic", name, generic, custom, runs, runs-5)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != 6 {
+		t.Errorf("found the prepared statements of %v, want 6", seen)
+	}
+}
