@@ -113,6 +113,13 @@ func Serve(ctx context.Context, cfg config.Config, ln net.Listener, log *slog.Lo
 			return err
 		}
 	}
+	if cfg.PprofAddr != "" {
+		stopPprof, err := startPprof(cfg.PprofAddr, log)
+		if err != nil {
+			return fmt.Errorf("PPROF_ADDR: %w", err)
+		}
+		defer stopPprof()
+	}
 	ln = &onceCloseListener{Listener: ln}
 	conns := &connTracker{busy: map[net.Conn]bool{}}
 	srv := &http.Server{

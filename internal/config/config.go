@@ -121,6 +121,9 @@ type Config struct {
 	// may call the API. Unset or empty: development allows local dev
 	// servers (origin.Development), production allows none.
 	CORSAllowedOrigins origin.List `env:"CORS_ALLOWED_ORIGINS" description:"browser origins whose pages may call the API (CORS), comma-separated; * for any; empty: none (development: http://localhost:*, http://127.0.0.1:*)" example:"https://app.example.com,http://localhost:*"`
+	// PprofAddr, when set, is a loopback host:port that serves Go's
+	// profiler (net/http/pprof) on a listener of its own. Off by default.
+	PprofAddr string `env:"PPROF_ADDR" description:"loopback host:port for Go's profiler (net/http/pprof) on a listener of its own; empty: off" example:"127.0.0.1:6060"`
 }
 
 // Var describes one setting.
@@ -265,6 +268,9 @@ func (c Config) check(p *problems, command string) {
 	if c.JWTTTL <= 0 {
 		p.bad("JWT_TTL", "a positive duration")
 	}
+	if c.PprofAddr != "" && !isLoopback(c.PprofAddr) {
+		p.bad("PPROF_ADDR", "a loopback host:port (the profiler is never public)")
+	}
 	if !slices.Contains([]string{Production, Development}, c.Env) {
 		p.bad("APP_ENV", fmt.Sprintf("%q or %q", Production, Development))
 	}
@@ -328,6 +334,19 @@ func (p *problems) bad(name, expected string) {
 }
 
 // fromParse records caarlos0/env's errors, one per variable.
+// isLoopback reports whether addr is host:port with a loopback host.
+func isLoopback(addr string) bool {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || port == "" {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}
+
 func (p *problems) fromParse(err error) {
 	var agg env.AggregateError
 	if !errors.As(err, &agg) {
