@@ -34,6 +34,11 @@ func TestPprofOnItsOwnLoopbackListener(t *testing.T) {
 		body, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(body)
 	}
+	// The API's listener answers once Serve runs, and the profiler's is
+	// opened before that.
+	if code, body := get(a.URL + "/api/health"); code != http.StatusOK {
+		t.Fatalf("health: %d %s", code, body)
+	}
 	if code, body := get("http://" + addr + "/debug/pprof/"); code != http.StatusOK || !strings.Contains(body, "goroutine") {
 		t.Fatalf("profiler on PPROF_ADDR: %d %.200s", code, body)
 	}
