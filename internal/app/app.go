@@ -117,7 +117,11 @@ func run(ctx context.Context, args []string, environ map[string]string, stdout, 
 	if err != nil {
 		return err
 	}
-	log := NewLogger(stdout, cfg.LogLevel)
+	// Log lines are written by a goroutine of their own (logwriter.go),
+	// and all of them are out before Run returns.
+	out := newAsyncWriter(stdout, logBufferLimit)
+	defer out.Close()
+	log := NewLogger(out, cfg.LogLevel)
 	if cmd == config.Migrate {
 		return migrate(ctx, cfg, log)
 	}
@@ -168,15 +172,7 @@ func withDotEnv(environ map[string]string, file string) (map[string]string, erro
 // NewLogger returns the JSON logger every line of the service goes through,
 // with UTC timestamps.
 func NewLogger(w io.Writer, level slog.Level) *slog.Logger {
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{
-		Level: level,
-		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
-			if a.Key == slog.TimeKey && len(groups) == 0 {
-				a.Value = slog.TimeValue(a.Value.Time().UTC())
-			}
-			return a
-		},
-	}))
+	return slog.New(utcHandler{slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})})
 }
 
 func migrate(ctx context.Context, cfg config.Config, log *slog.Logger) error {

@@ -20,7 +20,10 @@ func From(t time.Time) Millis { return Millis{t} }
 
 // MarshalJSON implements json.Marshaler.
 func (m Millis) MarshalJSON() ([]byte, error) {
-	return []byte(`"` + m.UTC().Format(Layout) + `"`), nil
+	b := make([]byte, 0, len(Layout)+4)
+	b = append(b, '"')
+	b = m.UTC().AppendFormat(b, Layout)
+	return append(b, '"'), nil
 }
 
 // UnmarshalJSON implements json.Unmarshaler; it accepts any RFC 3339 time.
