@@ -276,11 +276,6 @@ SELECT id, author_id, title, slug FROM articles WHERE slug = $1 FOR UPDATE;
 -- name: GetArticleOwner :one
 SELECT id, author_id FROM articles WHERE slug = $1;
 
--- name: LockArticleBySlug :one
--- Keeps the article from being deleted until the transaction ends, without
--- blocking other favorites (they take no key lock).
-SELECT id FROM articles WHERE slug = $1 FOR KEY SHARE;
-
 -- name: CreateArticle :one
 INSERT INTO articles (slug, author_id, title, description, body)
 VALUES ($1, $2, $3, $4, $5)
@@ -301,10 +296,20 @@ WHERE id = sqlc.arg(id);
 -- same statement, and triggers lower the counters they were in.
 DELETE FROM articles WHERE slug = $1 AND author_id = $2;
 
--- name: CreateFavorite :exec
--- favorites_count follows by trigger (schema/0003).
-INSERT INTO favorites (user_id, article_id) VALUES ($1, $2)
+-- name: CreateFavorite :execrows
+-- Favorites the article with the slug, in one statement: 0 rows when there
+-- is no such article or the favorite exists. The key-share lock, taken
+-- before the favorite row, keeps the article from being deleted until the
+-- statement commits, without blocking other favorites (they take no key
+-- lock). The counters follow by trigger (schema/0007).
+WITH a AS (SELECT id FROM articles WHERE slug = sqlc.arg(slug) FOR KEY SHARE)
+INSERT INTO favorites (user_id, article_id)
+SELECT sqlc.arg(user_id), a.id FROM a
 ON CONFLICT DO NOTHING;
 
--- name: DeleteFavorite :exec
-DELETE FROM favorites WHERE user_id = $1 AND article_id = $2;
+-- name: DeleteFavorite :execrows
+-- Unfavorites the article with the slug; 0 rows when there is no such
+-- article or no such favorite. Locks as CreateFavorite does.
+WITH a AS (SELECT id FROM articles WHERE slug = sqlc.arg(slug) FOR KEY SHARE)
+DELETE FROM favorites f USING a
+WHERE f.user_id = sqlc.arg(user_id) AND f.article_id = a.id;

@@ -37,20 +37,29 @@ func (q *Queries) CreateArticle(ctx context.Context, arg CreateArticleParams) (i
 	return id, err
 }
 
-const createFavorite = `-- name: CreateFavorite :exec
-INSERT INTO favorites (user_id, article_id) VALUES ($1, $2)
+const createFavorite = `-- name: CreateFavorite :execrows
+WITH a AS (SELECT id FROM articles WHERE slug = $2 FOR KEY SHARE)
+INSERT INTO favorites (user_id, article_id)
+SELECT $1, a.id FROM a
 ON CONFLICT DO NOTHING
 `
 
 type CreateFavoriteParams struct {
-	UserID    int64
-	ArticleID int64
+	UserID int64
+	Slug   string
 }
 
-// favorites_count follows by trigger (schema/0003).
-func (q *Queries) CreateFavorite(ctx context.Context, arg CreateFavoriteParams) error {
-	_, err := q.db.Exec(ctx, createFavorite, arg.UserID, arg.ArticleID)
-	return err
+// Favorites the article with the slug, in one statement: 0 rows when there
+// is no such article or the favorite exists. The key-share lock, taken
+// before the favorite row, keeps the article from being deleted until the
+// statement commits, without blocking other favorites (they take no key
+// lock). The counters follow by trigger (schema/0007).
+func (q *Queries) CreateFavorite(ctx context.Context, arg CreateFavoriteParams) (int64, error) {
+	result, err := q.db.Exec(ctx, createFavorite, arg.UserID, arg.Slug)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const deleteArticle = `-- name: DeleteArticle :execrows
@@ -72,18 +81,25 @@ func (q *Queries) DeleteArticle(ctx context.Context, arg DeleteArticleParams) (i
 	return result.RowsAffected(), nil
 }
 
-const deleteFavorite = `-- name: DeleteFavorite :exec
-DELETE FROM favorites WHERE user_id = $1 AND article_id = $2
+const deleteFavorite = `-- name: DeleteFavorite :execrows
+WITH a AS (SELECT id FROM articles WHERE slug = $2 FOR KEY SHARE)
+DELETE FROM favorites f USING a
+WHERE f.user_id = $1 AND f.article_id = a.id
 `
 
 type DeleteFavoriteParams struct {
-	UserID    int64
-	ArticleID int64
+	UserID int64
+	Slug   string
 }
 
-func (q *Queries) DeleteFavorite(ctx context.Context, arg DeleteFavoriteParams) error {
-	_, err := q.db.Exec(ctx, deleteFavorite, arg.UserID, arg.ArticleID)
-	return err
+// Unfavorites the article with the slug; 0 rows when there is no such
+// article or no such favorite. Locks as CreateFavorite does.
+func (q *Queries) DeleteFavorite(ctx context.Context, arg DeleteFavoriteParams) (int64, error) {
+	result, err := q.db.Exec(ctx, deleteFavorite, arg.UserID, arg.Slug)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const getArticleBySlug = `-- name: GetArticleBySlug :one
@@ -827,19 +843,6 @@ func (q *Queries) ListFeedArticles(ctx context.Context, arg ListFeedArticlesPara
 		return nil, err
 	}
 	return items, nil
-}
-
-const lockArticleBySlug = `-- name: LockArticleBySlug :one
-SELECT id FROM articles WHERE slug = $1 FOR KEY SHARE
-`
-
-// Keeps the article from being deleted until the transaction ends, without
-// blocking other favorites (they take no key lock).
-func (q *Queries) LockArticleBySlug(ctx context.Context, slug string) (int64, error) {
-	row := q.db.QueryRow(ctx, lockArticleBySlug, slug)
-	var id int64
-	err := row.Scan(&id)
-	return id, err
 }
 
 const updateArticle = `-- name: UpdateArticle :exec

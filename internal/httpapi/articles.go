@@ -364,34 +364,28 @@ func (s *Server) DeleteArticle(ctx context.Context, request api.DeleteArticleReq
 }
 
 // favorite adds (add true) or removes the caller's favorite and returns
-// the article. Repeating a request changes nothing; favorites_count follows
-// the favorites rows by trigger, in the same transaction.
+// the article: two statements and no transaction. The write is one
+// statement (its counters follow by trigger within it), and the article is
+// read after it commits, so it shows the caller's favorite as it now is.
+// Repeating a request changes nothing; no such article is a 404.
 func (s *Server) favorite(ctx context.Context, slug string, add bool) (api.Article, error) {
 	me, err := currentUser(ctx)
 	if err != nil {
 		return api.Article{}, err
 	}
-	var article api.Article
-	err = s.inTx(ctx, func(q *db.Queries) error {
-		id, err := q.LockArticleBySlug(ctx, slug)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return fmt.Errorf("article %q: %w", slug, ErrNotFound)
-		}
-		if err != nil {
-			return fmt.Errorf("article %q: %w", slug, err)
-		}
+	err = retryAborted(func() error {
+		var err error
 		if add {
-			err = q.CreateFavorite(ctx, db.CreateFavoriteParams{UserID: me.ID, ArticleID: id})
+			_, err = s.q.CreateFavorite(ctx, db.CreateFavoriteParams{UserID: me.ID, Slug: slug})
 		} else {
-			err = q.DeleteFavorite(ctx, db.DeleteFavoriteParams{UserID: me.ID, ArticleID: id})
+			_, err = s.q.DeleteFavorite(ctx, db.DeleteFavoriteParams{UserID: me.ID, Slug: slug})
 		}
-		if err != nil {
-			return fmt.Errorf("favorite %q: %w", slug, err)
-		}
-		article, err = articleBySlug(ctx, q, slug)
 		return err
 	})
-	return article, err
+	if err != nil {
+		return api.Article{}, fmt.Errorf("favorite %q: %w", slug, err)
+	}
+	return articleBySlug(ctx, s.q, slug)
 }
 
 // CreateArticleFavorite handles POST /api/articles/{slug}/favorite.

@@ -290,4 +290,10 @@ func TestArticleCountsFollowEveryWrite(t *testing.T) {
 	sql("INSERT INTO articles (slug, author_id, title, description, body) SELECT 'bulk-' || u.id || '-' || g, u.id, 'Bulk', '', '' FROM users u, generate_series(1, 3) g")
 	sql("DELETE FROM articles WHERE slug LIKE 'bulk-%' AND author_id = (SELECT id FROM users WHERE username = 'alice')")
 	checkCounts(t, a, conn, "bulk insert and delete in SQL")
+	// Favorites written directly are counted per row (schema/0007), also
+	// when one statement writes many.
+	sql("INSERT INTO favorites (user_id, article_id) SELECT u.id, a.id FROM users u, articles a ON CONFLICT DO NOTHING")
+	checkCounts(t, a, conn, "every user favorites every article in SQL")
+	sql("DELETE FROM favorites WHERE user_id = (SELECT id FROM users WHERE username = 'alice')")
+	checkCounts(t, a, conn, "a user's favorites deleted in SQL")
 }

@@ -33,8 +33,9 @@ type Server struct {
 
 var _ api.StrictServerInterface = (*Server)(nil)
 
-// txAttempts bounds how often inTx runs a transaction that PostgreSQL
-// aborted as a deadlock victim or serialization failure.
+// txAttempts bounds how often inTx runs a transaction (and retryAborted
+// a statement) that PostgreSQL aborted as a deadlock victim or
+// serialization failure.
 const txAttempts = 3
 
 // inTx runs fn in a transaction: committed when fn returns nil, rolled back
@@ -43,11 +44,19 @@ const txAttempts = 3
 // serialization failure) is run again from the start, so fn must not have
 // effects outside the transaction.
 func (s *Server) inTx(ctx context.Context, fn func(q *db.Queries) error) error {
-	var err error
-	for range txAttempts {
-		err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	return retryAborted(func() error {
+		return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 			return fn(s.q.WithTx(tx))
 		})
+	})
+}
+
+// retryAborted runs fn again, up to txAttempts times in all, while
+// PostgreSQL aborts it only because of concurrent transactions.
+func retryAborted(fn func() error) error {
+	var err error
+	for range txAttempts {
+		err = fn()
 		var pgErr *pgconn.PgError
 		if !errors.As(err, &pgErr) || (pgErr.Code != "40P01" && pgErr.Code != "40001") {
 			return err
