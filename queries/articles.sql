@@ -301,10 +301,12 @@ DELETE FROM articles WHERE slug = $1 AND author_id = $2;
 -- is no such article or the favorite exists. The key-share lock, taken
 -- before the favorite row, keeps the article from being deleted until the
 -- statement commits, without blocking other favorites (they take no key
--- lock). The counters follow by trigger (schema/0007).
-WITH a AS (SELECT id FROM articles WHERE slug = sqlc.arg(slug) FOR KEY SHARE)
-INSERT INTO favorites (user_id, article_id)
-SELECT sqlc.arg(user_id), a.id FROM a
+-- lock). The counters follow by trigger (schema/0007); the article's
+-- created_at is copied here rather than looked up again by trigger
+-- (schema/0006).
+WITH a AS (SELECT id, created_at FROM articles WHERE slug = sqlc.arg(slug) FOR KEY SHARE)
+INSERT INTO favorites (user_id, article_id, article_created_at)
+SELECT sqlc.arg(user_id), a.id, a.created_at FROM a
 ON CONFLICT DO NOTHING;
 
 -- name: DeleteFavorite :execrows

@@ -19,11 +19,13 @@ ON CONFLICT (name) DO NOTHING;
 -- name: LinkArticleTags :exec
 -- Attaches the tags to the article in the given order. Run after CreateTags
 -- as a separate statement, so that tags another transaction committed
--- meanwhile are visible.
-INSERT INTO article_tags (article_id, tag_id, position)
-SELECT sqlc.arg(article_id)::bigint, t.id, n.ord
+-- meanwhile are visible. The article's created_at is copied for the tag's
+-- newest-first index (schema/0006).
+INSERT INTO article_tags (article_id, tag_id, position, article_created_at)
+SELECT a.id, t.id, n.ord, a.created_at
 FROM unnest(sqlc.arg(names)::text[]) WITH ORDINALITY AS n(name, ord)
-JOIN tags t ON t.name = n.name;
+JOIN tags t ON t.name = n.name
+JOIN articles a ON a.id = sqlc.arg(article_id)::bigint;
 
 -- name: UnlinkArticleTags :exec
 DELETE FROM article_tags WHERE article_id = $1;

@@ -16,7 +16,10 @@
 -- Triggers keep the copies in the writing transaction, for every writer
 -- (cascades included), like the counters of 0002:
 --   - a BEFORE INSERT row trigger on article_tags and favorites copies the
---     article's created_at; a change of articles.created_at (no API
+--     article's created_at when the insert leaves it out (the API's inserts
+--     give it, read from the article row they lock or link, which saves a
+--     lookup per row); changing a row's article_id or the copy itself
+--     copies it again, and a change of articles.created_at (no API
 --     operation makes one) is copied to its rows;
 --   - statement-level AFTER INSERT/DELETE triggers on article_tags rebuild
 --     tag_list of the articles the statement touched, one UPDATE per
@@ -95,9 +98,13 @@ BEGIN
 END $$;
 -- +goose StatementEnd
 
-CREATE TRIGGER article_tags_copy_created_at BEFORE INSERT OR UPDATE OF article_id ON article_tags
+CREATE TRIGGER article_tags_copy_created_at BEFORE INSERT ON article_tags
+    FOR EACH ROW WHEN (NEW.article_created_at IS NULL) EXECUTE FUNCTION copy_article_created_at();
+CREATE TRIGGER article_tags_recopy_created_at BEFORE UPDATE OF article_id, article_created_at ON article_tags
     FOR EACH ROW EXECUTE FUNCTION copy_article_created_at();
-CREATE TRIGGER favorites_copy_created_at BEFORE INSERT OR UPDATE OF article_id ON favorites
+CREATE TRIGGER favorites_copy_created_at BEFORE INSERT ON favorites
+    FOR EACH ROW WHEN (NEW.article_created_at IS NULL) EXECUTE FUNCTION copy_article_created_at();
+CREATE TRIGGER favorites_recopy_created_at BEFORE UPDATE OF article_id, article_created_at ON favorites
     FOR EACH ROW EXECUTE FUNCTION copy_article_created_at();
 CREATE TRIGGER articles_spread_created_at AFTER UPDATE OF created_at ON articles
     FOR EACH ROW WHEN (OLD.created_at IS DISTINCT FROM NEW.created_at) EXECUTE FUNCTION spread_article_created_at();

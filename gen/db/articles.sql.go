@@ -38,9 +38,9 @@ func (q *Queries) CreateArticle(ctx context.Context, arg CreateArticleParams) (i
 }
 
 const createFavorite = `-- name: CreateFavorite :execrows
-WITH a AS (SELECT id FROM articles WHERE slug = $2 FOR KEY SHARE)
-INSERT INTO favorites (user_id, article_id)
-SELECT $1, a.id FROM a
+WITH a AS (SELECT id, created_at FROM articles WHERE slug = $2 FOR KEY SHARE)
+INSERT INTO favorites (user_id, article_id, article_created_at)
+SELECT $1, a.id, a.created_at FROM a
 ON CONFLICT DO NOTHING
 `
 
@@ -53,7 +53,9 @@ type CreateFavoriteParams struct {
 // is no such article or the favorite exists. The key-share lock, taken
 // before the favorite row, keeps the article from being deleted until the
 // statement commits, without blocking other favorites (they take no key
-// lock). The counters follow by trigger (schema/0007).
+// lock). The counters follow by trigger (schema/0007); the article's
+// created_at is copied here rather than looked up again by trigger
+// (schema/0006).
 func (q *Queries) CreateFavorite(ctx context.Context, arg CreateFavoriteParams) (int64, error) {
 	result, err := q.db.Exec(ctx, createFavorite, arg.UserID, arg.Slug)
 	if err != nil {

@@ -25,22 +25,24 @@ func (q *Queries) CreateTags(ctx context.Context, names []string) error {
 }
 
 const linkArticleTags = `-- name: LinkArticleTags :exec
-INSERT INTO article_tags (article_id, tag_id, position)
-SELECT $1::bigint, t.id, n.ord
-FROM unnest($2::text[]) WITH ORDINALITY AS n(name, ord)
+INSERT INTO article_tags (article_id, tag_id, position, article_created_at)
+SELECT a.id, t.id, n.ord, a.created_at
+FROM unnest($1::text[]) WITH ORDINALITY AS n(name, ord)
 JOIN tags t ON t.name = n.name
+JOIN articles a ON a.id = $2::bigint
 `
 
 type LinkArticleTagsParams struct {
-	ArticleID int64
 	Names     []string
+	ArticleID int64
 }
 
 // Attaches the tags to the article in the given order. Run after CreateTags
 // as a separate statement, so that tags another transaction committed
-// meanwhile are visible.
+// meanwhile are visible. The article's created_at is copied for the tag's
+// newest-first index (schema/0006).
 func (q *Queries) LinkArticleTags(ctx context.Context, arg LinkArticleTagsParams) error {
-	_, err := q.db.Exec(ctx, linkArticleTags, arg.ArticleID, arg.Names)
+	_, err := q.db.Exec(ctx, linkArticleTags, arg.Names, arg.ArticleID)
 	return err
 }
 

@@ -283,7 +283,8 @@ func TestArticleCountsFollowEveryWrite(t *testing.T) {
 	sql("UPDATE tags SET name = 'Zig' WHERE name = 'go'")
 	sql("UPDATE articles SET created_at = created_at - interval '1 day' WHERE slug = $1", c2)
 	sql("UPDATE article_tags SET article_id = (SELECT id FROM articles WHERE slug = $1) WHERE article_id = (SELECT id FROM articles WHERE slug = $2) AND tag_id = (SELECT id FROM tags WHERE name = 'sql')", a2, c2)
-	checkCounts(t, a, conn, "tag renamed, article redated, tag link moved in SQL")
+	sql("UPDATE favorites SET article_created_at = 'epoch'")
+	checkCounts(t, a, conn, "tag renamed, article redated, tag link moved, copies overwritten in SQL")
 	fav(carol.Token, a2, false) // an article that outlives carol
 	sql("DELETE FROM users WHERE username = 'carol'")
 	checkCounts(t, a, conn, "user deleted in SQL")
