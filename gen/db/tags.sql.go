@@ -46,34 +46,23 @@ func (q *Queries) LinkArticleTags(ctx context.Context, arg LinkArticleTagsParams
 	return err
 }
 
-const listTags = `-- name: ListTags :many
-SELECT name
-FROM tags
-WHERE articles_count > 0
-ORDER BY articles_count DESC, name
-LIMIT 1000
+const listTags = `-- name: ListTags :one
+SELECT COALESCE(array_agg(t.name ORDER BY t.articles_count DESC, t.name), '{}')::text[] AS names
+FROM (SELECT name, articles_count
+      FROM tags
+      WHERE articles_count > 0
+      ORDER BY articles_count DESC, name
+      LIMIT 1000) t
 `
 
 // Tags in use by at least one article, most used first, by the counter
-// the article_tags triggers keep (schema/0002_article_counts.sql).
+// the article_tags triggers keep (schema/0002_article_counts.sql), as one
+// array: one row to read instead of one per tag.
 func (q *Queries) ListTags(ctx context.Context) ([]string, error) {
-	rows, err := q.db.Query(ctx, listTags)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []string{}
-	for rows.Next() {
-		var name string
-		if err := rows.Scan(&name); err != nil {
-			return nil, err
-		}
-		items = append(items, name)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
+	row := q.db.QueryRow(ctx, listTags)
+	var names []string
+	err := row.Scan(&names)
+	return names, err
 }
 
 const lockTagsOfArticle = `-- name: LockTagsOfArticle :exec
