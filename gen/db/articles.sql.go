@@ -273,13 +273,18 @@ type ListArticlesRow struct {
 //	ListArticlesByAuthor     articles_author_created_idx
 //	ListArticlesByFavoriter  favorites_user_created_idx
 //	ListFeedArticles         per followed author, articles_author_created_idx
-//	ListArticlesFiltered     two or three filters at once
+//	ListArticlesByFavoriterFiltered   favorited and author and/or tag:
+//	                         the user's favorites, checked one by one
+//	ListArticlesByAuthorAndTag        the author's articles, checked
 //
-// Every page reads limit + offset index entries, then fetches the page's
-// rows by primary key; the count is a counter row that triggers keep
-// (schema/0002_article_counts.sql). The count comes back even when the
-// page is past the end: on one row whose id is 0 (identities start at 1)
-// and whose other article columns are empty.
+// Every page reads limit + offset index entries (the filtered ones: as
+// many candidates as it takes), then fetches the page's rows by primary
+// key. A single filter's count is a counter row that triggers keep
+// (schema/0002_article_counts.sql); combined filters count their
+// candidates, as many as the user favorited or the author wrote. The
+// count comes back even when the page is past the end: on one row whose
+// id is 0 (identities start at 1) and whose other article columns are
+// empty.
 //
 // Plans are cached: PostgreSQL keeps a prepared statement's generic plan
 // (planned once per connection) only when it costs no more than the plans
@@ -287,8 +292,8 @@ type ListArticlesRow struct {
 // change those plans enter as uncorrelated subqueries, "(SELECT $n)",
 // evaluated once per execution but opaque to the planner: the page size
 // and offset (a known LIMIT 20 makes the custom plan far cheaper than the
-// generic one, which assumes a tenth of the rows) and the viewer (a NULL
-// viewer folds the flags away). With nothing to gain from re-planning,
+// generic one, which assumes a tenth of the rows), the viewer (a NULL
+// viewer folds the flags away) and an optional filter's NULL test. With nothing to gain from re-planning,
 // the generic plan is used from the sixth execution on
 // (TestListQueriesUseGenericPlans). Because the planner then assumes a
 // tenth of the rows, the page is capped at the spec's maximum limit (100)
@@ -432,6 +437,116 @@ func (q *Queries) ListArticlesByAuthor(ctx context.Context, arg ListArticlesByAu
 	return items, nil
 }
 
+const listArticlesByAuthorAndTag = `-- name: ListArticlesByAuthorAndTag :many
+SELECT total.n AS articles_count,
+       COALESCE(x.id, 0)::bigint AS id, COALESCE(x.slug, '')::text AS slug,
+       COALESCE(x.title, '')::text AS title, COALESCE(x.description, '')::text AS description,
+       COALESCE(x.created_at, 'epoch')::timestamptz AS created_at,
+       COALESCE(x.updated_at, 'epoch')::timestamptz AS updated_at,
+       COALESCE(x.favorites_count, 0)::int AS favorites_count,
+       COALESCE(x.username, '')::text AS username, COALESCE(x.bio, '')::text AS bio,
+       COALESCE(x.image, '')::text AS image, COALESCE(x.tag_list, '{}')::text[] AS tag_list,
+       COALESCE(x.favorited, false)::bool AS favorited, COALESCE(x.following, false)::bool AS following
+FROM (SELECT count(*) AS n FROM articles c
+      WHERE c.author_id = (SELECT cu.id FROM users cu WHERE cu.username = $1)
+        AND EXISTS (SELECT 1 FROM article_tags ct
+                    WHERE ct.article_id = c.id
+                      AND ct.tag_id = (SELECT tt.id FROM tags tt WHERE tt.name = $2) OFFSET 0)) total
+LEFT JOIN (
+    SELECT a.id, a.slug, a.title, a.description,
+           a.created_at, a.updated_at, a.favorites_count,
+           u.username, u.bio, u.image, a.tag_list,
+           EXISTS (SELECT 1 FROM favorites f
+                   WHERE f.user_id = (SELECT $3::bigint) AND f.article_id = a.id OFFSET 0) AS favorited,
+           EXISTS (SELECT 1 FROM follows fo
+                   WHERE fo.follower_id = (SELECT $3::bigint) AND fo.followee_id = a.author_id OFFSET 0) AS following
+    FROM (
+        SELECT page.id, page.created_at FROM (
+            SELECT x.id, x.created_at FROM articles x
+            WHERE x.author_id = (SELECT su.id FROM users su WHERE su.username = $1)
+              AND EXISTS (SELECT 1 FROM article_tags xt
+                          WHERE xt.article_id = x.id
+                            AND xt.tag_id = (SELECT st.id FROM tags st WHERE st.name = $2) OFFSET 0)
+            ORDER BY x.created_at DESC, x.id DESC
+            LIMIT (SELECT $5::int) OFFSET (SELECT $4::int)
+        ) page LIMIT 100
+    ) p
+    CROSS JOIN LATERAL (SELECT ar.id, ar.slug, ar.author_id, ar.title, ar.description, ar.body, ar.favorites_count, ar.created_at, ar.updated_at, ar.tag_list FROM articles ar WHERE ar.id = p.id OFFSET 0) a
+    CROSS JOIN LATERAL (SELECT us.id, us.username, us.email, us.password_hash, us.bio, us.image, us.created_at, us.updated_at, us.articles_count, us.favorites_count, us.token_generation, us.kept_token_sha256 FROM users us WHERE us.id = a.author_id OFFSET 0) u
+) x ON true
+ORDER BY x.created_at DESC, x.id DESC
+`
+
+type ListArticlesByAuthorAndTagParams struct {
+	Author     string
+	Tag        string
+	ViewerID   *int64
+	PageOffset int32
+	PageLimit  int32
+}
+
+type ListArticlesByAuthorAndTagRow struct {
+	ArticlesCount  int64
+	ID             int64
+	Slug           string
+	Title          string
+	Description    string
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+	FavoritesCount int32
+	Username       string
+	Bio            string
+	Image          string
+	TagList        []string
+	Favorited      bool
+	Following      bool
+}
+
+// The author's articles with the tag: the author's articles, newest first
+// (articles_author_created_idx), each checked by primary key (OFFSET 0:
+// probes, not a hash of all the tag's links). The count
+// counts them, so it costs what the author wrote.
+func (q *Queries) ListArticlesByAuthorAndTag(ctx context.Context, arg ListArticlesByAuthorAndTagParams) ([]ListArticlesByAuthorAndTagRow, error) {
+	rows, err := q.db.Query(ctx, listArticlesByAuthorAndTag,
+		arg.Author,
+		arg.Tag,
+		arg.ViewerID,
+		arg.PageOffset,
+		arg.PageLimit,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ListArticlesByAuthorAndTagRow{}
+	for rows.Next() {
+		var i ListArticlesByAuthorAndTagRow
+		if err := rows.Scan(
+			&i.ArticlesCount,
+			&i.ID,
+			&i.Slug,
+			&i.Title,
+			&i.Description,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.FavoritesCount,
+			&i.Username,
+			&i.Bio,
+			&i.Image,
+			&i.TagList,
+			&i.Favorited,
+			&i.Following,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const listArticlesByFavoriter = `-- name: ListArticlesByFavoriter :many
 SELECT total.n AS articles_count,
        COALESCE(x.id, 0)::bigint AS id, COALESCE(x.slug, '')::text AS slug,
@@ -531,6 +646,129 @@ func (q *Queries) ListArticlesByFavoriter(ctx context.Context, arg ListArticlesB
 	return items, nil
 }
 
+const listArticlesByFavoriterFiltered = `-- name: ListArticlesByFavoriterFiltered :many
+SELECT total.n AS articles_count,
+       COALESCE(x.id, 0)::bigint AS id, COALESCE(x.slug, '')::text AS slug,
+       COALESCE(x.title, '')::text AS title, COALESCE(x.description, '')::text AS description,
+       COALESCE(x.created_at, 'epoch')::timestamptz AS created_at,
+       COALESCE(x.updated_at, 'epoch')::timestamptz AS updated_at,
+       COALESCE(x.favorites_count, 0)::int AS favorites_count,
+       COALESCE(x.username, '')::text AS username, COALESCE(x.bio, '')::text AS bio,
+       COALESCE(x.image, '')::text AS image, COALESCE(x.tag_list, '{}')::text[] AS tag_list,
+       COALESCE(x.favorited, false)::bool AS favorited, COALESCE(x.following, false)::bool AS following
+FROM (SELECT count(*) AS n FROM favorites c
+      WHERE c.user_id = (SELECT cu.id FROM users cu WHERE cu.username = $1)
+        AND ((SELECT $2::text) IS NULL
+             OR (SELECT ca.author_id FROM articles ca WHERE ca.id = c.article_id)
+                = (SELECT ua.id FROM users ua WHERE ua.username = (SELECT $2::text)))
+        AND ((SELECT $3::text) IS NULL
+             OR EXISTS (SELECT 1 FROM article_tags ct
+                        WHERE ct.article_id = c.article_id
+                          AND ct.tag_id = (SELECT tt.id FROM tags tt WHERE tt.name = (SELECT $3::text)) OFFSET 0))) total
+LEFT JOIN (
+    SELECT a.id, a.slug, a.title, a.description,
+           a.created_at, a.updated_at, a.favorites_count,
+           u.username, u.bio, u.image, a.tag_list,
+           EXISTS (SELECT 1 FROM favorites f
+                   WHERE f.user_id = (SELECT $4::bigint) AND f.article_id = a.id OFFSET 0) AS favorited,
+           EXISTS (SELECT 1 FROM follows fo
+                   WHERE fo.follower_id = (SELECT $4::bigint) AND fo.followee_id = a.author_id OFFSET 0) AS following
+    FROM (
+        SELECT page.id, page.created_at FROM (
+            SELECT x.article_id AS id, x.article_created_at AS created_at FROM favorites x
+            WHERE x.user_id = (SELECT su.id FROM users su WHERE su.username = $1)
+              AND ((SELECT $2::text) IS NULL
+                   OR (SELECT xa.author_id FROM articles xa WHERE xa.id = x.article_id)
+                      = (SELECT sa.id FROM users sa WHERE sa.username = (SELECT $2::text)))
+              AND ((SELECT $3::text) IS NULL
+                   OR EXISTS (SELECT 1 FROM article_tags xt
+                              WHERE xt.article_id = x.article_id
+                                AND xt.tag_id = (SELECT st.id FROM tags st WHERE st.name = (SELECT $3::text)) OFFSET 0))
+            ORDER BY x.article_created_at DESC, x.article_id DESC
+            LIMIT (SELECT $6::int) OFFSET (SELECT $5::int)
+        ) page LIMIT 100
+    ) p
+    CROSS JOIN LATERAL (SELECT ar.id, ar.slug, ar.author_id, ar.title, ar.description, ar.body, ar.favorites_count, ar.created_at, ar.updated_at, ar.tag_list FROM articles ar WHERE ar.id = p.id OFFSET 0) a
+    CROSS JOIN LATERAL (SELECT us.id, us.username, us.email, us.password_hash, us.bio, us.image, us.created_at, us.updated_at, us.articles_count, us.favorites_count, us.token_generation, us.kept_token_sha256 FROM users us WHERE us.id = a.author_id OFFSET 0) u
+) x ON true
+ORDER BY x.created_at DESC, x.id DESC
+`
+
+type ListArticlesByFavoriterFilteredParams struct {
+	Favorited  string
+	Author     *string
+	Tag        *string
+	ViewerID   *int64
+	PageOffset int32
+	PageLimit  int32
+}
+
+type ListArticlesByFavoriterFilteredRow struct {
+	ArticlesCount  int64
+	ID             int64
+	Slug           string
+	Title          string
+	Description    string
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+	FavoritesCount int32
+	Username       string
+	Bio            string
+	Image          string
+	TagList        []string
+	Favorited      bool
+	Following      bool
+}
+
+// The articles the user favorited that also match an author, a tag or
+// both: the user's favorites, newest article first
+// (favorites_user_created_idx), each checked by primary key: its
+// article's author, its tag link (OFFSET 0 keeps that a probe rather than
+// a hash of all the tag's links). The count
+// counts them, so it costs what the user's favorites are, however many
+// articles there are.
+func (q *Queries) ListArticlesByFavoriterFiltered(ctx context.Context, arg ListArticlesByFavoriterFilteredParams) ([]ListArticlesByFavoriterFilteredRow, error) {
+	rows, err := q.db.Query(ctx, listArticlesByFavoriterFiltered,
+		arg.Favorited,
+		arg.Author,
+		arg.Tag,
+		arg.ViewerID,
+		arg.PageOffset,
+		arg.PageLimit,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ListArticlesByFavoriterFilteredRow{}
+	for rows.Next() {
+		var i ListArticlesByFavoriterFilteredRow
+		if err := rows.Scan(
+			&i.ArticlesCount,
+			&i.ID,
+			&i.Slug,
+			&i.Title,
+			&i.Description,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.FavoritesCount,
+			&i.Username,
+			&i.Bio,
+			&i.Image,
+			&i.TagList,
+			&i.Favorited,
+			&i.Following,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const listArticlesByTag = `-- name: ListArticlesByTag :many
 SELECT total.n AS articles_count,
        COALESCE(x.id, 0)::bigint AS id, COALESCE(x.slug, '')::text AS slug,
@@ -604,114 +842,6 @@ func (q *Queries) ListArticlesByTag(ctx context.Context, arg ListArticlesByTagPa
 	items := []ListArticlesByTagRow{}
 	for rows.Next() {
 		var i ListArticlesByTagRow
-		if err := rows.Scan(
-			&i.ArticlesCount,
-			&i.ID,
-			&i.Slug,
-			&i.Title,
-			&i.Description,
-			&i.CreatedAt,
-			&i.UpdatedAt,
-			&i.FavoritesCount,
-			&i.Username,
-			&i.Bio,
-			&i.Image,
-			&i.TagList,
-			&i.Favorited,
-			&i.Following,
-		); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
-const listArticlesFiltered = `-- name: ListArticlesFiltered :many
-WITH filtered AS NOT MATERIALIZED (
-    SELECT a.id, a.created_at
-    FROM articles a
-    WHERE ($2::text IS NULL
-           OR a.author_id = (SELECT u.id FROM users u WHERE u.username = $2))
-      AND ($3::text IS NULL
-           OR a.id IN (SELECT at.article_id FROM article_tags at
-                       WHERE at.tag_id = (SELECT t.id FROM tags t WHERE t.name = $3)))
-      AND ($4::text IS NULL
-           OR a.id IN (SELECT f.article_id FROM favorites f
-                       WHERE f.user_id = (SELECT u.id FROM users u WHERE u.username = $4)))
-),
-page AS (
-    SELECT id, created_at FROM filtered
-    ORDER BY created_at DESC, id DESC
-    LIMIT $6::int OFFSET $5::int
-)
-SELECT total.n AS articles_count,
-       COALESCE(a.id, 0)::bigint AS id, COALESCE(a.slug, '')::text AS slug,
-       COALESCE(a.title, '')::text AS title, COALESCE(a.description, '')::text AS description,
-       COALESCE(a.created_at, 'epoch')::timestamptz AS created_at,
-       COALESCE(a.updated_at, 'epoch')::timestamptz AS updated_at,
-       COALESCE(a.favorites_count, 0)::int AS favorites_count,
-       COALESCE(u.username, '')::text AS username, COALESCE(u.bio, '')::text AS bio,
-       COALESCE(u.image, '')::text AS image, COALESCE(a.tag_list, '{}')::text[] AS tag_list,
-       EXISTS (SELECT 1 FROM favorites f
-               WHERE f.user_id = $1 AND f.article_id = a.id) AS favorited,
-       EXISTS (SELECT 1 FROM follows fo
-               WHERE fo.follower_id = $1 AND fo.followee_id = a.author_id) AS following
-FROM (SELECT count(*) AS n FROM filtered) total
-LEFT JOIN page p ON true
-LEFT JOIN articles a ON a.id = p.id
-LEFT JOIN users u ON u.id = a.author_id
-ORDER BY p.created_at DESC, p.id DESC
-`
-
-type ListArticlesFilteredParams struct {
-	ViewerID   *int64
-	Author     *string
-	Tag        *string
-	Favorited  *string
-	PageOffset int32
-	PageLimit  int32
-}
-
-type ListArticlesFilteredRow struct {
-	ArticlesCount  int64
-	ID             int64
-	Slug           string
-	Title          string
-	Description    string
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
-	FavoritesCount int32
-	Username       string
-	Bio            string
-	Image          string
-	TagList        []string
-	Favorited      bool
-	Following      bool
-}
-
-// Two or three filters at once (NULL = not filtering; PostgreSQL plans
-// this one for the actual parameters, folding the `IS NULL OR` tests
-// away). The count is exact: it counts the matching articles.
-func (q *Queries) ListArticlesFiltered(ctx context.Context, arg ListArticlesFilteredParams) ([]ListArticlesFilteredRow, error) {
-	rows, err := q.db.Query(ctx, listArticlesFiltered,
-		arg.ViewerID,
-		arg.Author,
-		arg.Tag,
-		arg.Favorited,
-		arg.PageOffset,
-		arg.PageLimit,
-	)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []ListArticlesFilteredRow{}
-	for rows.Next() {
-		var i ListArticlesFilteredRow
 		if err := rows.Scan(
 			&i.ArticlesCount,
 			&i.ID,

@@ -145,7 +145,8 @@ func articleBySlug(ctx context.Context, q *db.Queries, slug string) (api.Article
 // columns, one statement per kind of list.
 type listRow interface {
 	db.ListArticlesRow | db.ListArticlesByTagRow | db.ListArticlesByAuthorRow |
-		db.ListArticlesByFavoriterRow | db.ListArticlesFilteredRow | db.ListFeedArticlesRow
+		db.ListArticlesByFavoriterRow | db.ListArticlesByFavoriterFilteredRow |
+		db.ListArticlesByAuthorAndTagRow | db.ListFeedArticlesRow
 }
 
 // articlePage turns the rows of a list statement into the response: the
@@ -174,35 +175,35 @@ func articlePage[R listRow](rows []R) api.MultipleArticlesOKJSONResponse {
 	return out
 }
 
-// listArticles runs the list statement made for the filters present: one
-// per single filter, each starting from its own index, and one for
-// combined filters (queries/articles.sql). Still one statement per page.
+// listArticles runs the list statement made for the filters present, each
+// starting from the smallest set it can (queries/articles.sql): a single
+// filter's own index, or for combined filters the favoriter's favorites,
+// else the author's articles. Still one statement per page.
 func listArticles(ctx context.Context, q *db.Queries, p api.GetArticlesParams) (api.MultipleArticlesOKJSONResponse, error) {
 	limit, offset := pageBounds(p.Limit, p.Offset)
 	viewer := viewerOf(ctx)
-	filters := 0
-	for _, f := range []*string{p.Tag, p.Author, p.Favorited} {
-		if f != nil {
-			filters++
-		}
-	}
 	switch {
-	case filters == 0:
-		rows, err := q.ListArticles(ctx, db.ListArticlesParams{ViewerID: viewer, PageLimit: limit, PageOffset: offset})
-		return articlePage(rows), err
-	case filters > 1:
-		rows, err := q.ListArticlesFiltered(ctx, db.ListArticlesFilteredParams{
-			ViewerID: viewer, Author: p.Author, Tag: p.Tag, Favorited: p.Favorited, PageLimit: limit, PageOffset: offset,
+	case p.Favorited != nil && (p.Author != nil || p.Tag != nil):
+		rows, err := q.ListArticlesByFavoriterFiltered(ctx, db.ListArticlesByFavoriterFilteredParams{
+			Favorited: *p.Favorited, Author: p.Author, Tag: p.Tag, ViewerID: viewer, PageLimit: limit, PageOffset: offset,
 		})
 		return articlePage(rows), err
-	case p.Tag != nil:
-		rows, err := q.ListArticlesByTag(ctx, db.ListArticlesByTagParams{Tag: *p.Tag, ViewerID: viewer, PageLimit: limit, PageOffset: offset})
+	case p.Author != nil && p.Tag != nil:
+		rows, err := q.ListArticlesByAuthorAndTag(ctx, db.ListArticlesByAuthorAndTagParams{
+			Author: *p.Author, Tag: *p.Tag, ViewerID: viewer, PageLimit: limit, PageOffset: offset,
+		})
+		return articlePage(rows), err
+	case p.Favorited != nil:
+		rows, err := q.ListArticlesByFavoriter(ctx, db.ListArticlesByFavoriterParams{Favorited: *p.Favorited, ViewerID: viewer, PageLimit: limit, PageOffset: offset})
 		return articlePage(rows), err
 	case p.Author != nil:
 		rows, err := q.ListArticlesByAuthor(ctx, db.ListArticlesByAuthorParams{Author: *p.Author, ViewerID: viewer, PageLimit: limit, PageOffset: offset})
 		return articlePage(rows), err
+	case p.Tag != nil:
+		rows, err := q.ListArticlesByTag(ctx, db.ListArticlesByTagParams{Tag: *p.Tag, ViewerID: viewer, PageLimit: limit, PageOffset: offset})
+		return articlePage(rows), err
 	default:
-		rows, err := q.ListArticlesByFavoriter(ctx, db.ListArticlesByFavoriterParams{Favorited: *p.Favorited, ViewerID: viewer, PageLimit: limit, PageOffset: offset})
+		rows, err := q.ListArticles(ctx, db.ListArticlesParams{ViewerID: viewer, PageLimit: limit, PageOffset: offset})
 		return articlePage(rows), err
 	}
 }

@@ -70,6 +70,20 @@ func TestListQueriesUseGenericPlans(t *testing.T) {
 				_, err := q.ListArticlesByFavoriter(ctx, db.ListArticlesByFavoriterParams{Favorited: "user3", ViewerID: v, PageLimit: 20, PageOffset: offset})
 				return err
 			},
+			"ListArticlesByFavoriterFiltered": func() error {
+				author := "user2"
+				if i%2 == 0 {
+					author = ""
+				}
+				_, err := q.ListArticlesByFavoriterFiltered(ctx, db.ListArticlesByFavoriterFilteredParams{
+					Favorited: "user3", Author: orNull(author), Tag: ptr("go"), ViewerID: v, PageLimit: 20, PageOffset: offset,
+				})
+				return err
+			},
+			"ListArticlesByAuthorAndTag": func() error {
+				_, err := q.ListArticlesByAuthorAndTag(ctx, db.ListArticlesByAuthorAndTagParams{Author: "user2", Tag: "go", ViewerID: v, PageLimit: 20, PageOffset: offset})
+				return err
+			},
 			"ListFeedArticles": func() error {
 				_, err := q.ListFeedArticles(ctx, db.ListFeedArticlesParams{FollowerID: 1, ViewerID: &viewer, PageLimit: 20, PageOffset: offset})
 				return err
@@ -110,7 +124,7 @@ func TestListQueriesUseGenericPlans(t *testing.T) {
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
-	if len(seen) != 6 {
-		t.Errorf("found the prepared statements of %v, want 6", seen)
+	if len(seen) != 8 {
+		t.Errorf("found the prepared statements of %v, want 8", seen)
 	}
 }
