@@ -89,8 +89,8 @@ FROM generate_series(1, %[3]d) g,
                                       'sed','do','eiusmod','tempor','incididunt','ut','labore','magna'])[1 + floor(random() * 16)::int]) AS w
               FROM generate_series(1, 12 + (g %% 2) * 0)) words;
 
-INSERT INTO article_tags (article_id, tag_id, position)
-SELECT a.id, t.id, row_number() OVER (PARTITION BY a.id ORDER BY t.r)
+INSERT INTO article_tags (article_id, tag_id, position, article_created_at)
+SELECT a.id, t.id, row_number() OVER (PARTITION BY a.id ORDER BY t.r), a.created_at
 FROM articles a
 CROSS JOIN LATERAL (SELECT id, random() + a.id * 0 AS r FROM tags ORDER BY 2 LIMIT 1 + (a.id * 13) %% 4) t;
 
@@ -104,16 +104,37 @@ INSERT INTO comments (article_id, author_id, body)
 SELECT %[3]d / 2, 1 + g, 'A comment on the sample article, number ' || g
 FROM generate_series(1, 5) g;
 
-INSERT INTO favorites (user_id, article_id)
-SELECT 3, 1 + (g * 197) %% %[3]d FROM generate_series(1, %[6]d) g
-ON CONFLICT DO NOTHING;
-INSERT INTO favorites (user_id, article_id)
-SELECT DISTINCT 1 + floor(random() * %[2]d)::int, 1 + floor(random() * %[3]d)::int
-FROM generate_series(1, %[5]d) g
-LIMIT %[5]d - %[6]d
-ON CONFLICT DO NOTHING;
+CREATE TEMP TABLE seed_favorites AS
+SELECT user_id, article_id, row_number() OVER (PARTITION BY user_id ORDER BY article_id) AS rank
+FROM (SELECT 3 AS user_id, 1 + (g * 197) %% %[3]d AS article_id FROM generate_series(1, %[6]d) g
+      UNION
+      (SELECT DISTINCT 1 + floor(random() * %[2]d)::int, 1 + floor(random() * %[3]d)::int
+       FROM generate_series(1, %[5]d) g
+       LIMIT %[5]d - %[6]d)) f;
+%[11]s
+DROP TABLE seed_favorites;
 `, hash, p.users, p.articles, p.comments, p.favorites, p.heavy, p.feedFollows, p.follows,
-		strings.Join(tags, ","), author)
+		strings.Join(tags, ","), author, favoriteBatches())
+}
+
+// favoriteBatches inserts the favorites a user's first, second, ... at a
+// time, each batch a statement (and transaction) of its own, as users
+// favorite over time: one statement giving a user many favorites updates
+// that user's counter row again and again within one transaction.
+func favoriteBatches() string {
+	var b strings.Builder
+	batch := func(cond string) {
+		fmt.Fprintf(&b, `INSERT INTO favorites (user_id, article_id, article_created_at)
+SELECT s.user_id, s.article_id, a.created_at FROM seed_favorites s JOIN articles a ON a.id = s.article_id
+WHERE %s ORDER BY s.article_id
+ON CONFLICT DO NOTHING;
+`, cond)
+	}
+	for k := 1; k <= 40; k++ {
+		batch(fmt.Sprintf("s.rank = %d", k))
+	}
+	batch("s.rank > 40")
+	return b.String()
 }
 
 // seed creates database name on the cluster at adminURL, migrates it and
@@ -133,9 +154,34 @@ func seed(ctx context.Context, b *bench, name string, p profile) (string, error)
 	if err != nil {
 		return "", err
 	}
-	if err := execSQL(ctx, url, seedSQL(p, string(hash))); err != nil {
-		return "", fmt.Errorf("seed %s: %w", name, err)
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return "", err
 	}
+	defer conn.Close(ctx)
+	// One statement (one transaction) at a time, timed per table.
+	var tables []string
+	took := map[string]time.Duration{}
+	for _, stmt := range strings.Split(seedSQL(p, string(hash)), ";\n") {
+		if stmt = strings.TrimSpace(stmt); stmt == "" {
+			continue
+		}
+		t := time.Now()
+		if _, err := conn.Exec(ctx, stmt); err != nil {
+			return "", fmt.Errorf("seed %s: %w\n%s", name, err, stmt)
+		}
+		if f := strings.Fields(stmt); len(f) > 2 && f[0] == "INSERT" {
+			if _, ok := took[f[2]]; !ok {
+				tables = append(tables, f[2])
+			}
+			took[f[2]] += time.Since(t)
+		}
+	}
+	var steps []string
+	for _, t := range tables {
+		steps = append(steps, fmt.Sprintf("%s %s", t, took[t].Round(10*time.Millisecond)))
+	}
+	b.logf("seed %s: %s", name, strings.Join(steps, ", "))
 	if b.ceilingDir != "" {
 		schema, err := os.ReadFile(filepath.Join(b.ceilingDir, "schema.sql"))
 		if err != nil {
