@@ -192,6 +192,10 @@ func (b *bench) main(ctx context.Context) error {
 		b.report(f)
 		f.Close()
 	}
+	if f, err := os.Create(filepath.Join(b.out, "runs.tsv")); err == nil {
+		b.tsv(f)
+		f.Close()
+	}
 	if b.hold {
 		b.logf("holding: PostgreSQL on port %d (user postgres); interrupt to stop", b.cluster.Port)
 		<-ctx.Done()
