@@ -125,6 +125,7 @@ func run(ctx context.Context, args []string, environ map[string]string, stdout, 
 	if cmd == config.Migrate {
 		return migrate(ctx, cfg, log)
 	}
+	tuneGC(environ)
 	return Serve(ctx, cfg, nil, log)
 }
 
