@@ -19,6 +19,8 @@
 //
 //	sophsapp  the binary as configured in production (LOG_LEVEL=info)
 //	warn      a second instance with LOG_LEVEL=warn (what logging costs)
+//	alt       a second instance with the -alt-env variables added (an
+//	          experiment: GOGC=100, DATABASE_MAX_CONNS=4, ...)
 //	nginx     sophsapp behind the shipped Nginx site (TLS, access log;
 //	          the rate limit raised, since all the load comes from one address)
 //	ceiling   the bare reference server in -ceiling, on a copy of the same
@@ -69,6 +71,8 @@ type bench struct {
 	cpuProfile           bool
 	hold                 bool
 	out                  string
+	altEnv               []string
+	jwtSecret            string
 
 	tmp       string
 	cluster   *pgtest.Cluster
@@ -82,7 +86,7 @@ type bench struct {
 }
 
 func main() {
-	b := &bench{hz: 100, progress: os.Stderr}
+	b := &bench{hz: 100, progress: os.Stderr, jwtSecret: rand.Text() + rand.Text()}
 	var profiles, targets, endpoints string
 	flag.StringVar(&profiles, "profiles", "small,big", "data sets to measure: small (20 users, 200 articles), big (10,000 users, 100,000 articles)")
 	flag.StringVar(&targets, "targets", "sophsapp", "servers to compare, alternated endpoint by endpoint: sophsapp, warn, nginx, ceiling")
@@ -100,10 +104,12 @@ func main() {
 	flag.BoolVar(&b.cpuProfile, "cpuprofile", false, "save a CPU profile of the sophsapp target per run (PPROF_ADDR) in -out")
 	flag.BoolVar(&b.hold, "hold", false, "after the runs, keep PostgreSQL and the servers up until interrupted (for EXPLAIN)")
 	flag.StringVar(&b.out, "out", "", "directory for the results (default: a new one under /tmp)")
+	altEnv := flag.String("alt-env", "", "comma-separated NAME=value pairs for the alt target")
 	flag.Parse()
 	b.profiles = split(profiles)
 	b.targets = split(targets)
 	b.endpoints = split(endpoints)
+	b.altEnv = split(*altEnv)
 	if hz, err := exec.Command("getconf", "CLK_TCK").Output(); err == nil {
 		if v, err := strconv.ParseFloat(strings.TrimSpace(string(hz)), 64); err == nil {
 			b.hz = v
@@ -141,7 +147,7 @@ func (b *bench) cleanup() {
 
 func (b *bench) main(ctx context.Context) error {
 	for _, t := range b.targets {
-		if !slices.Contains([]string{"sophsapp", "warn", "nginx", "ceiling"}, t) {
+		if !slices.Contains([]string{"sophsapp", "warn", "alt", "nginx", "ceiling"}, t) {
 			return fmt.Errorf("unknown target %q", t)
 		}
 	}
@@ -356,7 +362,7 @@ func (p *process) stop() {
 func (p *process) pid() int { return p.cmd.Process.Pid }
 
 // startSophsapp starts the binary on url with LOG_LEVEL level.
-func (b *bench) startSophsapp(ctx context.Context, name, dbURL, level string, pprof bool) (*process, error) {
+func (b *bench) startSophsapp(ctx context.Context, name, dbURL, level string, pprof bool, extra ...string) (*process, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -365,7 +371,7 @@ func (b *bench) startSophsapp(ctx context.Context, name, dbURL, level string, pp
 		"PATH=" + os.Getenv("PATH"),
 		"DATABASE_URL=" + dbURL,
 		"LISTEN_ADDR=127.0.0.1:" + strconv.Itoa(port),
-		"JWT_SECRET=" + rand.Text() + rand.Text(),
+		"JWT_SECRET=" + b.jwtSecret, // one for every instance: the tokens work on each
 		"APP_ENV=production",
 		"LOG_LEVEL=" + level,
 		"DATABASE_MAX_CONNS=" + strconv.Itoa(b.pool),
@@ -380,7 +386,7 @@ func (b *bench) startSophsapp(ctx context.Context, name, dbURL, level string, pp
 	}
 	cmd := exec.Command(b.binary, "serve")
 	cmd.Dir = b.tmp // no .env is read from here
-	cmd.Env = env
+	cmd.Env = append(env, extra...)
 	url := "http://127.0.0.1:" + strconv.Itoa(port)
 	return b.start(ctx, name, url, url+"/api/health", cmd, filepath.Join(b.tmp, name+".log"))
 }

@@ -60,6 +60,10 @@ func (b *bench) profile(ctx context.Context, p profile) error {
 			if servers[t], err = b.startSophsapp(ctx, "warn-"+p.name, url, "warn", false); err != nil {
 				return err
 			}
+		case "alt":
+			if servers[t], err = b.startSophsapp(ctx, "alt-"+p.name, url, b.logLevel, false, b.altEnv...); err != nil {
+				return err
+			}
 		case "ceiling":
 			if servers[t], err = b.startCeiling(ctx, url); err != nil {
 				return err
