@@ -85,6 +85,7 @@ func (b *bench) startNginx(ctx context.Context, app *process) (*process, error) 
 		// counts a burst per millisecond, so the burst must go too).
 		{"rate=10r/s", "rate=1000000r/s"},
 		{"burst=20 nodelay", "burst=1000000 nodelay"},
+		{"burst=100 nodelay", "burst=1000000 nodelay"},
 	})
 	if err != nil {
 		return nil, err
