@@ -335,10 +335,11 @@ function setup(thread)
   thread:set("tid", counter)
   counter = counter + 1
 end
-local n, pending
+local n, k, pending
 function init(args)
   math.randomseed(tid * 7919)
   n = tid * 1000000
+  k = 0
 end
 local function hdr(tok)
   return { ["Authorization"] = "Token " .. tok, ["Content-Type"] = "application/json" }
@@ -352,7 +353,8 @@ function request()
   end
   local tok = tokens[math.random(#tokens)]
   local slug = slugs[math.random(#slugs)]
-  local step = (mix == "favorite") and 0 or (n %% 3)
+  k = k + 1
+  local step = (mix == "favorite") and 0 or (k %% 3)
   if step == 0 then
     pending = { slug = slug, tok = tok }
     return wrk.format("POST", "/api/articles/" .. slug .. "/favorite", hdr(tok))
