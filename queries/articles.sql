@@ -13,6 +13,8 @@
 --   ListArticlesByFavoriterFiltered   favorited and author and/or tag:
 --                            the user's favorites, checked one by one
 --   ListArticlesByAuthorAndTag        the author's articles, checked
+--                            (both check their candidates once, in a
+--                            materialized CTE, for the count and the page)
 --
 -- Every page reads limit + offset index entries (the filtered ones: as
 -- many candidates as it takes), then fetches the page's rows by primary
@@ -176,12 +178,21 @@ ORDER BY x.created_at DESC, x.id DESC;
 
 -- name: ListArticlesByFavoriterFiltered :many
 -- The articles the user favorited that also match an author, a tag or
--- both: the user's favorites, newest article first
--- (favorites_user_created_idx), each checked by primary key: its
--- article's author, its tag link (OFFSET 0 keeps that a probe rather than
--- a hash of all the tag's links). The count
--- counts them, so it costs what the user's favorites are, however many
--- articles there are.
+-- both: the user's favorites, each checked by primary key (its article's
+-- author, its tag link; OFFSET 0 keeps that a probe rather than a hash of
+-- all the tag's links), once, for the count and the page both. It costs
+-- what the user favorited, however many articles there are.
+WITH matching AS MATERIALIZED (
+    SELECT x.article_id AS id, x.article_created_at AS created_at FROM favorites x
+    WHERE x.user_id = (SELECT su.id FROM users su WHERE su.username = sqlc.arg(favorited))
+      AND ((SELECT sqlc.narg(author)::text) IS NULL
+           OR (SELECT xa.author_id FROM articles xa WHERE xa.id = x.article_id)
+              = (SELECT sa.id FROM users sa WHERE sa.username = (SELECT sqlc.narg(author)::text)))
+      AND ((SELECT sqlc.narg(tag)::text) IS NULL
+           OR EXISTS (SELECT 1 FROM article_tags xt
+                      WHERE xt.article_id = x.article_id
+                        AND xt.tag_id = (SELECT st.id FROM tags st WHERE st.name = (SELECT sqlc.narg(tag)::text)) OFFSET 0))
+)
 SELECT total.n AS articles_count,
        COALESCE(x.id, 0)::bigint AS id, COALESCE(x.slug, '')::text AS slug,
        COALESCE(x.title, '')::text AS title, COALESCE(x.description, '')::text AS description,
@@ -191,15 +202,7 @@ SELECT total.n AS articles_count,
        COALESCE(x.username, '')::text AS username, COALESCE(x.bio, '')::text AS bio,
        COALESCE(x.image, '')::text AS image, COALESCE(x.tag_list, '{}')::text[] AS tag_list,
        COALESCE(x.favorited, false)::bool AS favorited, COALESCE(x.following, false)::bool AS following
-FROM (SELECT count(*) AS n FROM favorites c
-      WHERE c.user_id = (SELECT cu.id FROM users cu WHERE cu.username = sqlc.arg(favorited))
-        AND ((SELECT sqlc.narg(author)::text) IS NULL
-             OR (SELECT ca.author_id FROM articles ca WHERE ca.id = c.article_id)
-                = (SELECT ua.id FROM users ua WHERE ua.username = (SELECT sqlc.narg(author)::text)))
-        AND ((SELECT sqlc.narg(tag)::text) IS NULL
-             OR EXISTS (SELECT 1 FROM article_tags ct
-                        WHERE ct.article_id = c.article_id
-                          AND ct.tag_id = (SELECT tt.id FROM tags tt WHERE tt.name = (SELECT sqlc.narg(tag)::text)) OFFSET 0))) total
+FROM (SELECT count(*) AS n FROM matching) total
 LEFT JOIN (
     SELECT a.id, a.slug, a.title, a.description,
            a.created_at, a.updated_at, a.favorites_count,
@@ -210,16 +213,8 @@ LEFT JOIN (
                    WHERE fo.follower_id = (SELECT sqlc.narg(viewer_id)::bigint) AND fo.followee_id = a.author_id OFFSET 0) AS following
     FROM (
         SELECT page.id, page.created_at FROM (
-            SELECT x.article_id AS id, x.article_created_at AS created_at FROM favorites x
-            WHERE x.user_id = (SELECT su.id FROM users su WHERE su.username = sqlc.arg(favorited))
-              AND ((SELECT sqlc.narg(author)::text) IS NULL
-                   OR (SELECT xa.author_id FROM articles xa WHERE xa.id = x.article_id)
-                      = (SELECT sa.id FROM users sa WHERE sa.username = (SELECT sqlc.narg(author)::text)))
-              AND ((SELECT sqlc.narg(tag)::text) IS NULL
-                   OR EXISTS (SELECT 1 FROM article_tags xt
-                              WHERE xt.article_id = x.article_id
-                                AND xt.tag_id = (SELECT st.id FROM tags st WHERE st.name = (SELECT sqlc.narg(tag)::text)) OFFSET 0))
-            ORDER BY x.article_created_at DESC, x.article_id DESC
+            SELECT m.id, m.created_at FROM matching m
+            ORDER BY m.created_at DESC, m.id DESC
             LIMIT (SELECT sqlc.arg(page_limit)::int) OFFSET (SELECT sqlc.arg(page_offset)::int)
         ) page LIMIT 100
     ) p
@@ -229,10 +224,17 @@ LEFT JOIN (
 ORDER BY x.created_at DESC, x.id DESC;
 
 -- name: ListArticlesByAuthorAndTag :many
--- The author's articles with the tag: the author's articles, newest first
--- (articles_author_created_idx), each checked by primary key (OFFSET 0:
--- probes, not a hash of all the tag's links). The count
--- counts them, so it costs what the author wrote.
+-- The author's articles with the tag: the author's articles, each checked
+-- on article_tags_pkey (OFFSET 0: a probe, not a hash of all the tag's
+-- links), once, for the count and the page both. It costs what the author
+-- wrote.
+WITH matching AS MATERIALIZED (
+    SELECT x.id, x.created_at FROM articles x
+    WHERE x.author_id = (SELECT su.id FROM users su WHERE su.username = sqlc.arg(author))
+      AND EXISTS (SELECT 1 FROM article_tags xt
+                  WHERE xt.article_id = x.id
+                    AND xt.tag_id = (SELECT st.id FROM tags st WHERE st.name = sqlc.arg(tag)) OFFSET 0)
+)
 SELECT total.n AS articles_count,
        COALESCE(x.id, 0)::bigint AS id, COALESCE(x.slug, '')::text AS slug,
        COALESCE(x.title, '')::text AS title, COALESCE(x.description, '')::text AS description,
@@ -242,11 +244,7 @@ SELECT total.n AS articles_count,
        COALESCE(x.username, '')::text AS username, COALESCE(x.bio, '')::text AS bio,
        COALESCE(x.image, '')::text AS image, COALESCE(x.tag_list, '{}')::text[] AS tag_list,
        COALESCE(x.favorited, false)::bool AS favorited, COALESCE(x.following, false)::bool AS following
-FROM (SELECT count(*) AS n FROM articles c
-      WHERE c.author_id = (SELECT cu.id FROM users cu WHERE cu.username = sqlc.arg(author))
-        AND EXISTS (SELECT 1 FROM article_tags ct
-                    WHERE ct.article_id = c.id
-                      AND ct.tag_id = (SELECT tt.id FROM tags tt WHERE tt.name = sqlc.arg(tag)) OFFSET 0)) total
+FROM (SELECT count(*) AS n FROM matching) total
 LEFT JOIN (
     SELECT a.id, a.slug, a.title, a.description,
            a.created_at, a.updated_at, a.favorites_count,
@@ -257,12 +255,8 @@ LEFT JOIN (
                    WHERE fo.follower_id = (SELECT sqlc.narg(viewer_id)::bigint) AND fo.followee_id = a.author_id OFFSET 0) AS following
     FROM (
         SELECT page.id, page.created_at FROM (
-            SELECT x.id, x.created_at FROM articles x
-            WHERE x.author_id = (SELECT su.id FROM users su WHERE su.username = sqlc.arg(author))
-              AND EXISTS (SELECT 1 FROM article_tags xt
-                          WHERE xt.article_id = x.id
-                            AND xt.tag_id = (SELECT st.id FROM tags st WHERE st.name = sqlc.arg(tag)) OFFSET 0)
-            ORDER BY x.created_at DESC, x.id DESC
+            SELECT m.id, m.created_at FROM matching m
+            ORDER BY m.created_at DESC, m.id DESC
             LIMIT (SELECT sqlc.arg(page_limit)::int) OFFSET (SELECT sqlc.arg(page_offset)::int)
         ) page LIMIT 100
     ) p

@@ -276,6 +276,8 @@ type ListArticlesRow struct {
 //	ListArticlesByFavoriterFiltered   favorited and author and/or tag:
 //	                         the user's favorites, checked one by one
 //	ListArticlesByAuthorAndTag        the author's articles, checked
+//	                         (both check their candidates once, in a
+//	                         materialized CTE, for the count and the page)
 //
 // Every page reads limit + offset index entries (the filtered ones: as
 // many candidates as it takes), then fetches the page's rows by primary
@@ -438,6 +440,13 @@ func (q *Queries) ListArticlesByAuthor(ctx context.Context, arg ListArticlesByAu
 }
 
 const listArticlesByAuthorAndTag = `-- name: ListArticlesByAuthorAndTag :many
+WITH matching AS MATERIALIZED (
+    SELECT x.id, x.created_at FROM articles x
+    WHERE x.author_id = (SELECT su.id FROM users su WHERE su.username = $4)
+      AND EXISTS (SELECT 1 FROM article_tags xt
+                  WHERE xt.article_id = x.id
+                    AND xt.tag_id = (SELECT st.id FROM tags st WHERE st.name = $5) OFFSET 0)
+)
 SELECT total.n AS articles_count,
        COALESCE(x.id, 0)::bigint AS id, COALESCE(x.slug, '')::text AS slug,
        COALESCE(x.title, '')::text AS title, COALESCE(x.description, '')::text AS description,
@@ -447,28 +456,20 @@ SELECT total.n AS articles_count,
        COALESCE(x.username, '')::text AS username, COALESCE(x.bio, '')::text AS bio,
        COALESCE(x.image, '')::text AS image, COALESCE(x.tag_list, '{}')::text[] AS tag_list,
        COALESCE(x.favorited, false)::bool AS favorited, COALESCE(x.following, false)::bool AS following
-FROM (SELECT count(*) AS n FROM articles c
-      WHERE c.author_id = (SELECT cu.id FROM users cu WHERE cu.username = $1)
-        AND EXISTS (SELECT 1 FROM article_tags ct
-                    WHERE ct.article_id = c.id
-                      AND ct.tag_id = (SELECT tt.id FROM tags tt WHERE tt.name = $2) OFFSET 0)) total
+FROM (SELECT count(*) AS n FROM matching) total
 LEFT JOIN (
     SELECT a.id, a.slug, a.title, a.description,
            a.created_at, a.updated_at, a.favorites_count,
            u.username, u.bio, u.image, a.tag_list,
            EXISTS (SELECT 1 FROM favorites f
-                   WHERE f.user_id = (SELECT $3::bigint) AND f.article_id = a.id OFFSET 0) AS favorited,
+                   WHERE f.user_id = (SELECT $1::bigint) AND f.article_id = a.id OFFSET 0) AS favorited,
            EXISTS (SELECT 1 FROM follows fo
-                   WHERE fo.follower_id = (SELECT $3::bigint) AND fo.followee_id = a.author_id OFFSET 0) AS following
+                   WHERE fo.follower_id = (SELECT $1::bigint) AND fo.followee_id = a.author_id OFFSET 0) AS following
     FROM (
         SELECT page.id, page.created_at FROM (
-            SELECT x.id, x.created_at FROM articles x
-            WHERE x.author_id = (SELECT su.id FROM users su WHERE su.username = $1)
-              AND EXISTS (SELECT 1 FROM article_tags xt
-                          WHERE xt.article_id = x.id
-                            AND xt.tag_id = (SELECT st.id FROM tags st WHERE st.name = $2) OFFSET 0)
-            ORDER BY x.created_at DESC, x.id DESC
-            LIMIT (SELECT $5::int) OFFSET (SELECT $4::int)
+            SELECT m.id, m.created_at FROM matching m
+            ORDER BY m.created_at DESC, m.id DESC
+            LIMIT (SELECT $3::int) OFFSET (SELECT $2::int)
         ) page LIMIT 100
     ) p
     CROSS JOIN LATERAL (SELECT ar.id, ar.slug, ar.author_id, ar.title, ar.description, ar.body, ar.favorites_count, ar.created_at, ar.updated_at, ar.tag_list FROM articles ar WHERE ar.id = p.id OFFSET 0) a
@@ -478,11 +479,11 @@ ORDER BY x.created_at DESC, x.id DESC
 `
 
 type ListArticlesByAuthorAndTagParams struct {
-	Author     string
-	Tag        string
 	ViewerID   *int64
 	PageOffset int32
 	PageLimit  int32
+	Author     string
+	Tag        string
 }
 
 type ListArticlesByAuthorAndTagRow struct {
@@ -502,17 +503,17 @@ type ListArticlesByAuthorAndTagRow struct {
 	Following      bool
 }
 
-// The author's articles with the tag: the author's articles, newest first
-// (articles_author_created_idx), each checked by primary key (OFFSET 0:
-// probes, not a hash of all the tag's links). The count
-// counts them, so it costs what the author wrote.
+// The author's articles with the tag: the author's articles, each checked
+// on article_tags_pkey (OFFSET 0: a probe, not a hash of all the tag's
+// links), once, for the count and the page both. It costs what the author
+// wrote.
 func (q *Queries) ListArticlesByAuthorAndTag(ctx context.Context, arg ListArticlesByAuthorAndTagParams) ([]ListArticlesByAuthorAndTagRow, error) {
 	rows, err := q.db.Query(ctx, listArticlesByAuthorAndTag,
-		arg.Author,
-		arg.Tag,
 		arg.ViewerID,
 		arg.PageOffset,
 		arg.PageLimit,
+		arg.Author,
+		arg.Tag,
 	)
 	if err != nil {
 		return nil, err
@@ -647,6 +648,17 @@ func (q *Queries) ListArticlesByFavoriter(ctx context.Context, arg ListArticlesB
 }
 
 const listArticlesByFavoriterFiltered = `-- name: ListArticlesByFavoriterFiltered :many
+WITH matching AS MATERIALIZED (
+    SELECT x.article_id AS id, x.article_created_at AS created_at FROM favorites x
+    WHERE x.user_id = (SELECT su.id FROM users su WHERE su.username = $4)
+      AND ((SELECT $5::text) IS NULL
+           OR (SELECT xa.author_id FROM articles xa WHERE xa.id = x.article_id)
+              = (SELECT sa.id FROM users sa WHERE sa.username = (SELECT $5::text)))
+      AND ((SELECT $6::text) IS NULL
+           OR EXISTS (SELECT 1 FROM article_tags xt
+                      WHERE xt.article_id = x.article_id
+                        AND xt.tag_id = (SELECT st.id FROM tags st WHERE st.name = (SELECT $6::text)) OFFSET 0))
+)
 SELECT total.n AS articles_count,
        COALESCE(x.id, 0)::bigint AS id, COALESCE(x.slug, '')::text AS slug,
        COALESCE(x.title, '')::text AS title, COALESCE(x.description, '')::text AS description,
@@ -656,36 +668,20 @@ SELECT total.n AS articles_count,
        COALESCE(x.username, '')::text AS username, COALESCE(x.bio, '')::text AS bio,
        COALESCE(x.image, '')::text AS image, COALESCE(x.tag_list, '{}')::text[] AS tag_list,
        COALESCE(x.favorited, false)::bool AS favorited, COALESCE(x.following, false)::bool AS following
-FROM (SELECT count(*) AS n FROM favorites c
-      WHERE c.user_id = (SELECT cu.id FROM users cu WHERE cu.username = $1)
-        AND ((SELECT $2::text) IS NULL
-             OR (SELECT ca.author_id FROM articles ca WHERE ca.id = c.article_id)
-                = (SELECT ua.id FROM users ua WHERE ua.username = (SELECT $2::text)))
-        AND ((SELECT $3::text) IS NULL
-             OR EXISTS (SELECT 1 FROM article_tags ct
-                        WHERE ct.article_id = c.article_id
-                          AND ct.tag_id = (SELECT tt.id FROM tags tt WHERE tt.name = (SELECT $3::text)) OFFSET 0))) total
+FROM (SELECT count(*) AS n FROM matching) total
 LEFT JOIN (
     SELECT a.id, a.slug, a.title, a.description,
            a.created_at, a.updated_at, a.favorites_count,
            u.username, u.bio, u.image, a.tag_list,
            EXISTS (SELECT 1 FROM favorites f
-                   WHERE f.user_id = (SELECT $4::bigint) AND f.article_id = a.id OFFSET 0) AS favorited,
+                   WHERE f.user_id = (SELECT $1::bigint) AND f.article_id = a.id OFFSET 0) AS favorited,
            EXISTS (SELECT 1 FROM follows fo
-                   WHERE fo.follower_id = (SELECT $4::bigint) AND fo.followee_id = a.author_id OFFSET 0) AS following
+                   WHERE fo.follower_id = (SELECT $1::bigint) AND fo.followee_id = a.author_id OFFSET 0) AS following
     FROM (
         SELECT page.id, page.created_at FROM (
-            SELECT x.article_id AS id, x.article_created_at AS created_at FROM favorites x
-            WHERE x.user_id = (SELECT su.id FROM users su WHERE su.username = $1)
-              AND ((SELECT $2::text) IS NULL
-                   OR (SELECT xa.author_id FROM articles xa WHERE xa.id = x.article_id)
-                      = (SELECT sa.id FROM users sa WHERE sa.username = (SELECT $2::text)))
-              AND ((SELECT $3::text) IS NULL
-                   OR EXISTS (SELECT 1 FROM article_tags xt
-                              WHERE xt.article_id = x.article_id
-                                AND xt.tag_id = (SELECT st.id FROM tags st WHERE st.name = (SELECT $3::text)) OFFSET 0))
-            ORDER BY x.article_created_at DESC, x.article_id DESC
-            LIMIT (SELECT $6::int) OFFSET (SELECT $5::int)
+            SELECT m.id, m.created_at FROM matching m
+            ORDER BY m.created_at DESC, m.id DESC
+            LIMIT (SELECT $3::int) OFFSET (SELECT $2::int)
         ) page LIMIT 100
     ) p
     CROSS JOIN LATERAL (SELECT ar.id, ar.slug, ar.author_id, ar.title, ar.description, ar.body, ar.favorites_count, ar.created_at, ar.updated_at, ar.tag_list FROM articles ar WHERE ar.id = p.id OFFSET 0) a
@@ -695,12 +691,12 @@ ORDER BY x.created_at DESC, x.id DESC
 `
 
 type ListArticlesByFavoriterFilteredParams struct {
-	Favorited  string
-	Author     *string
-	Tag        *string
 	ViewerID   *int64
 	PageOffset int32
 	PageLimit  int32
+	Favorited  string
+	Author     *string
+	Tag        *string
 }
 
 type ListArticlesByFavoriterFilteredRow struct {
@@ -721,20 +717,18 @@ type ListArticlesByFavoriterFilteredRow struct {
 }
 
 // The articles the user favorited that also match an author, a tag or
-// both: the user's favorites, newest article first
-// (favorites_user_created_idx), each checked by primary key: its
-// article's author, its tag link (OFFSET 0 keeps that a probe rather than
-// a hash of all the tag's links). The count
-// counts them, so it costs what the user's favorites are, however many
-// articles there are.
+// both: the user's favorites, each checked by primary key (its article's
+// author, its tag link; OFFSET 0 keeps that a probe rather than a hash of
+// all the tag's links), once, for the count and the page both. It costs
+// what the user favorited, however many articles there are.
 func (q *Queries) ListArticlesByFavoriterFiltered(ctx context.Context, arg ListArticlesByFavoriterFilteredParams) ([]ListArticlesByFavoriterFilteredRow, error) {
 	rows, err := q.db.Query(ctx, listArticlesByFavoriterFiltered,
-		arg.Favorited,
-		arg.Author,
-		arg.Tag,
 		arg.ViewerID,
 		arg.PageOffset,
 		arg.PageLimit,
+		arg.Favorited,
+		arg.Author,
+		arg.Tag,
 	)
 	if err != nil {
 		return nil, err
