@@ -47,6 +47,9 @@ func (b *bench) profile(ctx context.Context, p profile) error {
 	}
 	b.logf("%s: tag %q on %d articles, author %q wrote %d, %q favorited %d, the feed user follows %d authors with %d articles",
 		p.name, f.tag, f.counts["tag"], f.author, f.counts["author"], f.favorited, f.counts["favorited"], f.counts["followees"], f.counts["feed"])
+	if err := b.explain(ctx, url, p.name, f); err != nil {
+		return fmt.Errorf("plans: %w", err)
+	}
 
 	servers := map[string]*process{}
 	main, err := b.startSophsapp(ctx, "sophsapp-"+p.name, url, b.logLevel, b.cpuProfile)
