@@ -2,10 +2,7 @@ package httpapi
 
 import (
 	"context"
-	"errors"
 	"fmt"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/sophsapp/sophsapp/gen/api"
 	"github.com/sophsapp/sophsapp/gen/db"
@@ -18,9 +15,6 @@ func (s *Server) GetArticleComments(ctx context.Context, request api.GetArticleC
 	var rows []db.ListCommentsRow
 	err := s.read(ctx, func(ctx context.Context, q *db.Queries) error {
 		articleID, err := q.GetArticleID(ctx, request.Slug)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return fmt.Errorf("article %q: %w", request.Slug, ErrNotFound)
-		}
 		if err != nil {
 			return fmt.Errorf("article %q: %w", request.Slug, err)
 		}
@@ -54,9 +48,6 @@ func (s *Server) CreateArticleComment(ctx context.Context, request api.CreateArt
 		return nil, err
 	}
 	c, err := s.q.CreateComment(ctx, db.CreateCommentParams{Slug: request.Slug, AuthorID: me.ID, Body: request.Body.Comment.Body})
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, fmt.Errorf("comment on %q: %w", request.Slug, ErrNotFound)
-	}
 	if err != nil {
 		return nil, fmt.Errorf("comment on %q: %w", request.Slug, err)
 	}
@@ -89,9 +80,6 @@ func (s *Server) DeleteArticleComment(ctx context.Context, request api.DeleteArt
 	// Nothing deleted: find out whether the comment is missing or the
 	// caller may not delete it.
 	owner, err := s.q.GetCommentOwner(ctx, db.GetCommentOwnerParams{Slug: request.Slug, ID: request.Id})
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, fmt.Errorf("comment %d on %q: %w", request.Id, request.Slug, ErrNotFound)
-	}
 	if err != nil {
 		return nil, fmt.Errorf("comment %d on %q: %w", request.Id, request.Slug, err)
 	}

@@ -2,10 +2,7 @@ package httpapi
 
 import (
 	"context"
-	"errors"
 	"fmt"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/sophsapp/sophsapp/gen/api"
 	"github.com/sophsapp/sophsapp/gen/db"
@@ -20,9 +17,6 @@ func profileOf(username, bio, image string, following bool) api.Profile {
 // (nil for an anonymous viewer); an unknown name is ErrNotFound.
 func profile(ctx context.Context, q *db.Queries, username string, viewerID *int64) (db.GetProfileByUsernameRow, error) {
 	p, err := q.GetProfileByUsername(ctx, db.GetProfileByUsernameParams{Username: username, ViewerID: viewerID})
-	if errors.Is(err, pgx.ErrNoRows) {
-		return p, fmt.Errorf("profile %q: %w", username, ErrNotFound)
-	}
 	if err != nil {
 		return p, fmt.Errorf("profile %q: %w", username, err)
 	}

@@ -255,9 +255,6 @@ func uploadedFile(ctx context.Context, request api.CreateUploadRequestObject) (i
 	noCheck := func() error { return nil }
 	mr := request.MultipartBody
 	if mr == nil {
-		if request.Body == nil {
-			return nil, nil, Invalid("the request has no body")
-		}
 		return request.Body, noCheck, nil
 	}
 	onePart := Invalid("the form must hold exactly one part, named file")
@@ -404,9 +401,6 @@ func (s *Server) DeleteUpload(ctx context.Context, request api.DeleteUploadReque
 		return api.DeleteUpload204Response{}, nil
 	}
 	up, err := s.q.GetUpload(ctx, request.Id)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, fmt.Errorf("upload %s: %w", request.Id, ErrNotFound)
-	}
 	if err != nil {
 		return nil, fmt.Errorf("upload %s: %w", request.Id, err)
 	}
@@ -492,9 +486,6 @@ func (s *Server) GetUpload(ctx context.Context, request api.GetUploadRequestObje
 
 func (s *Server) findUpload(ctx context.Context, id uuid.UUID) (db.Upload, error) {
 	up, err := s.q.GetUpload(ctx, id)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return up, fmt.Errorf("upload %s: %w", id, ErrNotFound)
-	}
 	if err != nil {
 		return up, fmt.Errorf("upload %s: %w", id, err)
 	}

@@ -59,9 +59,6 @@ func nullIfEmpty(s string) *string {
 
 // CreateUser handles POST /api/users.
 func (s *Server) CreateUser(ctx context.Context, request api.CreateUserRequestObject) (api.CreateUserResponseObject, error) {
-	if request.Body == nil {
-		return nil, Invalid("user can't be blank")
-	}
 	in := request.Body.User
 	if err := checkUsername(in.Username); err != nil {
 		return nil, err
@@ -86,9 +83,6 @@ func (s *Server) CreateUser(ctx context.Context, request api.CreateUserRequestOb
 // throttled per client address and per account (see throttle.go): a blocked
 // login is 429 with Retry-After, whatever the password.
 func (s *Server) Login(ctx context.Context, request api.LoginRequestObject) (api.LoginResponseObject, error) {
-	if request.Body == nil {
-		return nil, Invalid("user can't be blank")
-	}
 	in := request.Body.User
 	keys := loginKeysFor(ctx, in.Email)
 	// Checked before waiting for a hashing slot, so that blocked clients
@@ -177,9 +171,6 @@ func (s *Server) UpdateCurrentUser(ctx context.Context, request api.UpdateCurren
 	cu, err := currentUser(ctx)
 	if err != nil {
 		return nil, err
-	}
-	if request.Body == nil {
-		return nil, Invalid("user can't be blank")
 	}
 	in := request.Body.User
 	if in.Username != nil {
