@@ -33,7 +33,27 @@ var (
 	// ErrIncompleteBody is a request body that could not be read to its
 	// end: the client went away, sent less than it announced, or stalled.
 	ErrIncompleteBody = errors.New("the request body ended early or arrived too slowly")
+	// errPanicked is a handler that panicked: a 500 like any error classify
+	// does not know, whose panic and stack recoverer has logged already.
+	errPanicked = errors.New("the handler panicked")
 )
+
+// NoRouteError is a 404 for a path the API does not serve.
+type NoRouteError struct {
+	Path string
+}
+
+func (e *NoRouteError) Error() string { return "no such endpoint: " + e.Path }
+
+// MethodError is a 405: Path exists, but not with Method. The caller sets
+// the Allow header, which it knows.
+type MethodError struct {
+	Method, Path string
+}
+
+func (e *MethodError) Error() string {
+	return fmt.Sprintf("method %s is not allowed on %s", e.Method, e.Path)
+}
 
 // RetryLater is a 429: the client has to wait After before it tries again
 // (Retry-After, in whole seconds).
@@ -136,6 +156,8 @@ func classify(err error) problem {
 		later    *RetryLater
 		pgErr    *pgconn.PgError
 		tooLarge *http.MaxBytesError
+		noRoute  *NoRouteError
+		method   *MethodError
 		badType  *UnsupportedTypeError
 		quota    *QuotaError
 		badRange *RangeError
@@ -155,6 +177,10 @@ func classify(err error) problem {
 		return problem{http.StatusForbidden, []string{"you are not allowed to do this"}, 0}
 	case errors.Is(err, ErrNotFound), errors.Is(err, pgx.ErrNoRows):
 		return problem{http.StatusNotFound, []string{"not found"}, 0}
+	case errors.As(err, &noRoute):
+		return problem{http.StatusNotFound, []string{noRoute.Error()}, 0}
+	case errors.As(err, &method):
+		return problem{http.StatusMethodNotAllowed, []string{method.Error()}, 0}
 	case errors.As(err, &tooLarge):
 		return problem{http.StatusRequestEntityTooLarge, []string{fmt.Sprintf("request body is larger than %d bytes (%s)", tooLarge.Limit, humanBytes(tooLarge.Limit))}, 0}
 	case errors.As(err, &quota):
@@ -215,7 +241,7 @@ func (ew errorWriter) handle(w http.ResponseWriter, r *http.Request, err error) 
 		return
 	}
 	p := classify(err)
-	if p.status >= 500 {
+	if p.status >= 500 && !errors.Is(err, errPanicked) {
 		ew.log.ErrorContext(r.Context(), "request failed", "status", p.status, "error", err.Error(), "request_id", RequestID(r.Context()))
 	}
 	if p.retryAfter > 0 {

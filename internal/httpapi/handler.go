@@ -96,10 +96,10 @@ func NewHandler(d Deps) (http.Handler, error) {
 		return nil, err
 	}
 	notFound := func(w http.ResponseWriter, r *http.Request) {
-		ew.write(w, r, http.StatusNotFound, "no such endpoint: "+r.URL.Path)
+		ew.handle(w, r, &NoRouteError{Path: r.URL.Path})
 	}
 	notAllowed := func(w http.ResponseWriter, r *http.Request) {
-		ew.write(w, r, http.StatusMethodNotAllowed, fmt.Sprintf("method %s is not allowed on %s", r.Method, r.URL.Path))
+		ew.handle(w, r, &MethodError{Method: r.Method, Path: r.URL.Path})
 	}
 	// The top level is dispatched by hand rather than by a ServeMux, which
 	// would answer unclean paths (//, /./, /../) with a text redirect.

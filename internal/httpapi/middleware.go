@@ -167,7 +167,7 @@ func recoverer(log *slog.Logger, ew errorWriter) func(http.Handler) http.Handler
 				}
 				log.ErrorContext(r.Context(), "panic serving request", "panic", v, "stack", string(debug.Stack()), "request_id", RequestID(r.Context()))
 				if rec.status == 0 {
-					ew.write(w, r, http.StatusInternalServerError, "internal server error")
+					ew.handle(w, r, errPanicked)
 				}
 			}()
 			next.ServeHTTP(rec, r)

@@ -168,10 +168,10 @@ func validate(router routers.Router, tokens *auth.Tokens, q *db.Queries, limits 
 					w.WriteHeader(http.StatusNoContent)
 					return
 				}
-				ew.write(w, r, http.StatusMethodNotAllowed, fmt.Sprintf("method %s is not allowed on %s", r.Method, r.URL.Path))
+				ew.handle(w, r, &MethodError{Method: r.Method, Path: r.URL.Path})
 				return
 			case err != nil:
-				ew.write(w, r, http.StatusNotFound, "no such endpoint: "+r.URL.Path)
+				ew.handle(w, r, &NoRouteError{Path: r.URL.Path})
 				return
 			}
 			info(r.Context()).operation = route.Operation.OperationID
