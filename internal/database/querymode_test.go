@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
@@ -54,7 +55,7 @@ func TestDefaultQueryModeLeaksThroughPgBouncer(t *testing.T) {
 	}
 	for _, err := range errs {
 		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) && (pgErr.Code == "42P05" || pgErr.Code == "26000") {
+		if errors.As(err, &pgErr) && (pgErr.Code == pgerrcode.DuplicatePreparedStatement || pgErr.Code == pgerrcode.InvalidSQLStatementName) {
 			t.Logf("as expected, the default mode fails through PgBouncer: %s", err)
 			return
 		}

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -425,7 +426,7 @@ func retryOnPrimary(err error) bool {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		switch pgErr.Code {
-		case "40001", "40P01": // canceled by a conflict with recovery
+		case pgerrcode.SerializationFailure, pgerrcode.DeadlockDetected: // canceled by a conflict with recovery
 			return true
 		}
 	}
@@ -443,9 +444,12 @@ func connectionLost(err error) bool {
 	)
 	switch {
 	case errors.As(err, &pgErr):
-		return strings.HasPrefix(pgErr.Code, "08") || // connection_exception
-			strings.HasPrefix(pgErr.Code, "53") || // insufficient_resources: too many connections
-			pgErr.Code == "57P01" || pgErr.Code == "57P02" || pgErr.Code == "57P03" // shutting down, starting up
+		switch pgErr.Code {
+		case pgerrcode.AdminShutdown, pgerrcode.CrashShutdown, pgerrcode.CannotConnectNow: // shutting down, starting up
+			return true
+		}
+		return pgerrcode.IsConnectionException(pgErr.Code) ||
+			pgerrcode.IsInsufficientResources(pgErr.Code) // too many connections
 	case errors.As(err, &connErr), errors.As(err, &netErr),
 		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
 		pgconn.SafeToRetry(err):

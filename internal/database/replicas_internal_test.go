@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 )
@@ -88,10 +89,10 @@ func TestRetryOnPrimary(t *testing.T) {
 		retry, lost bool
 	}{
 		{io.ErrUnexpectedEOF, true, true},
-		{fmt.Errorf("list: %w", &pgconn.PgError{Code: "57P01"}), true, true}, // admin shutdown
-		{&pgconn.PgError{Code: "53300"}, true, true},                         // too many connections
-		{&pgconn.PgError{Code: "40001"}, true, false},                        // recovery conflict
-		{&pgconn.PgError{Code: "42P01"}, false, false},                       // a wrong query fails on the primary too
+		{fmt.Errorf("list: %w", &pgconn.PgError{Code: pgerrcode.AdminShutdown}), true, true},
+		{&pgconn.PgError{Code: pgerrcode.TooManyConnections}, true, true},
+		{&pgconn.PgError{Code: pgerrcode.SerializationFailure}, true, false}, // recovery conflict
+		{&pgconn.PgError{Code: pgerrcode.UndefinedTable}, false, false},      // a wrong query fails on the primary too
 		{pgx.ErrNoRows, false, false},
 		{errors.New("can't scan into dest"), false, false},
 	} {

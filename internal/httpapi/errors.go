@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
@@ -195,26 +196,26 @@ func classify(err error) problem {
 		return problem{http.StatusBadRequest, []string{ErrIncompleteBody.Error()}, 0}
 	case errors.As(err, &pgErr):
 		switch pgErr.Code {
-		case "23505": // unique_violation
+		case pgerrcode.UniqueViolation:
 			if msg, ok := uniqueMessages[pgErr.ConstraintName]; ok {
 				return problem{http.StatusUnprocessableEntity, []string{msg}, 0}
 			}
 			return problem{http.StatusUnprocessableEntity, []string{"already exists"}, 0}
-		case "23503": // foreign_key_violation: a row referred to is gone
+		case pgerrcode.ForeignKeyViolation: // a row referred to is gone
 			if callerForeignKeys[pgErr.ConstraintName] {
 				return problem{http.StatusUnauthorized, []string{ErrUnauthorized.Error()}, 0}
 			}
 			return problem{http.StatusNotFound, []string{"not found"}, 0}
-		case "23514": // check_violation: a value outside the limits in schema/
+		case pgerrcode.CheckViolation: // a value outside the limits in schema/
 			return problem{http.StatusUnprocessableEntity, []string{"a value is outside its allowed range"}, 0}
-		case "40P01", "40001": // deadlock or serialization failure that outlived inTx's retries
+		case pgerrcode.DeadlockDetected, pgerrcode.SerializationFailure: // that outlived inTx's retries
 			return problem{http.StatusServiceUnavailable, []string{"the request collided with others, try again"}, 1}
-		case "57P01", "57P02", "57P03", "53300": // shutting down, too many connections
+		case pgerrcode.AdminShutdown, pgerrcode.CrashShutdown, pgerrcode.CannotConnectNow, pgerrcode.TooManyConnections:
 			return problem{http.StatusServiceUnavailable, []string{"service temporarily unavailable, try again"}, 1}
 		}
-		if strings.HasPrefix(pgErr.Code, "22") {
-			// data_exception: a value PostgreSQL cannot store, such as a
-			// NUL character in text.
+		if pgerrcode.IsDataException(pgErr.Code) {
+			// A value PostgreSQL cannot store, such as a NUL character in
+			// text.
 			return problem{http.StatusUnprocessableEntity, []string{"a value contains characters or data that cannot be stored"}, 0}
 		}
 	case errors.As(err, &connErr), pgconn.Timeout(err),

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -31,11 +32,11 @@ func TestInTxRetriesOnlyConcurrencyAborts(t *testing.T) {
 		wantCalls int
 		wantErr   bool
 	}{
-		{"deadlock once", &pgconn.PgError{Code: "40P01"}, 1, 2, false},
-		{"serialization twice", &pgconn.PgError{Code: "40001"}, 2, 3, false},
-		{"deadlock always", &pgconn.PgError{Code: "40P01"}, 100, txAttempts, true},
+		{"deadlock once", &pgconn.PgError{Code: pgerrcode.DeadlockDetected}, 1, 2, false},
+		{"serialization twice", &pgconn.PgError{Code: pgerrcode.SerializationFailure}, 2, 3, false},
+		{"deadlock always", &pgconn.PgError{Code: pgerrcode.DeadlockDetected}, 100, txAttempts, true},
 		{"other error", errors.New("boom"), 100, 1, true},
-		{"unique violation", &pgconn.PgError{Code: "23505"}, 100, 1, true},
+		{"unique violation", &pgconn.PgError{Code: pgerrcode.UniqueViolation}, 100, 1, true},
 	} {
 		calls := 0
 		err := s.inTx(ctx, func(q *db.Queries) error {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/oapi-codegen/nullable"
@@ -217,7 +218,7 @@ func (s *Server) UpdateCurrentUser(ctx context.Context, request api.UpdateCurren
 // self is the user being updated (nil for a new one).
 func (s *Server) takenNames(ctx context.Context, err error, self *int64, username, email *string) error {
 	var pgErr *pgconn.PgError
-	if !errors.As(err, &pgErr) || pgErr.Code != "23505" {
+	if !errors.As(err, &pgErr) || pgErr.Code != pgerrcode.UniqueViolation {
 		return err
 	}
 	taken, qerr := s.q.GetTakenNames(ctx, db.GetTakenNamesParams{ID: self, Username: username, Email: email})
