@@ -13,6 +13,8 @@ ORDER BY c.created_at DESC, c.id DESC;
 -- Adds a comment to the article with the slug; no row when there is no such
 -- article. The key-share lock makes a concurrent deletion of the article
 -- either wait for this insert or win before it (then: no row, not an error).
+-- Nobody follows themselves: following is false, and the row has the
+-- columns of ListComments.
 WITH a AS (
     SELECT id FROM articles WHERE slug = sqlc.arg(slug) FOR KEY SHARE
 ), c AS (
@@ -20,7 +22,7 @@ WITH a AS (
     SELECT a.id, sqlc.arg(author_id), sqlc.arg(body) FROM a
     RETURNING id, author_id, body, created_at, updated_at
 )
-SELECT c.id, c.body, c.created_at, c.updated_at, u.username, u.bio, u.image
+SELECT c.id, c.body, c.created_at, c.updated_at, u.username, u.bio, u.image, false AS following
 FROM c JOIN users u ON u.id = c.author_id;
 
 -- name: DeleteComment :execrows

@@ -18,7 +18,7 @@ WITH a AS (
     SELECT a.id, $2, $3 FROM a
     RETURNING id, author_id, body, created_at, updated_at
 )
-SELECT c.id, c.body, c.created_at, c.updated_at, u.username, u.bio, u.image
+SELECT c.id, c.body, c.created_at, c.updated_at, u.username, u.bio, u.image, false AS following
 FROM c JOIN users u ON u.id = c.author_id
 `
 
@@ -36,11 +36,14 @@ type CreateCommentRow struct {
 	Username  string
 	Bio       string
 	Image     string
+	Following bool
 }
 
 // Adds a comment to the article with the slug; no row when there is no such
 // article. The key-share lock makes a concurrent deletion of the article
 // either wait for this insert or win before it (then: no row, not an error).
+// Nobody follows themselves: following is false, and the row has the
+// columns of ListComments.
 func (q *Queries) CreateComment(ctx context.Context, arg CreateCommentParams) (CreateCommentRow, error) {
 	row := q.db.QueryRow(ctx, createComment, arg.Slug, arg.AuthorID, arg.Body)
 	var i CreateCommentRow
@@ -52,6 +55,7 @@ func (q *Queries) CreateComment(ctx context.Context, arg CreateCommentParams) (C
 		&i.Username,
 		&i.Bio,
 		&i.Image,
+		&i.Following,
 	)
 	return i, err
 }

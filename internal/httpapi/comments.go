@@ -6,7 +6,6 @@ import (
 
 	"github.com/sophsapp/sophsapp/gen/api"
 	"github.com/sophsapp/sophsapp/gen/db"
-	"github.com/sophsapp/sophsapp/internal/jsontime"
 )
 
 // GetArticleComments handles GET /api/articles/{slug}/comments: all of the
@@ -29,13 +28,7 @@ func (s *Server) GetArticleComments(ctx context.Context, request api.GetArticleC
 	}
 	out := api.GetArticleComments200JSONResponse{Comments: make([]api.Comment, len(rows))}
 	for i, c := range rows {
-		out.Comments[i] = api.Comment{
-			Id:        c.ID,
-			Body:      c.Body,
-			CreatedAt: jsontime.From(c.CreatedAt),
-			UpdatedAt: jsontime.From(c.UpdatedAt),
-			Author:    api.Profile{Username: c.Username, Bio: nullIfEmpty(c.Bio), Image: nullIfEmpty(c.Image), Following: c.Following},
-		}
+		out.Comments[i] = commentOf(c)
 	}
 	return out, nil
 }
@@ -51,14 +44,7 @@ func (s *Server) CreateArticleComment(ctx context.Context, request api.CreateArt
 	if err != nil {
 		return nil, fmt.Errorf("comment on %q: %w", request.Slug, err)
 	}
-	return api.CreateArticleComment200JSONResponse{Comment: api.Comment{
-		Id:        c.ID,
-		Body:      c.Body,
-		CreatedAt: jsontime.From(c.CreatedAt),
-		UpdatedAt: jsontime.From(c.UpdatedAt),
-		// Nobody follows themselves.
-		Author: api.Profile{Username: c.Username, Bio: nullIfEmpty(c.Bio), Image: nullIfEmpty(c.Image), Following: false},
-	}}, nil
+	return api.CreateArticleComment200JSONResponse{Comment: commentOf(db.ListCommentsRow(c))}, nil
 }
 
 // DeleteArticleComment handles DELETE /api/articles/{slug}/comments/{id}.

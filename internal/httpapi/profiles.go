@@ -8,11 +8,6 @@ import (
 	"github.com/sophsapp/sophsapp/gen/db"
 )
 
-// profileOf is the API's view of a user as others see it.
-func profileOf(username, bio, image string, following bool) api.Profile {
-	return api.Profile{Username: username, Bio: nullIfEmpty(bio), Image: nullIfEmpty(image), Following: following}
-}
-
 // profile loads, through q, the user named username as viewerID sees it
 // (nil for an anonymous viewer); an unknown name is ErrNotFound.
 func profile(ctx context.Context, q *db.Queries, username string, viewerID *int64) (db.GetProfileByUsernameRow, error) {

@@ -38,26 +38,6 @@ var dummyHash = sync.OnceValue(func() []byte {
 // compareHashAndPassword is bcrypt's comparison; a test counts the calls.
 var compareHashAndPassword = bcrypt.CompareHashAndPassword
 
-// userResponse is the API's view of u, carrying token.
-func userResponse(u db.User, token string) api.UserOKJSONResponse {
-	return api.UserOKJSONResponse{User: api.User{
-		Email:    u.Email,
-		Username: u.Username,
-		Bio:      nullIfEmpty(u.Bio),
-		Image:    nullIfEmpty(u.Image),
-		Token:    token,
-	}}
-}
-
-// nullIfEmpty returns nil for "": bio and image are stored empty when unset
-// and the API shows them as null.
-func nullIfEmpty(s string) *string {
-	if s == "" {
-		return nil
-	}
-	return &s
-}
-
 // CreateUser handles POST /api/users.
 func (s *Server) CreateUser(ctx context.Context, request api.CreateUserRequestObject) (api.CreateUserResponseObject, error) {
 	in := request.Body.User
