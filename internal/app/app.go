@@ -24,9 +24,6 @@ import (
 // -ldflags "-X github.com/sophsapp/sophsapp/internal/app.version=...".
 var version = "dev"
 
-// Version returns the build's version.
-func Version() string { return version }
-
 // ErrUsage marks a bad command line; main exits 2 for it.
 var ErrUsage = errors.New("usage")
 
