@@ -44,4 +44,4 @@ FROM comments c JOIN articles a ON a.id = c.article_id
 WHERE a.slug = sqlc.arg(slug) AND c.id = sqlc.arg(id);
 
 -- name: GetArticleID :one
-SELECT id FROM articles WHERE slug = $1;
+SELECT id FROM articles WHERE slug = sqlc.arg(slug);

@@ -12,15 +12,15 @@ SELECT u.id,
              AND f.followee_id = u.id
        ) AS following
 FROM users u
-WHERE u.username = @username;
+WHERE u.username = sqlc.arg(username);
 
 -- name: CreateFollow :exec
 -- Following twice is not an error: the first follow stands.
 INSERT INTO follows (follower_id, followee_id)
-VALUES (@follower_id, @followee_id)
+VALUES (sqlc.arg(follower_id), sqlc.arg(followee_id))
 ON CONFLICT DO NOTHING;
 
 -- name: DeleteFollow :exec
 DELETE FROM follows
-WHERE follower_id = @follower_id
-  AND followee_id = @followee_id;
+WHERE follower_id = sqlc.arg(follower_id)
+  AND followee_id = sqlc.arg(followee_id);

@@ -1,13 +1,13 @@
 -- name: CreateUploadChunk :exec
 -- Stores the bytes of an upload from offset start on; the uploads row
 -- follows in the same transaction.
-INSERT INTO upload_chunks (upload_id, start, data) VALUES ($1, $2, $3);
+INSERT INTO upload_chunks (upload_id, start, data) VALUES (sqlc.arg(upload_id), sqlc.arg(start), sqlc.arg(data));
 
 -- name: CreateUpload :one
 -- Records an upload whose chunks are stored; the trigger adds it to the
 -- user's usage.
 INSERT INTO uploads (id, user_id, content_type, size, sha256)
-VALUES ($1, $2, $3, $4, $5)
+VALUES (sqlc.arg(id), sqlc.arg(user_id), sqlc.arg(content_type), sqlc.arg(size), sqlc.arg(sha256))
 RETURNING created_at;
 
 -- name: GetUploadUsage :one
@@ -15,10 +15,10 @@ RETURNING created_at;
 -- CreateUpload, it includes that upload and holds the usage row's lock, so
 -- concurrent uploads by one user are checked against the quota one after the
 -- other.
-SELECT COALESCE((SELECT bytes FROM upload_usage WHERE user_id = $1), 0)::bigint AS bytes;
+SELECT COALESCE((SELECT bytes FROM upload_usage WHERE user_id = sqlc.arg(user_id)), 0)::bigint AS bytes;
 
 -- name: GetUpload :one
-SELECT id, user_id, content_type, size, sha256, created_at FROM uploads WHERE id = $1;
+SELECT id, user_id, content_type, size, sha256, created_at FROM uploads WHERE id = sqlc.arg(id);
 
 -- name: GetUploadChunk :one
 -- The stored chunk holding byte pos of the upload.
@@ -36,7 +36,7 @@ LIMIT sqlc.arg(page_limit) OFFSET sqlc.arg(page_offset);
 
 -- name: CountUploads :one
 -- How many uploads a user has, from the usage row.
-SELECT COALESCE((SELECT uploads FROM upload_usage WHERE user_id = $1), 0)::integer AS uploads;
+SELECT COALESCE((SELECT uploads FROM upload_usage WHERE user_id = sqlc.arg(user_id)), 0)::integer AS uploads;
 
 -- name: DeleteUpload :execrows
 -- Deletes the upload when it is the user's; its chunks go with it.

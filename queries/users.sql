@@ -1,6 +1,6 @@
 -- name: CreateUser :one
 INSERT INTO users (username, email, password_hash)
-VALUES (@username, @email, @password_hash)
+VALUES (sqlc.arg(username), sqlc.arg(email), sqlc.arg(password_hash))
 RETURNING *;
 
 -- name: GetUserByEmail :one
@@ -8,12 +8,12 @@ RETURNING *;
 -- so this finds at most one user and uses that index.
 SELECT *
 FROM users
-WHERE lower(email) = lower(@email);
+WHERE lower(email) = lower(sqlc.arg(email));
 
 -- name: GetUserByID :one
 SELECT *
 FROM users
-WHERE id = @id;
+WHERE id = sqlc.arg(id);
 
 -- name: UpdateUser :one
 -- A NULL argument leaves its column alone; bio and image are cleared with ''.
@@ -33,8 +33,8 @@ SET email         = coalesce(sqlc.narg(email), email),
     bio           = coalesce(sqlc.narg(bio), bio),
     image         = coalesce(sqlc.narg(image), image),
     updated_at    = now()
-WHERE id = @id
-  AND (token_generation = @caller_token_generation OR kept_token_sha256 = @caller_token_sha256)
+WHERE id = sqlc.arg(id)
+  AND (token_generation = sqlc.arg(caller_token_generation) OR kept_token_sha256 = sqlc.arg(caller_token_sha256))
 RETURNING *;
 
 -- name: GetTokenState :one
@@ -42,7 +42,7 @@ RETURNING *;
 -- primary-key lookup. No row means the user no longer exists.
 SELECT token_generation, kept_token_sha256
 FROM users
-WHERE id = @id;
+WHERE id = sqlc.arg(id);
 
 -- name: GetTakenNames :one
 -- Which of a username and an email other users already have, both at once,
@@ -58,14 +58,14 @@ SELECT EXISTS (SELECT 1 FROM users u
 -- Seconds until the longest block among keys ends; 0 when none is blocked.
 SELECT coalesce(max(ceil(extract(epoch FROM blocked_until - now()))), 0)::integer AS retry_after
 FROM login_throttle
-WHERE key = ANY (@keys::text[])
+WHERE key = ANY (sqlc.arg(keys)::text[])
   AND blocked_until > now();
 
 -- name: RecordLoginFailure :one
 -- Counts a failed login against key and returns the count; a key whose last
 -- failure is more than a day old starts again from one.
 INSERT INTO login_throttle AS t (key, failures, blocked_until, last_failure)
-VALUES (@key, 1, '-infinity', now())
+VALUES (sqlc.arg(key), 1, '-infinity', now())
 ON CONFLICT (key) DO UPDATE
 SET failures     = CASE WHEN t.last_failure < now() - interval '1 day' THEN 1 ELSE t.failures + 1 END,
     last_failure = now()
@@ -74,13 +74,13 @@ RETURNING failures;
 -- name: BlockLogin :exec
 -- Blocks logins of key for the given number of seconds from now.
 UPDATE login_throttle
-SET blocked_until = now() + make_interval(secs => @seconds::integer)
-WHERE key = @key;
+SET blocked_until = now() + make_interval(secs => sqlc.arg(seconds)::integer)
+WHERE key = sqlc.arg(key);
 
 -- name: ClearLoginFailures :exec
 -- Forgets the failures of keys (after a successful login).
 DELETE FROM login_throttle
-WHERE key = ANY (@keys::text[]);
+WHERE key = ANY (sqlc.arg(keys)::text[]);
 
 -- name: PruneLoginThrottle :exec
 -- Drops keys whose last failure is more than a day old.
