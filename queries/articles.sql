@@ -328,14 +328,14 @@ WHERE a.slug = sqlc.arg(slug);
 -- name: GetArticleOwnerForUpdate :one
 -- Locks the article against concurrent edits and deletion for the rest of
 -- the transaction.
-SELECT id, author_id, title, slug FROM articles WHERE slug = $1 FOR UPDATE;
+SELECT id, author_id, title, slug FROM articles WHERE slug = sqlc.arg(slug) FOR UPDATE;
 
 -- name: GetArticleOwner :one
-SELECT id, author_id FROM articles WHERE slug = $1;
+SELECT id, author_id FROM articles WHERE slug = sqlc.arg(slug);
 
 -- name: CreateArticle :one
 INSERT INTO articles (slug, author_id, title, description, body)
-VALUES ($1, $2, $3, $4, $5)
+VALUES (sqlc.arg(slug), sqlc.arg(author_id), sqlc.arg(title), sqlc.arg(description), sqlc.arg(body))
 RETURNING id;
 
 -- name: UpdateArticle :exec
@@ -351,7 +351,7 @@ WHERE id = sqlc.arg(id);
 -- name: DeleteArticle :execrows
 -- Comments, favorites and tag links go with it (ON DELETE CASCADE), in the
 -- same statement, and triggers lower the counters they were in.
-DELETE FROM articles WHERE slug = $1 AND author_id = $2;
+DELETE FROM articles WHERE slug = sqlc.arg(slug) AND author_id = sqlc.arg(author_id);
 
 -- name: CreateFavorite :execrows
 -- Favorites the article with the slug, in one statement: 0 rows when there

@@ -30,7 +30,7 @@ JOIN tags t ON t.name = n.name
 JOIN articles a ON a.id = sqlc.arg(article_id)::bigint;
 
 -- name: UnlinkArticleTags :exec
-DELETE FROM article_tags WHERE article_id = $1;
+DELETE FROM article_tags WHERE article_id = sqlc.arg(article_id);
 
 -- name: LockTagsOfArticle :exec
 -- Locks, in id order, the tags the article has and the tags named, before
