@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/sophsapp/sophsapp/gen/api"
@@ -121,9 +120,6 @@ func setTags(ctx context.Context, q *db.Queries, articleID int64, tags []string,
 // articleBySlug loads one article as the caller sees it through q.
 func articleBySlug(ctx context.Context, q *db.Queries, slug string) (api.Article, error) {
 	a, err := q.GetArticleBySlug(ctx, db.GetArticleBySlugParams{Slug: slug, ViewerID: viewerOf(ctx)})
-	if errors.Is(err, pgx.ErrNoRows) {
-		return api.Article{}, fmt.Errorf("article %q: %w", slug, ErrNotFound)
-	}
 	if err != nil {
 		return api.Article{}, fmt.Errorf("article %q: %w", slug, err)
 	}
@@ -300,9 +296,6 @@ func (s *Server) UpdateArticle(ctx context.Context, request api.UpdateArticleReq
 	err = retrySlug(func(attempt int) error {
 		return s.inTx(ctx, func(q *db.Queries) error {
 			cur, err := q.GetArticleOwnerForUpdate(ctx, request.Slug)
-			if errors.Is(err, pgx.ErrNoRows) {
-				return fmt.Errorf("article %q: %w", request.Slug, ErrNotFound)
-			}
 			if err != nil {
 				return fmt.Errorf("article %q: %w", request.Slug, err)
 			}
@@ -353,9 +346,6 @@ func (s *Server) DeleteArticle(ctx context.Context, request api.DeleteArticleReq
 		// Nothing deleted: either there is no such article or it is not
 		// the caller's.
 		owner, err := s.q.GetArticleOwner(ctx, request.Slug)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return nil, fmt.Errorf("article %q: %w", request.Slug, ErrNotFound)
-		}
 		if err != nil {
 			return nil, fmt.Errorf("article %q: %w", request.Slug, err)
 		}
