@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/sophsapp/sophsapp/gen/api"
@@ -69,7 +70,7 @@ func cleanTags(tags *[]string) []string {
 // isSlugTaken reports whether err is a collision on articles_slug_key.
 func isSlugTaken(err error) bool {
 	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "articles_slug_key"
+	return errors.As(err, &pgErr) && pgErr.Code == pgerrcode.UniqueViolation && pgErr.ConstraintName == "articles_slug_key"
 }
 
 // retrySlug runs write (which picks its slug with slugCandidate) until it
