@@ -11,8 +11,6 @@ import (
 
 	"github.com/sophsapp/sophsapp/gen/api"
 	"github.com/sophsapp/sophsapp/gen/db"
-	"github.com/sophsapp/sophsapp/internal/auth"
-	"github.com/sophsapp/sophsapp/internal/jsontime"
 )
 
 // defaultPageSize is the page size when the request gives no limit (the
@@ -26,14 +24,6 @@ const maxPageSize = 100
 // slugAttempts bounds how often an article write is retried with a new
 // slug after a collision on articles_slug_key.
 const slugAttempts = 5
-
-// viewerOf returns the caller's user id, or nil for an anonymous request.
-func viewerOf(ctx context.Context) *int64 {
-	if u, ok := auth.FromContext(ctx); ok {
-		return &u.ID
-	}
-	return nil
-}
 
 // pageBounds returns the limit and offset of a list request.
 func pageBounds(limit, offset *int32) (int32, int32) {
@@ -124,18 +114,7 @@ func articleBySlug(ctx context.Context, q *db.Queries, slug string) (api.Article
 	if err != nil {
 		return api.Article{}, fmt.Errorf("article %q: %w", slug, err)
 	}
-	return api.Article{
-		Slug:           a.Slug,
-		Title:          a.Title,
-		Description:    a.Description,
-		Body:           a.Body,
-		TagList:        a.TagList,
-		CreatedAt:      jsontime.From(a.CreatedAt),
-		UpdatedAt:      jsontime.From(a.UpdatedAt),
-		Favorited:      a.Favorited,
-		FavoritesCount: int(a.FavoritesCount),
-		Author:         api.Profile{Username: a.Username, Bio: nullIfEmpty(a.Bio), Image: nullIfEmpty(a.Image), Following: a.Following},
-	}, nil
+	return articleOf(a), nil
 }
 
 // listRow is any of the list statements' rows: they have the same
@@ -157,17 +136,7 @@ func articlePage[R listRow](rows []R) api.MultipleArticlesOKJSONResponse {
 		if r.ID == 0 {
 			continue
 		}
-		out.Articles = append(out.Articles, api.ArticlePreview{
-			Slug:           r.Slug,
-			Title:          r.Title,
-			Description:    r.Description,
-			TagList:        r.TagList,
-			CreatedAt:      jsontime.From(r.CreatedAt),
-			UpdatedAt:      jsontime.From(r.UpdatedAt),
-			Favorited:      r.Favorited,
-			FavoritesCount: int(r.FavoritesCount),
-			Author:         api.Profile{Username: r.Username, Bio: nullIfEmpty(r.Bio), Image: nullIfEmpty(r.Image), Following: r.Following},
-		})
+		out.Articles = append(out.Articles, articlePreviewOf(r))
 	}
 	return out
 }

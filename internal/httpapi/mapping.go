@@ -44,3 +44,35 @@ func commentOf(c db.ListCommentsRow) api.Comment {
 		Author:    profileOf(c.Username, c.Bio, c.Image, c.Following),
 	}
 }
+
+// articleOf is the API's view of one article, as GetArticleBySlug reads it.
+func articleOf(a db.GetArticleBySlugRow) api.Article {
+	return api.Article{
+		Slug:           a.Slug,
+		Title:          a.Title,
+		Description:    a.Description,
+		Body:           a.Body,
+		TagList:        a.TagList,
+		CreatedAt:      jsontime.From(a.CreatedAt),
+		UpdatedAt:      jsontime.From(a.UpdatedAt),
+		Favorited:      a.Favorited,
+		FavoritesCount: int(a.FavoritesCount),
+		Author:         profileOf(a.Username, a.Bio, a.Image, a.Following),
+	}
+}
+
+// articlePreviewOf is the API's view of an article in a list (every list
+// statement's row converts to ListArticlesRow).
+func articlePreviewOf(r db.ListArticlesRow) api.ArticlePreview {
+	return api.ArticlePreview{
+		Slug:           r.Slug,
+		Title:          r.Title,
+		Description:    r.Description,
+		TagList:        r.TagList,
+		CreatedAt:      jsontime.From(r.CreatedAt),
+		UpdatedAt:      jsontime.From(r.UpdatedAt),
+		Favorited:      r.Favorited,
+		FavoritesCount: int(r.FavoritesCount),
+		Author:         profileOf(r.Username, r.Bio, r.Image, r.Following),
+	}
+}

@@ -86,6 +86,15 @@ func (s *Server) read(ctx context.Context, fn func(ctx context.Context, q *db.Qu
 	return s.replicas.Read(ctx, func(ctx context.Context, pool *pgxpool.Pool) error { return fn(ctx, db.New(pool)) })
 }
 
+// viewerOf returns the caller's user id, or nil for an anonymous request:
+// the viewer whose flags (following, favorited) a query fills in.
+func viewerOf(ctx context.Context) *int64 {
+	if u, ok := auth.FromContext(ctx); ok {
+		return &u.ID
+	}
+	return nil
+}
+
 // currentUser returns the authenticated caller; operations that require a
 // token are guarded by the validator, so a miss here is a 401.
 func currentUser(ctx context.Context) (auth.User, error) {
