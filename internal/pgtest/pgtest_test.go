@@ -10,11 +10,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/sophsapp/sophsapp/internal/pgtest"
+	"github.com/sophsapp/sophsapp/internal/testproc"
 )
 
 // The test binary doubles as the process that holds a cluster: started
@@ -87,7 +87,7 @@ func TestClusterDiesWithItsProcess(t *testing.T) {
 	t.Logf("helper %d holds the cluster in %s (postmaster %d)", cmd.Process.Pid, dir, postmaster)
 	// The postmaster holds neither pipe.
 	for _, p := range []*os.File{inheritedR, stdoutR} {
-		if fds := holders(t, p, postmaster); len(fds) > 0 {
+		if fds := testproc.PipeHolders(t, p, postmaster); len(fds) > 0 {
 			t.Errorf("the postmaster holds the helper's pipe as %v", fds)
 		}
 	}
@@ -102,7 +102,7 @@ func TestClusterDiesWithItsProcess(t *testing.T) {
 	for name, p := range map[string]*os.File{"inherited pipe": inheritedR, "stdout": stdoutR} {
 		_ = p.SetReadDeadline(time.Now().Add(time.Minute))
 		if _, err := io.Copy(io.Discard, p); err != nil {
-			t.Errorf("the helper's %s is still open a minute after its death (%v): held by %v", name, err, holders(t, p, -1))
+			t.Errorf("the helper's %s is still open a minute after its death (%v): held by %v", name, err, testproc.PipeHolders(t, p, -1))
 		}
 	}
 	deadline := time.Now().Add(time.Minute)
@@ -113,29 +113,6 @@ func TestClusterDiesWithItsProcess(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Logf("cluster gone %s after its process was killed", time.Since(start).Round(time.Millisecond))
-}
-
-// holders lists the descriptors of process pid (every process but this
-// one when pid is -1) that refer to the pipe r belongs to.
-func holders(t *testing.T, r *os.File, pid int) []string {
-	t.Helper()
-	st, err := r.Stat() // not r.Fd(), which would defeat read deadlines
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := fmt.Sprintf("pipe:[%d]", st.Sys().(*syscall.Stat_t).Ino)
-	pattern := "/proc/[0-9]*/fd/*"
-	if pid > 0 {
-		pattern = fmt.Sprintf("/proc/%d/fd/*", pid)
-	}
-	fds, _ := filepath.Glob(pattern)
-	var out []string
-	for _, fd := range fds {
-		if link, err := os.Readlink(fd); err == nil && link == want && !strings.HasPrefix(fd, fmt.Sprintf("/proc/%d/", os.Getpid())) {
-			out = append(out, fd)
-		}
-	}
-	return out
 }
 
 // running reports whether pid is a live process (not a zombie).

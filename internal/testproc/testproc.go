@@ -19,8 +19,11 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
+	"testing"
 	"time"
 )
 
@@ -122,4 +125,30 @@ func (g *Guard) end(line string, timeout time.Duration) error {
 	case <-time.After(timeout):
 		return fmt.Errorf("testproc: cleanup did not finish within %s", timeout)
 	}
+}
+
+// PipeHolders lists the descriptors (/proc/<pid>/fd/<n>) that refer to the
+// pipe r belongs to: those of process pid, or with pid -1 those of every
+// process but this one. A test asks it who keeps a pipe open that should
+// have reached end of file.
+func PipeHolders(t testing.TB, r *os.File, pid int) []string {
+	t.Helper()
+	st, err := r.Stat() // not r.Fd(), which would put r in blocking mode and defeat read deadlines
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("pipe:[%d]", st.Sys().(*syscall.Stat_t).Ino)
+	pattern := "/proc/[0-9]*/fd/*"
+	if pid > 0 {
+		pattern = fmt.Sprintf("/proc/%d/fd/*", pid)
+	}
+	self := fmt.Sprintf("/proc/%d/", os.Getpid())
+	fds, _ := filepath.Glob(pattern)
+	var out []string
+	for _, fd := range fds {
+		if link, err := os.Readlink(fd); err == nil && link == want && !strings.HasPrefix(fd, self) {
+			out = append(out, fd)
+		}
+	}
+	return out
 }

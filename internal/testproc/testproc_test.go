@@ -102,7 +102,7 @@ func TestGrandchildrenDoNotInheritPipes(t *testing.T) {
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("helper: %v", err)
 	}
-	if holders := pipeHolders(t, r); len(holders) > 0 {
+	if holders := testproc.PipeHolders(t, r, -1); len(holders) > 0 {
 		t.Fatalf("the pipe's write end is held by %v (the grandchild is %d)", holders, pid)
 	}
 	waitEOF(t, r, "inherited pipe")
@@ -159,24 +159,4 @@ func TestGuardCleanupAndRelease(t *testing.T) {
 	if _, err := os.Stat(released); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("Release ran the cleanup: %v", err)
 	}
-}
-
-// pipeHolders lists the processes other than this one that hold the pipe
-// r belongs to.
-func pipeHolders(t *testing.T, r *os.File) []string {
-	t.Helper()
-	// Not r.Fd(): it would put r in blocking mode and defeat deadlines.
-	st, err := r.Stat()
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := fmt.Sprintf("pipe:[%d]", st.Sys().(*syscall.Stat_t).Ino)
-	var holders []string
-	fds, _ := filepath.Glob("/proc/[0-9]*/fd/*")
-	for _, fd := range fds {
-		if link, err := os.Readlink(fd); err == nil && link == want && !strings.HasPrefix(fd, fmt.Sprintf("/proc/%d/", os.Getpid())) {
-			holders = append(holders, fd)
-		}
-	}
-	return holders
 }
