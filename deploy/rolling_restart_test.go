@@ -156,7 +156,7 @@ func TestRollingRestartBehindNginx(t *testing.T) {
 		settle(phaseDown1+4*i, 300*time.Millisecond)
 		phase.Store(int32(phaseStart1 + 4*i))
 		apps[i] = start(i)
-		waitHealthy(t, "http://"+addr[i]+"/api/health")
+		apptest.WaitHealthy(t, "http://"+addr[i], 15*time.Second, nil)
 		restartTimes[i] = time.Since(t0)
 		settle(phaseMiddle+4*i, 500*time.Millisecond)
 	}
@@ -225,26 +225,6 @@ func get(c *http.Client, url string) error {
 	return nil
 }
 
-// waitHealthy waits until url answers 200.
-func waitHealthy(t *testing.T, url string) {
-	t.Helper()
-	c := &http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		resp, err := c.Get(url)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s not healthy after 15s: %v", url, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // nginxUpstreams reads Nginx's access log: how many requests each instance
 // answered, and how many were passed on after a failed try (their upstream
 // field lists more than one address).
@@ -277,20 +257,11 @@ func nginxUpstreams(t *testing.T, p *proxy, addr [2]string) (retried int, served
 func seedArticles(t *testing.T, a *apptest.App, n int) {
 	t.Helper()
 	post := func(path, token, body string) []byte {
-		req, err := http.NewRequest("POST", a.URL+path, strings.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Content-Type", "application/json")
+		headers := map[string]string{"Content-Type": "application/json"}
 		if token != "" {
-			req.Header.Set("Authorization", "Token "+token)
+			headers["Authorization"] = "Token " + token
 		}
-		resp, err := a.HTTP.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
+		resp, b := a.Send(t, "POST", path, headers, strings.NewReader(body))
 		if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusOK {
 			t.Fatalf("POST %s: status %d: %s", path, resp.StatusCode, b)
 		}

@@ -63,22 +63,7 @@ func TestNginxUploads(t *testing.T) {
 	// SHA-256, without holding the body in memory.
 	fetch := func(t *testing.T, client *http.Client, method, url string, header map[string]string) (*http.Response, int64, string) {
 		t.Helper()
-		req, _ := http.NewRequest(method, url, nil)
-		req.Host = testServerName
-		for k, v := range header {
-			req.Header.Set(k, v)
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		h := sha256.New()
-		n, err := io.Copy(h, resp.Body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return resp, n, hex.EncodeToString(h.Sum(nil))
+		return apptest.Download(t, client, method, url, testServerName, header)
 	}
 
 	t.Run("50 MB round trip through Nginx", func(t *testing.T) {
@@ -167,7 +152,7 @@ func TestNginxUploads(t *testing.T) {
 		// limit; whatever the app had received is rolled back.
 		r = do(t, c, "POST", p.httpsURL("/api/uploads"), f.Reader(), map[string]string{"Authorization": auth, "Content-Type": "image/png", "X-Request-ID": "nginx-too-large-chunked"})
 		wantJSONError(t, r, http.StatusRequestEntityTooLarge)
-		waitNoUploadInProgress(t, conn)
+		apptest.WaitFor(t, "the upload transaction to end after its client went away", func() bool { return apptest.StoringUploads(t, conn) == 0 })
 		if after := uploadRows(t, conn); after != before {
 			t.Errorf("rows before %v, after %v", before, after)
 		}
@@ -194,13 +179,13 @@ func TestNginxUploads(t *testing.T) {
 		if r, _ := uploadVia(t, c, p.httpsURL("/api/uploads"), f, "nginx-while-slow"); r.StatusCode != http.StatusCreated {
 			t.Fatalf("an upload next to a slow one: %d %s", r.StatusCode, r.body)
 		}
-		if uploadInProgress(t, conn) {
+		if apptest.StoringUploads(t, conn) > 0 {
 			t.Fatal("the app is storing an upload whose body has not fully arrived")
 		}
 		assertNotProxied(t, a1, id)
 		assertNotProxied(t, a2, id)
 		tc.Close()
-		waitNoUploadInProgress(t, conn)
+		apptest.WaitFor(t, "the upload transaction to end after its client went away", func() bool { return apptest.StoringUploads(t, conn) == 0 })
 		if after := uploadRows(t, conn); after[0] != before[0]+1 {
 			t.Errorf("uploads before %v, after one complete upload and one abandoned %v", before, after)
 		}
@@ -216,28 +201,4 @@ func uploadRows(t *testing.T, conn *pgx.Conn) [3]int64 {
 		t.Fatal(err)
 	}
 	return n
-}
-
-// uploadInProgress reports whether a transaction of the app is storing
-// chunks.
-func uploadInProgress(t *testing.T, conn *pgx.Conn) bool {
-	t.Helper()
-	var n int
-	if err := conn.QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity
-		WHERE datname = current_database() AND pid <> pg_backend_pid()
-		  AND xact_start IS NOT NULL AND query LIKE '%INSERT INTO upload_chunks%'`).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	return n > 0
-}
-
-func waitNoUploadInProgress(t *testing.T, conn *pgx.Conn) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for uploadInProgress(t, conn) {
-		if time.Now().After(deadline) {
-			t.Fatal("an upload transaction is still open 30 s after its client went away")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }

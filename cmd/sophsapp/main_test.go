@@ -2,7 +2,6 @@ package main_test
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -27,33 +26,6 @@ func build(t testing.TB) string {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
 	return bin
-}
-
-// waitHealthy polls url's health until it answers 200.
-func waitHealthy(t testing.TB, url string) { waitHealthyWithin(t, url, 15*time.Second, nil) }
-
-// waitHealthyWithin polls url's health until it answers 200, for at most
-// d; on failure it prints logs, when given.
-func waitHealthyWithin(t testing.TB, url string, d time.Duration, logs fmt.Stringer) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		resp, err := http.Get(url + "/api/health")
-		if err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			if logs != nil {
-				t.Logf("logs:\n%s", logs)
-			}
-			t.Fatalf("%s never became healthy", url)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // freeAddr returns a loopback address with a port nothing listens on.

@@ -60,7 +60,7 @@ func TestRestartWithSocketActivationRefusesNothing(t *testing.T) {
 	var logMu sync.Mutex
 	out := writerFunc(func(p []byte) (int, error) { logMu.Lock(); defer logMu.Unlock(); return logs.Write(p) })
 	first := startWithSocket(t, bin, lnFile, env, out)
-	waitHealthy(t, url)
+	apptest.WaitHealthy(t, url, 15*time.Second, nil)
 
 	load := apptest.StartLoad([]string{url + "/api/tags"}, 6, 20000)
 	time.Sleep(500 * time.Millisecond)
@@ -73,7 +73,7 @@ func TestRestartWithSocketActivationRefusesNothing(t *testing.T) {
 		t.Errorf("old process exit: %v", err)
 	}
 	startWithSocket(t, bin, lnFile, env, out)
-	waitHealthy(t, url)
+	apptest.WaitHealthy(t, url, 15*time.Second, nil)
 	restart := time.Since(restartStart)
 	time.Sleep(500 * time.Millisecond)
 	res := load.Stop()

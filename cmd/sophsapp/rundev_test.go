@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sophsapp/sophsapp/gen/api"
+	"github.com/sophsapp/sophsapp/internal/apptest"
 	"github.com/sophsapp/sophsapp/internal/testproc"
 )
 
@@ -69,7 +70,7 @@ func TestRunDevFromEnvExample(t *testing.T) {
 	startRunDev := func() *exec.Cmd {
 		cmd, log := start(t, work, env, filepath.Join(root, "scripts", "run-dev"))
 		logs = append(logs, log)
-		waitHealthyWithin(t, "http://"+addr, 3*time.Minute, log)
+		apptest.WaitHealthy(t, "http://"+addr, 3*time.Minute, log)
 		return cmd
 	}
 	stop := func(cmd *exec.Cmd) {

@@ -1,7 +1,6 @@
 package main_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -27,25 +26,8 @@ import (
 type server struct {
 	cmd  *exec.Cmd
 	url  string
-	out  *lockedBuffer
+	out  *apptest.SyncBuffer
 	done chan error // Wait's result
-}
-
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // serve runs bin serve with env on a free port until the test ends.
@@ -57,7 +39,7 @@ func serve(t testing.TB, bin string, env map[string]string) *server {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	s := &server{url: "http://" + addr, out: &lockedBuffer{}, done: make(chan error, 1)}
+	s := &server{url: "http://" + addr, out: &apptest.SyncBuffer{}, done: make(chan error, 1)}
 	s.cmd = exec.Command(bin, "serve")
 	s.cmd.Dir = t.TempDir() // no stray .env
 	for k, v := range env {
@@ -78,7 +60,7 @@ func serve(t testing.TB, bin string, env map[string]string) *server {
 			t.Logf("server output:\n%s", s.out.String())
 		}
 	})
-	waitHealthy(t, s.url)
+	apptest.WaitHealthy(t, s.url, 15*time.Second, nil)
 	return s
 }
 
@@ -124,32 +106,8 @@ func startUpload(t *testing.T, conn *pgx.Conn, url, token string) net.Conn {
 	if _, err := io.Copy(c, apptest.File{Magic: apptest.PNG, Size: 2_000_000}.Reader()); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "the server storing the upload", func() bool { return storingUpload(t, conn) })
+	apptest.WaitFor(t, "the server storing the upload", func() bool { return apptest.StoringUploads(t, conn) > 0 })
 	return c
-}
-
-// storingUpload reports whether a transaction of the server is inserting
-// chunks.
-func storingUpload(t testing.TB, conn *pgx.Conn) bool {
-	t.Helper()
-	var n int
-	if err := conn.QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity
-		WHERE datname = current_database() AND pid <> pg_backend_pid()
-		  AND xact_start IS NOT NULL AND query LIKE '%INSERT INTO upload_chunks%'`).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	return n > 0
-}
-
-func waitUntil(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("waited 30 s for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // wantNothingStored fails unless no upload, chunk or large object is left.
@@ -207,7 +165,7 @@ func TestBinaryStoppedMidUploadLeavesNothing(t *testing.T) {
 			t.Fatal(err)
 		}
 		s.wait(t)
-		waitUntil(t, "PostgreSQL to abort the killed server's transaction", func() bool { return !storingUpload(t, conn) })
+		apptest.WaitFor(t, "PostgreSQL to abort the killed server's transaction", func() bool { return apptest.StoringUploads(t, conn) == 0 })
 		wantNothingStored(t, conn)
 	})
 }

@@ -62,7 +62,7 @@ type App struct {
 	ln     *trackingListener
 	cancel context.CancelFunc
 	done   chan error
-	logs   *syncBuffer
+	logs   *SyncBuffer
 	once   sync.Once
 	err    error
 }
@@ -89,7 +89,7 @@ func StartEnv(t testing.TB, env map[string]string) *App {
 	}
 	ln := &trackingListener{Listener: tcp, accepted: map[string]bool{}}
 	ctx, cancel := context.WithCancel(context.Background())
-	a := &App{URL: "http://" + ln.Addr().String(), Addr: ln.Addr().String(), ln: ln, cancel: cancel, done: make(chan error, 1), logs: &syncBuffer{}}
+	a := &App{URL: "http://" + ln.Addr().String(), Addr: ln.Addr().String(), ln: ln, cancel: cancel, done: make(chan error, 1), logs: &SyncBuffer{}}
 	go func() { a.done <- app.Serve(ctx, cfg, ln, app.NewLogger(a.logs, cfg.LogLevel)) }()
 	t.Cleanup(func() {
 		if err := a.Stop(); err != nil {
@@ -181,23 +181,6 @@ func (a *App) RequestLog(t testing.TB, id string) map[string]any {
 
 // Logs returns everything the server has logged.
 func (a *App) Logs() string { return a.logs.String() }
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // contractTransport checks every response against the spec: an operation's
 // response must match what the spec declares for its status, and anything

@@ -1,7 +1,6 @@
 package database_test
 
 import (
-	"bytes"
 	"context"
 	"io/fs"
 	"log/slog"
@@ -33,7 +32,7 @@ func TestConcurrentMigrations(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
-	var logs syncBuffer
+	var logs apptest.SyncBuffer
 	log := slog.New(slog.NewJSONHandler(&logs, nil))
 	env := apptest.Env(url)
 	env["MIGRATE_ON_START"] = "true"
@@ -89,21 +88,4 @@ func TestConcurrentMigrations(t *testing.T) {
 	if applied != len(files) {
 		t.Errorf("%d migrations applied in all, want %d (each once)", applied, len(files))
 	}
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -32,7 +32,7 @@ func startWithDB(t *testing.T) (*apptest.App, *pgx.Conn) {
 
 // createArticle creates an article titled title with tags as token's
 // holder and returns it.
-func createArticle(t *testing.T, a *apptest.App, token, title string, tags ...string) api.Article {
+func createArticle(t testing.TB, a *apptest.App, token, title string, tags ...string) api.Article {
 	t.Helper()
 	in := api.NewArticle{Title: title, Description: "About " + title, Body: "The body of " + title}
 	if tags != nil {

@@ -13,30 +13,6 @@ import (
 	"github.com/sophsapp/sophsapp/internal/apptest"
 )
 
-// send makes a raw JSON request through the contract-checked client and
-// returns the status and body.
-func send(t *testing.T, a *apptest.App, method, path, token string, body io.Reader) (int, []byte) {
-	t.Helper()
-	req, err := http.NewRequest(method, a.URL+path, body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if token != "" {
-		req.Header.Set("Authorization", "Token "+token)
-	}
-	resp, err := a.HTTP.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, b
-}
-
 // errorMessages returns the messages of an error body.
 func errorMessages(t *testing.T, body []byte) []string {
 	t.Helper()

@@ -2,7 +2,6 @@ package httpapi_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -10,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sophsapp/sophsapp/gen/api"
 	"github.com/sophsapp/sophsapp/internal/apidocs"
 	"github.com/sophsapp/sophsapp/internal/apptest"
 	"github.com/sophsapp/sophsapp/internal/httpapi"
@@ -45,8 +43,8 @@ var fuzzMethods = []string{"POST", "PUT", "DELETE", "GET", "PATCH"}
 //	go test -run '^$' -fuzz '^FuzzAPI$' -fuzztime 10m ./internal/httpapi/
 func FuzzAPI(f *testing.F) {
 	a := apptest.Start(f, nil)
-	user := registerF(f, a, "fuzzer")
-	slug := createArticleF(f, a, user.Token)
+	user := register(f, a, "fuzzer")
+	slug := createArticle(f, a, user.Token, "Fuzz target", "fuzz").Slug
 
 	f.Add(uint8(0), uint8(0), "", uint8(0), "", []byte(`{"user":{"username":"a","email":"a@b.co","password":"12345678"}}`))
 	f.Add(uint8(0), uint8(1), "", uint8(0), "", []byte(`{"user":{"email":"fuzzer@example.com","password":"password-fuzzer"}}`))
@@ -138,27 +136,6 @@ func FuzzAPI(f *testing.F) {
 			t.Fatalf("%s %q → %d with %q: %s", req.Method, path, resp.StatusCode, ct, got)
 		}
 	})
-}
-
-func registerF(f *testing.F, a *apptest.App, name string) api.User {
-	resp, err := a.Client.CreateUserWithResponse(context.Background(), api.CreateUserJSONRequestBody{
-		User: api.NewUser{Username: name, Email: name + "@example.com", Password: "password-" + name},
-	})
-	if err != nil || resp.JSON201 == nil {
-		f.Fatalf("register: %v %v", err, resp)
-	}
-	return resp.JSON201.User
-}
-
-func createArticleF(f *testing.F, a *apptest.App, token string) string {
-	tags := []string{"fuzz"}
-	resp, err := a.Client.CreateArticleWithResponse(context.Background(), api.CreateArticleJSONRequestBody{
-		Article: api.NewArticle{Title: "Fuzz target", Description: "d", Body: "b", TagList: &tags},
-	}, withToken(token))
-	if err != nil || resp.JSON201 == nil {
-		f.Fatalf("create article: %v %v", err, resp)
-	}
-	return resp.JSON201.Article.Slug
 }
 
 // validTarget reports whether target may stand in an HTTP request line:

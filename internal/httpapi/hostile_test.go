@@ -17,29 +17,6 @@ import (
 	"github.com/sophsapp/sophsapp/internal/httpapi"
 )
 
-// sendAs makes a request with exactly the headers given, through the
-// contract-checked client, and returns the status and body.
-func sendAs(t *testing.T, a *apptest.App, method, path string, headers map[string]string, body io.Reader) (int, []byte) {
-	t.Helper()
-	req, err := http.NewRequest(method, a.URL+path, body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range headers {
-		req.Header.Set(k, v)
-	}
-	resp, err := a.HTTP.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, b
-}
-
 // TestMalformedContentTypeIsRefused sends JSON bodies whose Content-Type is
 // JSON with parameters mime.ParseMediaType rejects. kin-openapi reads such a
 // header leniently (as application/json), so the body was validated by it
@@ -360,7 +337,7 @@ func TestUploadOfDeletedUser(t *testing.T) {
 	a, conn := startUploads(t, nil)
 	jake := register(t, a, "jake")
 	c := sendPartOfUpload(t, a, jake.Token, "deleted-midway", 2_000_000, 1_000_000)
-	waitFor(t, "the server storing the upload", func() bool { return storing(t, conn) > 0 })
+	apptest.WaitFor(t, "the server storing the upload", func() bool { return apptest.StoringUploads(t, conn) > 0 })
 	if _, err := conn.Exec(context.Background(), "DELETE FROM users WHERE username = 'jake'"); err != nil {
 		t.Fatal(err)
 	}

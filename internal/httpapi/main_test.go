@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"testing"
 
@@ -20,9 +21,28 @@ func withToken(token string) api.RequestEditorFn {
 	}
 }
 
+// sendAs makes a request with exactly the headers given, through the
+// contract-checked client, and returns the status and body.
+func sendAs(t testing.TB, a *apptest.App, method, path string, headers map[string]string, body io.Reader) (int, []byte) {
+	t.Helper()
+	resp, b := a.Send(t, method, path, headers, body)
+	return resp.StatusCode, b
+}
+
+// send makes a raw JSON request, with token when it is not empty, and
+// returns the status and body.
+func send(t testing.TB, a *apptest.App, method, path, token string, body io.Reader) (int, []byte) {
+	t.Helper()
+	headers := map[string]string{"Content-Type": "application/json"}
+	if token != "" {
+		headers["Authorization"] = "Token " + token
+	}
+	return sendAs(t, a, method, path, headers, body)
+}
+
 // register creates a user named name (email name@example.com, password
 // "password-"+name) through the API and returns it with its token.
-func register(t *testing.T, a *apptest.App, name string) api.User {
+func register(t testing.TB, a *apptest.App, name string) api.User {
 	t.Helper()
 	resp, err := a.Client.CreateUserWithResponse(context.Background(), api.CreateUserJSONRequestBody{
 		User: api.NewUser{Username: name, Email: name + "@example.com", Password: "password-" + name},

@@ -355,7 +355,7 @@ func replicaOutageUnderLoad(t *testing.T, r *replicated, what string, stop, rest
 			load.Stop()
 		}
 	}()
-	waitFor(t, "reads answered by the replica", func() bool { _, n := r.reads(t); return n >= 200 })
+	apptest.WaitFor(t, "reads answered by the replica", func() bool { _, n := r.reads(t); return n >= 200 })
 
 	stoppedAt := time.Now()
 	if err := stop(); err != nil {
@@ -367,7 +367,7 @@ func replicaOutageUnderLoad(t *testing.T, r *replicated, what string, stop, rest
 		t.Errorf("down replica reports lag %v, want null", *h.LagSeconds)
 	}
 	during := load.Succeeded()
-	waitFor(t, "reads with the replica down", func() bool { return load.Succeeded() >= during+200 })
+	apptest.WaitFor(t, "reads with the replica down", func() bool { return load.Succeeded() >= during+200 })
 
 	startedAt := time.Now()
 	if err := restart(); err != nil {
@@ -376,7 +376,7 @@ func replicaOutageUnderLoad(t *testing.T, r *replicated, what string, stop, rest
 	r.waitState(t, "ok")
 	okAfter := time.Since(startedAt)
 	_, back := r.reads(t)
-	waitFor(t, "reads answered by the replica again", func() bool { _, n := r.reads(t); return n >= back+200 })
+	apptest.WaitFor(t, "reads answered by the replica again", func() bool { _, n := r.reads(t); return n >= back+200 })
 	res := load.Stop()
 	stopped = true
 

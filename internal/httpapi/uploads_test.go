@@ -2,8 +2,6 @@ package httpapi_test
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"mime/multipart"
@@ -117,30 +115,6 @@ func mustUpload(t *testing.T, a *apptest.App, token string, f apptest.File) api.
 	return resp.JSON201.Upload
 }
 
-// download GETs url on the server with headers and returns the response
-// with its body's size and SHA-256, never holding the body in memory.
-func download(t *testing.T, c *http.Client, url string, headers map[string]string) (*http.Response, int64, string) {
-	t.Helper()
-	req, err := http.NewRequest("GET", url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range headers {
-		req.Header.Set(k, v)
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, resp.Body)
-	if err != nil {
-		t.Fatalf("GET %s: reading the body: %v", url, err)
-	}
-	return resp, n, hex.EncodeToString(h.Sum(nil))
-}
-
 func TestUploadRoundTrips(t *testing.T) {
 	// text/plain, so that a 1-byte file is of an accepted type.
 	a, conn := startUploads(t, map[string]string{"UPLOAD_CONTENT_TYPES": "image/png,application/pdf,text/plain"})
@@ -185,7 +159,7 @@ func TestUploadRoundTrips(t *testing.T) {
 			if c.file.Size > 10_000_000 {
 				client = plain
 			}
-			got, n, gotSum := download(t, client, a.URL+up.Url, nil)
+			got, n, gotSum := apptest.Download(t, client, "GET", a.URL+up.Url, "", nil)
 			if got.StatusCode != http.StatusOK || n != c.file.Size || gotSum != sum {
 				t.Fatalf("download: status %d, %d bytes with sha256 %s; want 200, %d bytes with %s", got.StatusCode, n, gotSum, c.file.Size, sum)
 			}
@@ -344,20 +318,7 @@ func TestUploadServing(t *testing.T) {
 	etag := `"` + png.Sha256 + `"`
 	get := func(headers map[string]string) (*http.Response, []byte) {
 		t.Helper()
-		req, _ := http.NewRequest("GET", a.URL+path, nil)
-		for k, v := range headers {
-			req.Header.Set(k, v)
-		}
-		resp, err := a.HTTP.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, err := io.ReadAll(resp.Body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return resp, b
+		return a.Send(t, "GET", path, headers, nil)
 	}
 	all, _ := io.ReadAll(pngFile.Reader())
 
@@ -584,7 +545,7 @@ func TestUploadAbortsLeaveNothing(t *testing.T) {
 
 	t.Run("client disconnects", func(t *testing.T) {
 		c := sendPartOfUpload(t, a, jake.Token, "abort-disconnect", 2_000_000, 1_000_000)
-		waitFor(t, "the server storing the upload", func() bool { return storing(t, conn) > 0 })
+		apptest.WaitFor(t, "the server storing the upload", func() bool { return apptest.StoringUploads(t, conn) > 0 })
 		c.Close()
 		// Logged once the handler is done, after the rollback. 499 when the
 		// server noticed the connection close first, 400 when the body's
@@ -628,20 +589,6 @@ func sendPartOfUpload(t *testing.T, a *apptest.App, token, id string, length, se
 	return c
 }
 
-// storing counts the server's transactions that are inserting chunks: the
-// chunks themselves are invisible until the commit, the insert is not.
-func storing(t *testing.T, conn *pgx.Conn) int {
-	t.Helper()
-	var n int
-	err := conn.QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity
-		WHERE datname = current_database() AND pid <> pg_backend_pid()
-		  AND xact_start IS NOT NULL AND query LIKE '%INSERT INTO upload_chunks%'`).Scan(&n)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
-
 // TestUploadsLeaveConnectionsForTheAPI holds an upload open on a pool of
 // two connections: a second upload waits for its turn instead of taking the
 // last connection, and the JSON API keeps answering.
@@ -649,7 +596,7 @@ func TestUploadsLeaveConnectionsForTheAPI(t *testing.T) {
 	a, conn := startUploads(t, map[string]string{"DATABASE_MAX_CONNS": "2", "REQUEST_TIMEOUT": "5s"})
 	jake := register(t, a, "jake")
 	first := sendPartOfUpload(t, a, jake.Token, "first", 2_000_000, 1_000_000)
-	waitFor(t, "the first upload being stored", func() bool { return storing(t, conn) == 1 })
+	apptest.WaitFor(t, "the first upload being stored", func() bool { return apptest.StoringUploads(t, conn) == 1 })
 	second := sendPartOfUpload(t, a, jake.Token, "second", 2_000_000, 1_000_000)
 	for range 3 {
 		resp, err := a.Client.GetCurrentUserWithResponse(context.Background(), withToken(jake.Token))
@@ -657,13 +604,13 @@ func TestUploadsLeaveConnectionsForTheAPI(t *testing.T) {
 			t.Fatalf("the API while uploads are in progress: %v %v", resp.Status(), err)
 		}
 	}
-	if n := storing(t, conn); n != 1 {
+	if n := apptest.StoringUploads(t, conn); n != 1 {
 		t.Fatalf("%d uploads are being stored at once on a pool of 2", n)
 	}
 	first.Close()
-	waitFor(t, "the second upload being stored once the first is gone", func() bool { return hasLog(a, "first") && storing(t, conn) == 1 })
+	apptest.WaitFor(t, "the second upload being stored once the first is gone", func() bool { return hasLog(a, "first") && apptest.StoringUploads(t, conn) == 1 })
 	second.Close()
-	waitFor(t, "the second upload to end", func() bool { return hasLog(a, "second") })
+	apptest.WaitFor(t, "the second upload to end", func() bool { return hasLog(a, "second") })
 	wantStored(t, conn, "after both were cut off", stored{})
 }
 
@@ -675,16 +622,4 @@ func hasLog(a *apptest.App, id string) bool {
 		}
 	}
 	return false
-}
-
-// waitFor polls cond for up to 30 s.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("waited 30s for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
