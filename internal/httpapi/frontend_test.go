@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"path"
 	"regexp"
@@ -26,52 +27,18 @@ import (
 // the response with its body read.
 func request(t *testing.T, a *apptest.App, method, path, body string, header map[string]string) (*http.Response, []byte) {
 	t.Helper()
-	var r io.Reader
-	if body != "" {
-		r = strings.NewReader(body)
+	if body == "" {
+		return a.Send(t, method, path, header, nil)
 	}
-	req, err := http.NewRequestWithContext(context.Background(), method, a.URL+path, r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	for k, v := range header {
-		req.Header.Set(k, v)
-	}
-	resp, err := a.HTTP.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, b
+	h := map[string]string{"Content-Type": "application/json"}
+	maps.Copy(h, header)
+	return a.Send(t, method, path, h, strings.NewReader(body))
 }
 
 // sendBytes is send with a raw body; header sets its Content-Type.
 func sendBytes(t *testing.T, a *apptest.App, method, path string, body []byte, header map[string]string) (*http.Response, []byte) {
 	t.Helper()
-	req, err := http.NewRequestWithContext(context.Background(), method, a.URL+path, bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range header {
-		req.Header.Set(k, v)
-	}
-	resp, err := a.HTTP.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, b
+	return a.Send(t, method, path, header, bytes.NewReader(body))
 }
 
 // specOperation is one operation of api/openapi.yaml.

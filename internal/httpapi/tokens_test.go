@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sophsapp/sophsapp/gen/api"
 	"github.com/sophsapp/sophsapp/internal/apptest"
 )
 
@@ -58,6 +59,17 @@ func wantUnauthorizedEverywhere(t *testing.T, a *apptest.App, token string, ops 
 // missing user violates a foreign key).
 func TestTokenOfDeletedUser(t *testing.T) {
 	a, conn := startWithDB(t)
+	jake, ops := tokenSetup(t, a)
+	if _, err := conn.Exec(context.Background(), "DELETE FROM users WHERE username = 'jake'"); err != nil {
+		t.Fatal(err)
+	}
+	wantUnauthorizedEverywhere(t, a, jake.Token, ops)
+}
+
+// tokenSetup registers jake, and bob with an article that has a comment,
+// and returns jake and the operations of tokenOperations on bob's things.
+func tokenSetup(t *testing.T, a *apptest.App) (api.User, []operation) {
+	t.Helper()
 	jake := register(t, a, "jake")
 	bob := register(t, a, "bob")
 	art := createArticle(t, a, bob.Token, "Dragons")
@@ -65,10 +77,7 @@ func TestTokenOfDeletedUser(t *testing.T) {
 	if c.JSON200 == nil {
 		t.Fatalf("comment: %d %s", c.StatusCode(), c.Body)
 	}
-	if _, err := conn.Exec(context.Background(), "DELETE FROM users WHERE username = 'jake'"); err != nil {
-		t.Fatal(err)
-	}
-	wantUnauthorizedEverywhere(t, a, jake.Token, tokenOperations(art.Slug, c.JSON200.Comment.Id, "bob"))
+	return jake, tokenOperations(art.Slug, c.JSON200.Comment.Id, "bob")
 }
 
 // TestPasswordChangeRevokesOtherTokens checks that a new password revokes
@@ -76,14 +85,7 @@ func TestTokenOfDeletedUser(t *testing.T) {
 // the answer carries and which keeps working.
 func TestPasswordChangeRevokesOtherTokens(t *testing.T) {
 	a := apptest.Start(t, nil)
-	jake := register(t, a, "jake")
-	bob := register(t, a, "bob")
-	art := createArticle(t, a, bob.Token, "Dragons")
-	c := comment(t, a, art.Slug, "hi", withToken(bob.Token))
-	if c.JSON200 == nil {
-		t.Fatalf("comment: %d %s", c.StatusCode(), c.Body)
-	}
-	ops := tokenOperations(art.Slug, c.JSON200.Comment.Id, "bob")
+	jake, ops := tokenSetup(t, a)
 	loginToken := func(password string) string {
 		t.Helper()
 		resp := login(t, a, "jake@example.com", password)
