@@ -234,10 +234,14 @@ func (p *proxy) client(from string, http2 bool) *http.Client {
 func (p *proxy) httpsURL(path string) string { return "https://" + p.httpsAddr + path }
 func (p *proxy) httpURL(path string) string  { return "http://" + p.httpAddr + path }
 
+// accessLogWait bounds the wait for Nginx's access log, which the shipped
+// site buffers for up to a second.
+const accessLogWait = 10 * time.Second
+
 // accessLogLine returns Nginx's access-log line for request id.
 func (p *proxy) accessLogLine(t *testing.T, id string) map[string]any {
 	t.Helper()
-	deadline := time.Now().Add(2 * time.Second)
+	deadline := time.Now().Add(accessLogWait)
 	for {
 		b, err := os.ReadFile(p.accessLog)
 		if err != nil {

@@ -171,7 +171,7 @@ func TestRollingRestartBehindNginx(t *testing.T) {
 		totalFailed += f
 		perPhase = append(perPhase, fmt.Sprintf("%s %d/%d", phaseNames[ph], n-f, n))
 	}
-	retried, served := nginxUpstreams(t, p, addr)
+	retried, served := nginxUpstreams(t, p, addr, total)
 	t.Logf("%d requests in %s (%.0f/s) through Nginx, %d failed; restarts took %s and %s", total, elapsed.Round(time.Millisecond),
 		float64(total)/elapsed.Seconds(), totalFailed, restartTimes[0].Round(time.Millisecond), restartTimes[1].Round(time.Millisecond))
 	t.Logf("succeeded/sent per phase: %s", strings.Join(perPhase, ", "))
@@ -225,16 +225,24 @@ func get(c *http.Client, url string) error {
 	return nil
 }
 
-// nginxUpstreams reads Nginx's access log: how many requests each instance
-// answered, and how many were passed on after a failed try (their upstream
-// field lists more than one address).
-func nginxUpstreams(t *testing.T, p *proxy, addr [2]string) (retried int, served [2]int) {
+// nginxUpstreams reads Nginx's access log, once it holds want lines (it
+// waits at most accessLogWait): how many requests each instance answered,
+// and how many were passed on after a failed try (their upstream field
+// lists more than one address).
+func nginxUpstreams(t *testing.T, p *proxy, addr [2]string, want int64) (retried int, served [2]int) {
 	t.Helper()
-	b, err := os.ReadFile(p.accessLog)
-	if err != nil {
-		t.Fatal(err)
+	var lines [][]byte
+	for deadline := time.Now().Add(accessLogWait); ; time.Sleep(50 * time.Millisecond) {
+		b, err := os.ReadFile(p.accessLog)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines = bytes.Split(b, []byte("\n"))
+		if int64(bytes.Count(b, []byte(`"upstream":"`))) >= want || time.Now().After(deadline) {
+			break
+		}
 	}
-	for _, line := range bytes.Split(b, []byte("\n")) {
+	for _, line := range lines {
 		var m struct{ Upstream string }
 		if json.Unmarshal(line, &m) != nil || m.Upstream == "" {
 			continue
