@@ -64,7 +64,7 @@ func StartPgBouncer(t testing.TB, upstream string, opts PgBouncerOptions) *PgBou
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = guard.Cleanup(time.Minute) })
-	port, err := freePort()
+	port, err := FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}

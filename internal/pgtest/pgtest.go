@@ -93,7 +93,7 @@ func StartCluster(base string) (*Cluster, error) {
 		c.Remove()
 		return nil, fmt.Errorf("initdb: %v\n%s", err, out)
 	}
-	if c.Port, err = freePort(); err != nil {
+	if c.Port, err = FreePort(); err != nil {
 		c.Remove()
 		return nil, err
 	}
@@ -268,7 +268,8 @@ func tmpBase() string {
 	return os.TempDir()
 }
 
-func freePort() (int, error) {
+// FreePort returns a loopback TCP port that was free a moment ago.
+func FreePort() (int, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
@@ -323,7 +324,7 @@ func run(m *testing.M) int {
 func createTemplate() error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := exec1(ctx, adminURL, "CREATE DATABASE "+pgx.Identifier{template}.Sanitize()); err != nil {
+	if err := Exec(ctx, adminURL, "CREATE DATABASE "+pgx.Identifier{template}.Sanitize()); err != nil {
 		return err
 	}
 	pool, err := pgxpool.New(ctx, withDatabase(adminURL, template))
@@ -347,7 +348,7 @@ func NewDatabase(t testing.TB) string {
 	// Cloning takes a lock on the template; serialise clones within the
 	// package so none waits on another's lock timeout.
 	setupMu.Lock()
-	err := exec1(ctx, adminURL, fmt.Sprintf("CREATE DATABASE %s TEMPLATE %s", pgx.Identifier{name}.Sanitize(), pgx.Identifier{template}.Sanitize()))
+	err := Exec(ctx, adminURL, fmt.Sprintf("CREATE DATABASE %s TEMPLATE %s", pgx.Identifier{name}.Sanitize(), pgx.Identifier{template}.Sanitize()))
 	setupMu.Unlock()
 	if err != nil {
 		t.Fatalf("pgtest: create database: %v", err)
@@ -359,10 +360,13 @@ func NewDatabase(t testing.TB) string {
 func dropDatabase(name string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	_ = exec1(ctx, adminURL, fmt.Sprintf("DROP DATABASE IF EXISTS %s WITH (FORCE)", pgx.Identifier{name}.Sanitize()))
+	_ = Exec(ctx, adminURL, fmt.Sprintf("DROP DATABASE IF EXISTS %s WITH (FORCE)", pgx.Identifier{name}.Sanitize()))
 }
 
-func exec1(ctx context.Context, url, sql string) error {
+// Exec runs sql (one or more statements) on a connection of its own to
+// url: for the harness, for tests that steer a cluster
+// (pg_wal_replay_pause() on a replica, say) and for scripts/bench-load.
+func Exec(ctx context.Context, url, sql string) error {
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
 		return err

@@ -34,7 +34,7 @@ func (c *Cluster) StartReplica() (*Cluster, error) {
 	}
 	// The backup copies the primary's log; the replica writes its own.
 	_ = os.Remove(filepath.Join(dir, "server.log"))
-	if r.Port, err = freePort(); err != nil {
+	if r.Port, err = FreePort(); err != nil {
 		r.Remove()
 		return nil, err
 	}
@@ -66,12 +66,6 @@ func WaitReplayed(ctx context.Context, primaryURL, replicaURL string) error {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-}
-
-// Exec runs one statement on the server at url, for tests that steer a
-// cluster (pg_wal_replay_pause() on a replica, say).
-func Exec(ctx context.Context, url, sql string) error {
-	return exec1(ctx, url, sql)
 }
 
 func queryRow(ctx context.Context, url, sql string, dest any, args ...any) error {

@@ -39,7 +39,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -284,15 +283,6 @@ func migrate(ctx context.Context, url string) error {
 	return database.Migrate(ctx, pool, slog.New(slog.NewTextHandler(io.Discard, nil)))
 }
 
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
 // process is a server the bench started.
 type process struct {
 	name string
@@ -363,7 +353,7 @@ func (p *process) pid() int { return p.cmd.Process.Pid }
 
 // startSophsapp starts the binary on url with LOG_LEVEL level.
 func (b *bench) startSophsapp(ctx context.Context, name, dbURL, level string, pprof bool, extra ...string) (*process, error) {
-	port, err := freePort()
+	port, err := pgtest.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -377,7 +367,7 @@ func (b *bench) startSophsapp(ctx context.Context, name, dbURL, level string, pp
 		"DATABASE_MAX_CONNS=" + strconv.Itoa(b.pool),
 	}
 	if pprof {
-		pp, err := freePort()
+		pp, err := pgtest.FreePort()
 		if err != nil {
 			return nil, err
 		}
@@ -393,7 +383,7 @@ func (b *bench) startSophsapp(ctx context.Context, name, dbURL, level string, pp
 
 // startCeiling starts the reference server on the schema "ceiling".
 func (b *bench) startCeiling(ctx context.Context, dbURL string) (*process, error) {
-	port, err := freePort()
+	port, err := pgtest.FreePort()
 	if err != nil {
 		return nil, err
 	}

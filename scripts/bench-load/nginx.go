@@ -18,6 +18,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/sophsapp/sophsapp/internal/pgtest"
 )
 
 // startNginx runs the shipped site (deploy/nginx) in front of app on
@@ -44,11 +46,11 @@ func (b *bench) startNginx(ctx context.Context, app *process) (*process, error) 
 		data, err := os.ReadFile(filepath.Join(root, "deploy", "nginx", name))
 		return string(data), err
 	}
-	httpPort, err := freePort()
+	httpPort, err := pgtest.FreePort()
 	if err != nil {
 		return nil, err
 	}
-	httpsPort, err := freePort()
+	httpsPort, err := pgtest.FreePort()
 	if err != nil {
 		return nil, err
 	}

@@ -10,6 +10,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/sophsapp/sophsapp/internal/pgtest"
 )
 
 // profile is the size and shape of a seeded data set.
@@ -143,7 +145,7 @@ ON CONFLICT DO NOTHING;
 // copies the same rows into it.
 func seed(ctx context.Context, b *bench, name string, p profile) (string, error) {
 	t0 := time.Now()
-	if err := execSQL(ctx, b.cluster.URL("postgres"), "CREATE DATABASE "+name); err != nil {
+	if err := pgtest.Exec(ctx, b.cluster.URL("postgres"), "CREATE DATABASE "+name); err != nil {
 		return "", err
 	}
 	url := b.cluster.URL(name)
@@ -187,11 +189,11 @@ func seed(ctx context.Context, b *bench, name string, p profile) (string, error)
 		if err != nil {
 			return "", err
 		}
-		if err := execSQL(ctx, url, "CREATE SCHEMA ceiling; SET search_path = ceiling;\n"+string(schema)+ceilingCopy); err != nil {
+		if err := pgtest.Exec(ctx, url, "CREATE SCHEMA ceiling; SET search_path = ceiling;\n"+string(schema)+ceilingCopy); err != nil {
 			return "", fmt.Errorf("ceiling schema: %w", err)
 		}
 	}
-	if err := execSQL(ctx, url, "VACUUM ANALYZE"); err != nil {
+	if err := pgtest.Exec(ctx, url, "VACUUM ANALYZE"); err != nil {
 		return "", err
 	}
 	b.logf("seeded %s (%d users, %d articles) in %s", name, p.users, p.articles, time.Since(t0).Round(100*time.Millisecond))
@@ -212,13 +214,3 @@ INSERT INTO ceiling.favorites (user_id, article_id) SELECT user_id, article_id F
 INSERT INTO ceiling.comments (id, article_id, author_id, body, created_at, updated_at)
 SELECT id, article_id, author_id, body, created_at, updated_at FROM public.comments;
 `
-
-func execSQL(ctx context.Context, url, sql string) error {
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		return err
-	}
-	defer conn.Close(ctx)
-	_, err = conn.Exec(ctx, sql)
-	return err
-}
