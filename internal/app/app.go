@@ -122,7 +122,9 @@ func run(ctx context.Context, args []string, environ map[string]string, stdout, 
 	if cmd == config.Migrate {
 		return migrate(ctx, cfg, log)
 	}
-	tuneGC(environ)
+	if err := tuneGC(env); err != nil {
+		return err
+	}
 	return Serve(ctx, cfg, nil, log)
 }
 
