@@ -37,12 +37,12 @@ WHERE id = sqlc.arg(id)
   AND (token_generation = sqlc.arg(caller_token_generation) OR kept_token_sha256 = sqlc.arg(caller_token_sha256))
 RETURNING *;
 
--- name: GetTokenState :one
--- What a token is checked against on every authenticated request: one
--- primary-key lookup. No row means the user no longer exists.
-SELECT token_generation, kept_token_sha256
-FROM users
-WHERE id = sqlc.arg(id);
+-- name: CheckToken :exec
+-- The revocation check every authenticated request owes: fails with
+-- SQLSTATE SA401 (schema/0008_token_check.sql) when the token is revoked or
+-- its user is gone. It is usually sent in one pipeline with the request's
+-- first statement (internal/httpapi/tokencheck.go).
+SELECT check_token(sqlc.arg(user_id), sqlc.arg(generation), sqlc.arg(token_sha256));
 
 -- name: GetTakenNames :one
 -- Which of a username and an email other users already have, both at once,

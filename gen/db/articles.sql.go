@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-const createArticle = `-- name: CreateArticle :one
+const CreateArticle = `-- name: CreateArticle :one
 INSERT INTO articles (slug, author_id, title, description, body)
 VALUES ($1, $2, $3, $4, $5)
 RETURNING id
@@ -25,7 +25,7 @@ type CreateArticleParams struct {
 }
 
 func (q *Queries) CreateArticle(ctx context.Context, arg CreateArticleParams) (int64, error) {
-	row := q.db.QueryRow(ctx, createArticle,
+	row := q.db.QueryRow(ctx, CreateArticle,
 		arg.Slug,
 		arg.AuthorID,
 		arg.Title,
@@ -37,7 +37,7 @@ func (q *Queries) CreateArticle(ctx context.Context, arg CreateArticleParams) (i
 	return id, err
 }
 
-const createFavorite = `-- name: CreateFavorite :execrows
+const CreateFavorite = `-- name: CreateFavorite :execrows
 WITH a AS (SELECT id, created_at FROM articles WHERE slug = $2 FOR KEY SHARE)
 INSERT INTO favorites (user_id, article_id, article_created_at)
 SELECT $1, a.id, a.created_at FROM a
@@ -57,14 +57,14 @@ type CreateFavoriteParams struct {
 // created_at is copied here rather than looked up again by trigger
 // (schema/0006).
 func (q *Queries) CreateFavorite(ctx context.Context, arg CreateFavoriteParams) (int64, error) {
-	result, err := q.db.Exec(ctx, createFavorite, arg.UserID, arg.Slug)
+	result, err := q.db.Exec(ctx, CreateFavorite, arg.UserID, arg.Slug)
 	if err != nil {
 		return 0, err
 	}
 	return result.RowsAffected(), nil
 }
 
-const deleteArticle = `-- name: DeleteArticle :execrows
+const DeleteArticle = `-- name: DeleteArticle :execrows
 DELETE FROM articles WHERE slug = $1 AND author_id = $2
 `
 
@@ -76,14 +76,14 @@ type DeleteArticleParams struct {
 // Comments, favorites and tag links go with it (ON DELETE CASCADE), in the
 // same statement, and triggers lower the counters they were in.
 func (q *Queries) DeleteArticle(ctx context.Context, arg DeleteArticleParams) (int64, error) {
-	result, err := q.db.Exec(ctx, deleteArticle, arg.Slug, arg.AuthorID)
+	result, err := q.db.Exec(ctx, DeleteArticle, arg.Slug, arg.AuthorID)
 	if err != nil {
 		return 0, err
 	}
 	return result.RowsAffected(), nil
 }
 
-const deleteFavorite = `-- name: DeleteFavorite :execrows
+const DeleteFavorite = `-- name: DeleteFavorite :execrows
 WITH a AS (SELECT id FROM articles WHERE slug = $2 FOR KEY SHARE)
 DELETE FROM favorites f USING a
 WHERE f.user_id = $1 AND f.article_id = a.id
@@ -97,14 +97,14 @@ type DeleteFavoriteParams struct {
 // Unfavorites the article with the slug; 0 rows when there is no such
 // article or no such favorite. Locks as CreateFavorite does.
 func (q *Queries) DeleteFavorite(ctx context.Context, arg DeleteFavoriteParams) (int64, error) {
-	result, err := q.db.Exec(ctx, deleteFavorite, arg.UserID, arg.Slug)
+	result, err := q.db.Exec(ctx, DeleteFavorite, arg.UserID, arg.Slug)
 	if err != nil {
 		return 0, err
 	}
 	return result.RowsAffected(), nil
 }
 
-const getArticleBySlug = `-- name: GetArticleBySlug :one
+const GetArticleBySlug = `-- name: GetArticleBySlug :one
 SELECT a.id, a.slug, a.title, a.description, a.body,
        a.created_at, a.updated_at, a.favorites_count,
        u.username, u.bio, u.image, a.tag_list,
@@ -143,7 +143,7 @@ type GetArticleBySlugRow struct {
 // sees false). The viewer enters as "(SELECT $n)" so that the cached
 // generic plan serves anonymous readers too (see the lists above).
 func (q *Queries) GetArticleBySlug(ctx context.Context, arg GetArticleBySlugParams) (GetArticleBySlugRow, error) {
-	row := q.db.QueryRow(ctx, getArticleBySlug, arg.ViewerID, arg.Slug)
+	row := q.db.QueryRow(ctx, GetArticleBySlug, arg.ViewerID, arg.Slug)
 	var i GetArticleBySlugRow
 	err := row.Scan(
 		&i.ID,
@@ -164,7 +164,7 @@ func (q *Queries) GetArticleBySlug(ctx context.Context, arg GetArticleBySlugPara
 	return i, err
 }
 
-const getArticleOwner = `-- name: GetArticleOwner :one
+const GetArticleOwner = `-- name: GetArticleOwner :one
 SELECT id, author_id FROM articles WHERE slug = $1
 `
 
@@ -174,13 +174,13 @@ type GetArticleOwnerRow struct {
 }
 
 func (q *Queries) GetArticleOwner(ctx context.Context, slug string) (GetArticleOwnerRow, error) {
-	row := q.db.QueryRow(ctx, getArticleOwner, slug)
+	row := q.db.QueryRow(ctx, GetArticleOwner, slug)
 	var i GetArticleOwnerRow
 	err := row.Scan(&i.ID, &i.AuthorID)
 	return i, err
 }
 
-const getArticleOwnerForUpdate = `-- name: GetArticleOwnerForUpdate :one
+const GetArticleOwnerForUpdate = `-- name: GetArticleOwnerForUpdate :one
 SELECT id, author_id, title, slug FROM articles WHERE slug = $1 FOR UPDATE
 `
 
@@ -194,7 +194,7 @@ type GetArticleOwnerForUpdateRow struct {
 // Locks the article against concurrent edits and deletion for the rest of
 // the transaction.
 func (q *Queries) GetArticleOwnerForUpdate(ctx context.Context, slug string) (GetArticleOwnerForUpdateRow, error) {
-	row := q.db.QueryRow(ctx, getArticleOwnerForUpdate, slug)
+	row := q.db.QueryRow(ctx, GetArticleOwnerForUpdate, slug)
 	var i GetArticleOwnerForUpdateRow
 	err := row.Scan(
 		&i.ID,
@@ -205,7 +205,7 @@ func (q *Queries) GetArticleOwnerForUpdate(ctx context.Context, slug string) (Ge
 	return i, err
 }
 
-const listArticles = `-- name: ListArticles :many
+const ListArticles = `-- name: ListArticles :many
 
 SELECT total.n AS articles_count,
        COALESCE(x.id, 0)::bigint AS id, COALESCE(x.slug, '')::text AS slug,
@@ -306,7 +306,7 @@ type ListArticlesRow struct {
 // per row rather than a hash of all the viewer's favorites.
 // Every article, newest first; the count is article_totals.
 func (q *Queries) ListArticles(ctx context.Context, arg ListArticlesParams) ([]ListArticlesRow, error) {
-	rows, err := q.db.Query(ctx, listArticles, arg.ViewerID, arg.PageOffset, arg.PageLimit)
+	rows, err := q.db.Query(ctx, ListArticles, arg.ViewerID, arg.PageOffset, arg.PageLimit)
 	if err != nil {
 		return nil, err
 	}
@@ -340,7 +340,7 @@ func (q *Queries) ListArticles(ctx context.Context, arg ListArticlesParams) ([]L
 	return items, nil
 }
 
-const listArticlesByAuthor = `-- name: ListArticlesByAuthor :many
+const ListArticlesByAuthor = `-- name: ListArticlesByAuthor :many
 SELECT total.n AS articles_count,
        COALESCE(x.id, 0)::bigint AS id, COALESCE(x.slug, '')::text AS slug,
        COALESCE(x.title, '')::text AS title, COALESCE(x.description, '')::text AS description,
@@ -400,7 +400,7 @@ type ListArticlesByAuthorRow struct {
 // The author's articles; the count is users.articles_count, 0 for an
 // unknown user.
 func (q *Queries) ListArticlesByAuthor(ctx context.Context, arg ListArticlesByAuthorParams) ([]ListArticlesByAuthorRow, error) {
-	rows, err := q.db.Query(ctx, listArticlesByAuthor,
+	rows, err := q.db.Query(ctx, ListArticlesByAuthor,
 		arg.Author,
 		arg.ViewerID,
 		arg.PageOffset,
@@ -439,7 +439,7 @@ func (q *Queries) ListArticlesByAuthor(ctx context.Context, arg ListArticlesByAu
 	return items, nil
 }
 
-const listArticlesByAuthorAndTag = `-- name: ListArticlesByAuthorAndTag :many
+const ListArticlesByAuthorAndTag = `-- name: ListArticlesByAuthorAndTag :many
 WITH matching AS MATERIALIZED (
     SELECT x.id, x.created_at FROM articles x
     WHERE x.author_id = (SELECT su.id FROM users su WHERE su.username = $4)
@@ -508,7 +508,7 @@ type ListArticlesByAuthorAndTagRow struct {
 // links), once, for the count and the page both. It costs what the author
 // wrote.
 func (q *Queries) ListArticlesByAuthorAndTag(ctx context.Context, arg ListArticlesByAuthorAndTagParams) ([]ListArticlesByAuthorAndTagRow, error) {
-	rows, err := q.db.Query(ctx, listArticlesByAuthorAndTag,
+	rows, err := q.db.Query(ctx, ListArticlesByAuthorAndTag,
 		arg.ViewerID,
 		arg.PageOffset,
 		arg.PageLimit,
@@ -548,7 +548,7 @@ func (q *Queries) ListArticlesByAuthorAndTag(ctx context.Context, arg ListArticl
 	return items, nil
 }
 
-const listArticlesByFavoriter = `-- name: ListArticlesByFavoriter :many
+const ListArticlesByFavoriter = `-- name: ListArticlesByFavoriter :many
 SELECT total.n AS articles_count,
        COALESCE(x.id, 0)::bigint AS id, COALESCE(x.slug, '')::text AS slug,
        COALESCE(x.title, '')::text AS title, COALESCE(x.description, '')::text AS description,
@@ -608,7 +608,7 @@ type ListArticlesByFavoriterRow struct {
 // The articles the user favorited, newest article first; the count is
 // users.favorites_count, 0 for an unknown user.
 func (q *Queries) ListArticlesByFavoriter(ctx context.Context, arg ListArticlesByFavoriterParams) ([]ListArticlesByFavoriterRow, error) {
-	rows, err := q.db.Query(ctx, listArticlesByFavoriter,
+	rows, err := q.db.Query(ctx, ListArticlesByFavoriter,
 		arg.Favorited,
 		arg.ViewerID,
 		arg.PageOffset,
@@ -647,7 +647,7 @@ func (q *Queries) ListArticlesByFavoriter(ctx context.Context, arg ListArticlesB
 	return items, nil
 }
 
-const listArticlesByFavoriterFiltered = `-- name: ListArticlesByFavoriterFiltered :many
+const ListArticlesByFavoriterFiltered = `-- name: ListArticlesByFavoriterFiltered :many
 WITH matching AS MATERIALIZED (
     SELECT x.article_id AS id, x.article_created_at AS created_at FROM favorites x
     WHERE x.user_id = (SELECT su.id FROM users su WHERE su.username = $4)
@@ -722,7 +722,7 @@ type ListArticlesByFavoriterFilteredRow struct {
 // all the tag's links), once, for the count and the page both. It costs
 // what the user favorited, however many articles there are.
 func (q *Queries) ListArticlesByFavoriterFiltered(ctx context.Context, arg ListArticlesByFavoriterFilteredParams) ([]ListArticlesByFavoriterFilteredRow, error) {
-	rows, err := q.db.Query(ctx, listArticlesByFavoriterFiltered,
+	rows, err := q.db.Query(ctx, ListArticlesByFavoriterFiltered,
 		arg.ViewerID,
 		arg.PageOffset,
 		arg.PageLimit,
@@ -763,7 +763,7 @@ func (q *Queries) ListArticlesByFavoriterFiltered(ctx context.Context, arg ListA
 	return items, nil
 }
 
-const listArticlesByTag = `-- name: ListArticlesByTag :many
+const ListArticlesByTag = `-- name: ListArticlesByTag :many
 SELECT total.n AS articles_count,
        COALESCE(x.id, 0)::bigint AS id, COALESCE(x.slug, '')::text AS slug,
        COALESCE(x.title, '')::text AS title, COALESCE(x.description, '')::text AS description,
@@ -823,7 +823,7 @@ type ListArticlesByTagRow struct {
 // The articles with the tag; the count is tags.articles_count, 0 for an
 // unknown tag.
 func (q *Queries) ListArticlesByTag(ctx context.Context, arg ListArticlesByTagParams) ([]ListArticlesByTagRow, error) {
-	rows, err := q.db.Query(ctx, listArticlesByTag,
+	rows, err := q.db.Query(ctx, ListArticlesByTag,
 		arg.Tag,
 		arg.ViewerID,
 		arg.PageOffset,
@@ -862,7 +862,7 @@ func (q *Queries) ListArticlesByTag(ctx context.Context, arg ListArticlesByTagPa
 	return items, nil
 }
 
-const listFeedArticles = `-- name: ListFeedArticles :many
+const ListFeedArticles = `-- name: ListFeedArticles :many
 SELECT total.n AS articles_count,
        COALESCE(x.id, 0)::bigint AS id, COALESCE(x.slug, '')::text AS slug,
        COALESCE(x.title, '')::text AS title, COALESCE(x.description, '')::text AS description,
@@ -932,7 +932,7 @@ type ListFeedArticlesRow struct {
 // (articles_author_created_idx), so a prolific author costs no more than a
 // page; the count is the sum of the followed authors' articles_count.
 func (q *Queries) ListFeedArticles(ctx context.Context, arg ListFeedArticlesParams) ([]ListFeedArticlesRow, error) {
-	rows, err := q.db.Query(ctx, listFeedArticles,
+	rows, err := q.db.Query(ctx, ListFeedArticles,
 		arg.FollowerID,
 		arg.ViewerID,
 		arg.PageLimit,
@@ -971,7 +971,7 @@ func (q *Queries) ListFeedArticles(ctx context.Context, arg ListFeedArticlesPara
 	return items, nil
 }
 
-const updateArticle = `-- name: UpdateArticle :exec
+const UpdateArticle = `-- name: UpdateArticle :exec
 UPDATE articles
 SET slug        = $1,
     title       = COALESCE($2, title),
@@ -991,7 +991,7 @@ type UpdateArticleParams struct {
 
 // Changes the fields given (NULL keeps the current value).
 func (q *Queries) UpdateArticle(ctx context.Context, arg UpdateArticleParams) error {
-	_, err := q.db.Exec(ctx, updateArticle,
+	_, err := q.db.Exec(ctx, UpdateArticle,
 		arg.Slug,
 		arg.Title,
 		arg.Description,

@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-const createComment = `-- name: CreateComment :one
+const CreateComment = `-- name: CreateComment :one
 WITH a AS (
     SELECT id FROM articles WHERE slug = $1 FOR KEY SHARE
 ), c AS (
@@ -45,7 +45,7 @@ type CreateCommentRow struct {
 // Nobody follows themselves: following is false, and the row has the
 // columns of ListComments.
 func (q *Queries) CreateComment(ctx context.Context, arg CreateCommentParams) (CreateCommentRow, error) {
-	row := q.db.QueryRow(ctx, createComment, arg.Slug, arg.AuthorID, arg.Body)
+	row := q.db.QueryRow(ctx, CreateComment, arg.Slug, arg.AuthorID, arg.Body)
 	var i CreateCommentRow
 	err := row.Scan(
 		&i.ID,
@@ -60,7 +60,7 @@ func (q *Queries) CreateComment(ctx context.Context, arg CreateCommentParams) (C
 	return i, err
 }
 
-const deleteComment = `-- name: DeleteComment :execrows
+const DeleteComment = `-- name: DeleteComment :execrows
 DELETE FROM comments c
 USING articles a
 WHERE c.id = $1
@@ -79,25 +79,25 @@ type DeleteCommentParams struct {
 // caller wrote either the comment or the article (authors moderate the
 // comments on their articles).
 func (q *Queries) DeleteComment(ctx context.Context, arg DeleteCommentParams) (int64, error) {
-	result, err := q.db.Exec(ctx, deleteComment, arg.ID, arg.Slug, arg.CallerID)
+	result, err := q.db.Exec(ctx, DeleteComment, arg.ID, arg.Slug, arg.CallerID)
 	if err != nil {
 		return 0, err
 	}
 	return result.RowsAffected(), nil
 }
 
-const getArticleID = `-- name: GetArticleID :one
+const GetArticleID = `-- name: GetArticleID :one
 SELECT id FROM articles WHERE slug = $1
 `
 
 func (q *Queries) GetArticleID(ctx context.Context, slug string) (int64, error) {
-	row := q.db.QueryRow(ctx, getArticleID, slug)
+	row := q.db.QueryRow(ctx, GetArticleID, slug)
 	var id int64
 	err := row.Scan(&id)
 	return id, err
 }
 
-const getCommentOwner = `-- name: GetCommentOwner :one
+const GetCommentOwner = `-- name: GetCommentOwner :one
 SELECT c.author_id
 FROM comments c JOIN articles a ON a.id = c.article_id
 WHERE a.slug = $1 AND c.id = $2
@@ -111,13 +111,13 @@ type GetCommentOwnerParams struct {
 // The author of a comment on the article with the slug; no row when either
 // does not exist or the comment belongs to another article.
 func (q *Queries) GetCommentOwner(ctx context.Context, arg GetCommentOwnerParams) (int64, error) {
-	row := q.db.QueryRow(ctx, getCommentOwner, arg.Slug, arg.ID)
+	row := q.db.QueryRow(ctx, GetCommentOwner, arg.Slug, arg.ID)
 	var author_id int64
 	err := row.Scan(&author_id)
 	return author_id, err
 }
 
-const listComments = `-- name: ListComments :many
+const ListComments = `-- name: ListComments :many
 SELECT c.id, c.body, c.created_at, c.updated_at,
        u.username, u.bio, u.image,
        EXISTS (SELECT 1 FROM follows fo
@@ -146,7 +146,7 @@ type ListCommentsRow struct {
 
 // An article's comments, newest first, with the viewer's following flag.
 func (q *Queries) ListComments(ctx context.Context, arg ListCommentsParams) ([]ListCommentsRow, error) {
-	rows, err := q.db.Query(ctx, listComments, arg.ViewerID, arg.ArticleID)
+	rows, err := q.db.Query(ctx, ListComments, arg.ViewerID, arg.ArticleID)
 	if err != nil {
 		return nil, err
 	}

@@ -9,7 +9,7 @@ import (
 	"context"
 )
 
-const createFollow = `-- name: CreateFollow :exec
+const CreateFollow = `-- name: CreateFollow :exec
 INSERT INTO follows (follower_id, followee_id)
 VALUES ($1, $2)
 ON CONFLICT DO NOTHING
@@ -22,11 +22,11 @@ type CreateFollowParams struct {
 
 // Following twice is not an error: the first follow stands.
 func (q *Queries) CreateFollow(ctx context.Context, arg CreateFollowParams) error {
-	_, err := q.db.Exec(ctx, createFollow, arg.FollowerID, arg.FolloweeID)
+	_, err := q.db.Exec(ctx, CreateFollow, arg.FollowerID, arg.FolloweeID)
 	return err
 }
 
-const deleteFollow = `-- name: DeleteFollow :exec
+const DeleteFollow = `-- name: DeleteFollow :exec
 DELETE FROM follows
 WHERE follower_id = $1
   AND followee_id = $2
@@ -38,11 +38,11 @@ type DeleteFollowParams struct {
 }
 
 func (q *Queries) DeleteFollow(ctx context.Context, arg DeleteFollowParams) error {
-	_, err := q.db.Exec(ctx, deleteFollow, arg.FollowerID, arg.FolloweeID)
+	_, err := q.db.Exec(ctx, DeleteFollow, arg.FollowerID, arg.FolloweeID)
 	return err
 }
 
-const getProfileByUsername = `-- name: GetProfileByUsername :one
+const GetProfileByUsername = `-- name: GetProfileByUsername :one
 SELECT u.id,
        u.username,
        u.bio,
@@ -73,7 +73,7 @@ type GetProfileByUsernameRow struct {
 // following is whether viewer_id follows the user; false when viewer_id is
 // NULL (an anonymous request).
 func (q *Queries) GetProfileByUsername(ctx context.Context, arg GetProfileByUsernameParams) (GetProfileByUsernameRow, error) {
-	row := q.db.QueryRow(ctx, getProfileByUsername, arg.ViewerID, arg.Username)
+	row := q.db.QueryRow(ctx, GetProfileByUsername, arg.ViewerID, arg.Username)
 	var i GetProfileByUsernameRow
 	err := row.Scan(
 		&i.ID,

@@ -9,7 +9,7 @@ import (
 	"context"
 )
 
-const createTags = `-- name: CreateTags :exec
+const CreateTags = `-- name: CreateTags :exec
 INSERT INTO tags (name)
 SELECT DISTINCT n FROM unnest($1::text[]) AS n
 ORDER BY n
@@ -20,11 +20,11 @@ ON CONFLICT (name) DO NOTHING
 // so that two transactions adding overlapping tag sets lock them in the same
 // order and cannot deadlock.
 func (q *Queries) CreateTags(ctx context.Context, names []string) error {
-	_, err := q.db.Exec(ctx, createTags, names)
+	_, err := q.db.Exec(ctx, CreateTags, names)
 	return err
 }
 
-const linkArticleTags = `-- name: LinkArticleTags :exec
+const LinkArticleTags = `-- name: LinkArticleTags :exec
 INSERT INTO article_tags (article_id, tag_id, position, article_created_at)
 SELECT a.id, t.id, n.ord, a.created_at
 FROM unnest($1::text[]) WITH ORDINALITY AS n(name, ord)
@@ -42,11 +42,11 @@ type LinkArticleTagsParams struct {
 // meanwhile are visible. The article's created_at is copied for the tag's
 // newest-first index (schema/0006).
 func (q *Queries) LinkArticleTags(ctx context.Context, arg LinkArticleTagsParams) error {
-	_, err := q.db.Exec(ctx, linkArticleTags, arg.Names, arg.ArticleID)
+	_, err := q.db.Exec(ctx, LinkArticleTags, arg.Names, arg.ArticleID)
 	return err
 }
 
-const listTags = `-- name: ListTags :one
+const ListTags = `-- name: ListTags :one
 SELECT COALESCE(array_agg(t.name ORDER BY t.articles_count DESC, t.name), '{}')::text[] AS names
 FROM (SELECT name, articles_count
       FROM tags
@@ -59,13 +59,13 @@ FROM (SELECT name, articles_count
 // the article_tags triggers keep (schema/0002_article_counts.sql), as one
 // array: one row to read instead of one per tag.
 func (q *Queries) ListTags(ctx context.Context) ([]string, error) {
-	row := q.db.QueryRow(ctx, listTags)
+	row := q.db.QueryRow(ctx, ListTags)
 	var names []string
 	err := row.Scan(&names)
 	return names, err
 }
 
-const lockTagsOfArticle = `-- name: LockTagsOfArticle :exec
+const LockTagsOfArticle = `-- name: LockTagsOfArticle :exec
 SELECT id FROM tags
 WHERE name = ANY($1::text[])
    OR id IN (SELECT at.tag_id FROM article_tags at WHERE at.article_id = $2)
@@ -83,15 +83,15 @@ type LockTagsOfArticleParams struct {
 // articles_count (by trigger), locking as they go; without this, two
 // articles swapping tags could each hold one tag the other waits for.
 func (q *Queries) LockTagsOfArticle(ctx context.Context, arg LockTagsOfArticleParams) error {
-	_, err := q.db.Exec(ctx, lockTagsOfArticle, arg.Names, arg.ArticleID)
+	_, err := q.db.Exec(ctx, LockTagsOfArticle, arg.Names, arg.ArticleID)
 	return err
 }
 
-const unlinkArticleTags = `-- name: UnlinkArticleTags :exec
+const UnlinkArticleTags = `-- name: UnlinkArticleTags :exec
 DELETE FROM article_tags WHERE article_id = $1
 `
 
 func (q *Queries) UnlinkArticleTags(ctx context.Context, articleID int64) error {
-	_, err := q.db.Exec(ctx, unlinkArticleTags, articleID)
+	_, err := q.db.Exec(ctx, UnlinkArticleTags, articleID)
 	return err
 }

@@ -12,19 +12,19 @@ import (
 	"github.com/google/uuid"
 )
 
-const countUploads = `-- name: CountUploads :one
+const CountUploads = `-- name: CountUploads :one
 SELECT COALESCE((SELECT uploads FROM upload_usage WHERE user_id = $1), 0)::integer AS uploads
 `
 
 // How many uploads a user has, from the usage row.
 func (q *Queries) CountUploads(ctx context.Context, userID int64) (int32, error) {
-	row := q.db.QueryRow(ctx, countUploads, userID)
+	row := q.db.QueryRow(ctx, CountUploads, userID)
 	var uploads int32
 	err := row.Scan(&uploads)
 	return uploads, err
 }
 
-const createUpload = `-- name: CreateUpload :one
+const CreateUpload = `-- name: CreateUpload :one
 INSERT INTO uploads (id, user_id, content_type, size, sha256)
 VALUES ($1, $2, $3, $4, $5)
 RETURNING created_at
@@ -41,7 +41,7 @@ type CreateUploadParams struct {
 // Records an upload whose chunks are stored; the trigger adds it to the
 // user's usage.
 func (q *Queries) CreateUpload(ctx context.Context, arg CreateUploadParams) (time.Time, error) {
-	row := q.db.QueryRow(ctx, createUpload,
+	row := q.db.QueryRow(ctx, CreateUpload,
 		arg.ID,
 		arg.UserID,
 		arg.ContentType,
@@ -53,7 +53,7 @@ func (q *Queries) CreateUpload(ctx context.Context, arg CreateUploadParams) (tim
 	return created_at, err
 }
 
-const createUploadChunk = `-- name: CreateUploadChunk :exec
+const CreateUploadChunk = `-- name: CreateUploadChunk :exec
 INSERT INTO upload_chunks (upload_id, start, data) VALUES ($1, $2, $3)
 `
 
@@ -66,11 +66,11 @@ type CreateUploadChunkParams struct {
 // Stores the bytes of an upload from offset start on; the uploads row
 // follows in the same transaction.
 func (q *Queries) CreateUploadChunk(ctx context.Context, arg CreateUploadChunkParams) error {
-	_, err := q.db.Exec(ctx, createUploadChunk, arg.UploadID, arg.Start, arg.Data)
+	_, err := q.db.Exec(ctx, CreateUploadChunk, arg.UploadID, arg.Start, arg.Data)
 	return err
 }
 
-const deleteUpload = `-- name: DeleteUpload :execrows
+const DeleteUpload = `-- name: DeleteUpload :execrows
 DELETE FROM uploads WHERE id = $1 AND user_id = $2
 `
 
@@ -81,19 +81,19 @@ type DeleteUploadParams struct {
 
 // Deletes the upload when it is the user's; its chunks go with it.
 func (q *Queries) DeleteUpload(ctx context.Context, arg DeleteUploadParams) (int64, error) {
-	result, err := q.db.Exec(ctx, deleteUpload, arg.ID, arg.UserID)
+	result, err := q.db.Exec(ctx, DeleteUpload, arg.ID, arg.UserID)
 	if err != nil {
 		return 0, err
 	}
 	return result.RowsAffected(), nil
 }
 
-const getUpload = `-- name: GetUpload :one
+const GetUpload = `-- name: GetUpload :one
 SELECT id, user_id, content_type, size, sha256, created_at FROM uploads WHERE id = $1
 `
 
 func (q *Queries) GetUpload(ctx context.Context, id uuid.UUID) (Upload, error) {
-	row := q.db.QueryRow(ctx, getUpload, id)
+	row := q.db.QueryRow(ctx, GetUpload, id)
 	var i Upload
 	err := row.Scan(
 		&i.ID,
@@ -106,7 +106,7 @@ func (q *Queries) GetUpload(ctx context.Context, id uuid.UUID) (Upload, error) {
 	return i, err
 }
 
-const getUploadChunk = `-- name: GetUploadChunk :one
+const GetUploadChunk = `-- name: GetUploadChunk :one
 SELECT start, data FROM upload_chunks
 WHERE upload_id = $1 AND start <= $2
 ORDER BY start DESC
@@ -125,13 +125,13 @@ type GetUploadChunkRow struct {
 
 // The stored chunk holding byte pos of the upload.
 func (q *Queries) GetUploadChunk(ctx context.Context, arg GetUploadChunkParams) (GetUploadChunkRow, error) {
-	row := q.db.QueryRow(ctx, getUploadChunk, arg.UploadID, arg.Pos)
+	row := q.db.QueryRow(ctx, GetUploadChunk, arg.UploadID, arg.Pos)
 	var i GetUploadChunkRow
 	err := row.Scan(&i.Start, &i.Data)
 	return i, err
 }
 
-const getUploadUsage = `-- name: GetUploadUsage :one
+const GetUploadUsage = `-- name: GetUploadUsage :one
 SELECT COALESCE((SELECT bytes FROM upload_usage WHERE user_id = $1), 0)::bigint AS bytes
 `
 
@@ -140,13 +140,13 @@ SELECT COALESCE((SELECT bytes FROM upload_usage WHERE user_id = $1), 0)::bigint 
 // concurrent uploads by one user are checked against the quota one after the
 // other.
 func (q *Queries) GetUploadUsage(ctx context.Context, userID int64) (int64, error) {
-	row := q.db.QueryRow(ctx, getUploadUsage, userID)
+	row := q.db.QueryRow(ctx, GetUploadUsage, userID)
 	var bytes int64
 	err := row.Scan(&bytes)
 	return bytes, err
 }
 
-const listUploads = `-- name: ListUploads :many
+const ListUploads = `-- name: ListUploads :many
 SELECT id, user_id, content_type, size, sha256, created_at FROM uploads
 WHERE user_id = $1
 ORDER BY created_at DESC, id DESC
@@ -161,7 +161,7 @@ type ListUploadsParams struct {
 
 // A page of a user's uploads, newest first.
 func (q *Queries) ListUploads(ctx context.Context, arg ListUploadsParams) ([]Upload, error) {
-	rows, err := q.db.Query(ctx, listUploads, arg.UserID, arg.PageOffset, arg.PageLimit)
+	rows, err := q.db.Query(ctx, ListUploads, arg.UserID, arg.PageOffset, arg.PageLimit)
 	if err != nil {
 		return nil, err
 	}

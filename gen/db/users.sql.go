@@ -9,7 +9,7 @@ import (
 	"context"
 )
 
-const blockLogin = `-- name: BlockLogin :exec
+const BlockLogin = `-- name: BlockLogin :exec
 UPDATE login_throttle
 SET blocked_until = now() + make_interval(secs => $1::integer)
 WHERE key = $2
@@ -22,22 +22,41 @@ type BlockLoginParams struct {
 
 // Blocks logins of key for the given number of seconds from now.
 func (q *Queries) BlockLogin(ctx context.Context, arg BlockLoginParams) error {
-	_, err := q.db.Exec(ctx, blockLogin, arg.Seconds, arg.Key)
+	_, err := q.db.Exec(ctx, BlockLogin, arg.Seconds, arg.Key)
 	return err
 }
 
-const clearLoginFailures = `-- name: ClearLoginFailures :exec
+const CheckToken = `-- name: CheckToken :exec
+SELECT check_token($1, $2, $3)
+`
+
+type CheckTokenParams struct {
+	UserID      int64
+	Generation  int32
+	TokenSha256 []byte
+}
+
+// The revocation check every authenticated request owes: fails with
+// SQLSTATE SA401 (schema/0008_token_check.sql) when the token is revoked or
+// its user is gone. It is usually sent in one pipeline with the request's
+// first statement (internal/httpapi/tokencheck.go).
+func (q *Queries) CheckToken(ctx context.Context, arg CheckTokenParams) error {
+	_, err := q.db.Exec(ctx, CheckToken, arg.UserID, arg.Generation, arg.TokenSha256)
+	return err
+}
+
+const ClearLoginFailures = `-- name: ClearLoginFailures :exec
 DELETE FROM login_throttle
 WHERE key = ANY ($1::text[])
 `
 
 // Forgets the failures of keys (after a successful login).
 func (q *Queries) ClearLoginFailures(ctx context.Context, keys []string) error {
-	_, err := q.db.Exec(ctx, clearLoginFailures, keys)
+	_, err := q.db.Exec(ctx, ClearLoginFailures, keys)
 	return err
 }
 
-const createUser = `-- name: CreateUser :one
+const CreateUser = `-- name: CreateUser :one
 INSERT INTO users (username, email, password_hash)
 VALUES ($1, $2, $3)
 RETURNING id, username, email, password_hash, bio, image, created_at, updated_at, articles_count, favorites_count, token_generation, kept_token_sha256
@@ -50,7 +69,7 @@ type CreateUserParams struct {
 }
 
 func (q *Queries) CreateUser(ctx context.Context, arg CreateUserParams) (User, error) {
-	row := q.db.QueryRow(ctx, createUser, arg.Username, arg.Email, arg.PasswordHash)
+	row := q.db.QueryRow(ctx, CreateUser, arg.Username, arg.Email, arg.PasswordHash)
 	var i User
 	err := row.Scan(
 		&i.ID,
@@ -69,7 +88,7 @@ func (q *Queries) CreateUser(ctx context.Context, arg CreateUserParams) (User, e
 	return i, err
 }
 
-const getLoginBlock = `-- name: GetLoginBlock :one
+const GetLoginBlock = `-- name: GetLoginBlock :one
 SELECT coalesce(max(ceil(extract(epoch FROM blocked_until - now()))), 0)::integer AS retry_after
 FROM login_throttle
 WHERE key = ANY ($1::text[])
@@ -78,13 +97,13 @@ WHERE key = ANY ($1::text[])
 
 // Seconds until the longest block among keys ends; 0 when none is blocked.
 func (q *Queries) GetLoginBlock(ctx context.Context, keys []string) (int32, error) {
-	row := q.db.QueryRow(ctx, getLoginBlock, keys)
+	row := q.db.QueryRow(ctx, GetLoginBlock, keys)
 	var retry_after int32
 	err := row.Scan(&retry_after)
 	return retry_after, err
 }
 
-const getTakenNames = `-- name: GetTakenNames :one
+const GetTakenNames = `-- name: GetTakenNames :one
 SELECT EXISTS (SELECT 1 FROM users u
                WHERE lower(normalize(u.username, NFKC)) = lower(normalize($1::text, NFKC))
                  AND u.id IS DISTINCT FROM $2::bigint) AS username_taken,
@@ -107,33 +126,13 @@ type GetTakenNamesRow struct {
 // Which of a username and an email other users already have, both at once,
 // by the same rules as users_username_key and users_email_key.
 func (q *Queries) GetTakenNames(ctx context.Context, arg GetTakenNamesParams) (GetTakenNamesRow, error) {
-	row := q.db.QueryRow(ctx, getTakenNames, arg.Username, arg.ID, arg.Email)
+	row := q.db.QueryRow(ctx, GetTakenNames, arg.Username, arg.ID, arg.Email)
 	var i GetTakenNamesRow
 	err := row.Scan(&i.UsernameTaken, &i.EmailTaken)
 	return i, err
 }
 
-const getTokenState = `-- name: GetTokenState :one
-SELECT token_generation, kept_token_sha256
-FROM users
-WHERE id = $1
-`
-
-type GetTokenStateRow struct {
-	TokenGeneration int32
-	KeptTokenSha256 []byte
-}
-
-// What a token is checked against on every authenticated request: one
-// primary-key lookup. No row means the user no longer exists.
-func (q *Queries) GetTokenState(ctx context.Context, id int64) (GetTokenStateRow, error) {
-	row := q.db.QueryRow(ctx, getTokenState, id)
-	var i GetTokenStateRow
-	err := row.Scan(&i.TokenGeneration, &i.KeptTokenSha256)
-	return i, err
-}
-
-const getUserByEmail = `-- name: GetUserByEmail :one
+const GetUserByEmail = `-- name: GetUserByEmail :one
 SELECT id, username, email, password_hash, bio, image, created_at, updated_at, articles_count, favorites_count, token_generation, kept_token_sha256
 FROM users
 WHERE lower(email) = lower($1)
@@ -142,7 +141,7 @@ WHERE lower(email) = lower($1)
 // Emails are unique regardless of case (users_email_key is on lower(email)),
 // so this finds at most one user and uses that index.
 func (q *Queries) GetUserByEmail(ctx context.Context, email string) (User, error) {
-	row := q.db.QueryRow(ctx, getUserByEmail, email)
+	row := q.db.QueryRow(ctx, GetUserByEmail, email)
 	var i User
 	err := row.Scan(
 		&i.ID,
@@ -161,14 +160,14 @@ func (q *Queries) GetUserByEmail(ctx context.Context, email string) (User, error
 	return i, err
 }
 
-const getUserByID = `-- name: GetUserByID :one
+const GetUserByID = `-- name: GetUserByID :one
 SELECT id, username, email, password_hash, bio, image, created_at, updated_at, articles_count, favorites_count, token_generation, kept_token_sha256
 FROM users
 WHERE id = $1
 `
 
 func (q *Queries) GetUserByID(ctx context.Context, id int64) (User, error) {
-	row := q.db.QueryRow(ctx, getUserByID, id)
+	row := q.db.QueryRow(ctx, GetUserByID, id)
 	var i User
 	err := row.Scan(
 		&i.ID,
@@ -187,18 +186,18 @@ func (q *Queries) GetUserByID(ctx context.Context, id int64) (User, error) {
 	return i, err
 }
 
-const pruneLoginThrottle = `-- name: PruneLoginThrottle :exec
+const PruneLoginThrottle = `-- name: PruneLoginThrottle :exec
 DELETE FROM login_throttle
 WHERE last_failure < now() - interval '1 day'
 `
 
 // Drops keys whose last failure is more than a day old.
 func (q *Queries) PruneLoginThrottle(ctx context.Context) error {
-	_, err := q.db.Exec(ctx, pruneLoginThrottle)
+	_, err := q.db.Exec(ctx, PruneLoginThrottle)
 	return err
 }
 
-const recordLoginFailure = `-- name: RecordLoginFailure :one
+const RecordLoginFailure = `-- name: RecordLoginFailure :one
 INSERT INTO login_throttle AS t (key, failures, blocked_until, last_failure)
 VALUES ($1, 1, '-infinity', now())
 ON CONFLICT (key) DO UPDATE
@@ -210,13 +209,13 @@ RETURNING failures
 // Counts a failed login against key and returns the count; a key whose last
 // failure is more than a day old starts again from one.
 func (q *Queries) RecordLoginFailure(ctx context.Context, key string) (int32, error) {
-	row := q.db.QueryRow(ctx, recordLoginFailure, key)
+	row := q.db.QueryRow(ctx, RecordLoginFailure, key)
 	var failures int32
 	err := row.Scan(&failures)
 	return failures, err
 }
 
-const updateUser = `-- name: UpdateUser :one
+const UpdateUser = `-- name: UpdateUser :one
 UPDATE users
 SET email         = coalesce($1, email),
     username      = coalesce($2, username),
@@ -252,7 +251,7 @@ type UpdateUserParams struct {
 // changes made at once from two devices, the second would otherwise land
 // with a token the first had just revoked. No row then.
 func (q *Queries) UpdateUser(ctx context.Context, arg UpdateUserParams) (User, error) {
-	row := q.db.QueryRow(ctx, updateUser,
+	row := q.db.QueryRow(ctx, UpdateUser,
 		arg.Email,
 		arg.Username,
 		arg.PasswordHash,

@@ -196,6 +196,8 @@ func classify(err error) problem {
 		return problem{http.StatusBadRequest, []string{ErrIncompleteBody.Error()}, 0}
 	case errors.As(err, &pgErr):
 		switch pgErr.Code {
+		case tokenRevokedCode: // check_token: a revoked token, or its user is gone
+			return problem{http.StatusUnauthorized, []string{ErrUnauthorized.Error()}, 0}
 		case pgerrcode.UniqueViolation:
 			if msg, ok := uniqueMessages[pgErr.ConstraintName]; ok {
 				return problem{http.StatusUnprocessableEntity, []string{msg}, 0}

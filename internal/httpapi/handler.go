@@ -74,10 +74,11 @@ func NewHandler(d Deps) (http.Handler, error) {
 	if d.Draining == nil {
 		d.Draining = new(atomic.Bool)
 	}
-	s := &Server{pool: d.Pool, q: db.New(d.Pool), replicas: d.Replicas, log: d.Log, tokens: d.Tokens, version: d.Version,
+	primary := checkedDB{pool: d.Pool}
+	s := &Server{primary: primary, q: db.New(primary), replicas: d.Replicas, log: d.Log, tokens: d.Tokens, version: d.Version,
 		uploads: newUploads(d.Uploads, d.Pool.Config().MaxConns), draining: d.Draining}
 
-	strict := api.NewStrictHandlerWithOptions(s, []api.StrictMiddlewareFunc{uploadBody}, api.StrictHTTPServerOptions{
+	strict := api.NewStrictHandlerWithOptions(s, []api.StrictMiddlewareFunc{uploadBody, settleToken(primary)}, api.StrictHTTPServerOptions{
 		RequestErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
 			ew.handle(w, r, decodeProblem(err))
 		},
@@ -89,7 +90,7 @@ func NewHandler(d Deps) (http.Handler, error) {
 			ew.handle(w, r, paramProblem(err))
 		},
 	})
-	validated := validate(router, d.Tokens, s.q, bodyLimits{json: d.MaxJSONBytes, upload: d.MaxUploadBytes}, ew)(apiHandler)
+	validated := validate(router, d.Tokens, bodyLimits{json: d.MaxJSONBytes, upload: d.MaxUploadBytes}, ew)(apiHandler)
 	metricsHandler := d.Metrics.Handler()
 	docs, err := apidocs.New(sophsapp.OpenAPI)
 	if err != nil {

@@ -21,7 +21,7 @@ func (s *Server) GetHealth(ctx context.Context, _ api.GetHealthRequestObject) (a
 	ctx, cancel := context.WithTimeout(ctx, healthTimeout)
 	defer cancel()
 	database := api.HealthDatabaseOk
-	if err := s.pool.Ping(ctx); err != nil {
+	if err := s.primary.pool.Ping(ctx); err != nil {
 		s.log.WarnContext(ctx, "health: database unavailable", "error", err.Error(), "request_id", RequestID(ctx))
 		database = api.HealthDatabaseUnavailable
 	}

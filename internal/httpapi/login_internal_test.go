@@ -25,7 +25,7 @@ func TestLoginComparesEvenForUnknownEmail(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pool.Close()
-	s := &Server{pool: pool, q: db.New(pool), log: slog.New(slog.NewTextHandler(io.Discard, nil)), tokens: auth.NewTokens([]byte("k"), time.Hour)}
+	s := &Server{primary: checkedDB{pool: pool}, q: db.New(pool), log: slog.New(slog.NewTextHandler(io.Discard, nil)), tokens: auth.NewTokens([]byte("k"), time.Hour)}
 
 	compares := 0
 	orig := compareHashAndPassword

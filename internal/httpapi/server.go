@@ -21,7 +21,10 @@ import (
 // Server implements every operation of api/openapi.yaml. Its methods are
 // grouped into files by the spec's tags.
 type Server struct {
-	pool     *pgxpool.Pool
+	// primary is the primary's pool, paying each request's token check
+	// (tokencheck.go); q runs on it. Handlers reach the primary through
+	// these two only.
+	primary  checkedDB
 	q        *db.Queries
 	replicas *database.Replicas
 	log      *slog.Logger
@@ -46,7 +49,7 @@ const txAttempts = 3
 // effects outside the transaction.
 func (s *Server) inTx(ctx context.Context, fn func(q *db.Queries) error) error {
 	return retryAborted(func() error {
-		return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		return pgx.BeginFunc(ctx, s.primary, func(tx pgx.Tx) error {
 			return fn(s.q.WithTx(tx))
 		})
 	})

@@ -22,7 +22,7 @@ func TestInTxRetriesOnlyConcurrencyAborts(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pool.Close()
-	s := &Server{pool: pool, q: db.New(pool)}
+	s := &Server{primary: checkedDB{pool: pool}, q: db.New(pool)}
 	ctx := context.Background()
 
 	for _, c := range []struct {

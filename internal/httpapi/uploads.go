@@ -205,7 +205,7 @@ func (s *Server) CreateUpload(ctx context.Context, request api.CreateUploadReque
 	up := db.Upload{ID: uuid.New(), UserID: me.ID, ContentType: contentType}
 	// Not inTx: the body cannot be read twice, so the transaction cannot
 	// be retried.
-	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err = pgx.BeginFunc(ctx, s.primary, func(tx pgx.Tx) error {
 		q := s.q.WithTx(tx)
 		h := sha256.New()
 		size, err := storeChunks(ctx, q, up.ID, io.MultiReader(bytes.NewReader(head), file), h, quota-used, isMultipart)

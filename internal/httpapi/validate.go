@@ -16,7 +16,6 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/sophsapp/sophsapp/gen/db"
 	"github.com/sophsapp/sophsapp/internal/auth"
@@ -139,7 +138,7 @@ func jsonBodySchema(op *openapi3.Operation, streamed bool, ct string) (*openapi3
 // generated handlers bind with exact member names instead of decoding the
 // body a second time. kin-openapi validates everything else (parameters,
 // security, and bodies that are empty or not JSON).
-func validate(router routers.Router, tokens *auth.Tokens, q *db.Queries, limits bodyLimits, ew errorWriter) func(http.Handler) http.Handler {
+func validate(router routers.Router, tokens *auth.Tokens, limits bodyLimits, ew errorWriter) func(http.Handler) http.Handler {
 	opts := &openapi3filter.Options{
 		MultiError: true,
 		AuthenticationFunc: func(ctx context.Context, in *openapi3filter.AuthenticationInput) error {
@@ -196,7 +195,7 @@ func validate(router routers.Router, tokens *auth.Tokens, q *db.Queries, limits 
 			// Operations declared with `security: []` ignore credentials
 			// entirely, so a stale token never fails a health check.
 			if sec := route.Operation.Security; sec == nil || len(*sec) > 0 {
-				ctx, err := authenticate(r.Context(), tokens, q, r.Header.Get("Authorization"))
+				ctx, err := authenticate(r.Context(), tokens, r.Header.Get("Authorization"))
 				if err != nil {
 					ew.handle(w, r, err)
 					return
@@ -282,9 +281,9 @@ func validate(router routers.Router, tokens *auth.Tokens, q *db.Queries, limits 
 // A well-signed token is still refused when its user no longer exists or
 // it was revoked: issued in an earlier token generation than the user's
 // (a password change since), unless it is the token that made the change.
-// That is one primary-key lookup on the primary database per authenticated
-// request.
-func authenticate(ctx context.Context, tokens *auth.Tokens, q *db.Queries, header string) (context.Context, error) {
+// The request owes that check (a primary-key lookup on the primary), and
+// pays it with its first statement (tokencheck.go).
+func authenticate(ctx context.Context, tokens *auth.Tokens, header string) (context.Context, error) {
 	if header == "" {
 		return ctx, nil
 	}
@@ -297,16 +296,9 @@ func authenticate(ctx context.Context, tokens *auth.Tokens, q *db.Queries, heade
 	if err != nil {
 		return ctx, errors.Join(ErrUnauthorized, err)
 	}
-	state, err := q.GetTokenState(ctx, claims.UserID)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return ctx, fmt.Errorf("token of user %d, who no longer exists: %w", claims.UserID, ErrUnauthorized)
-	}
-	if err != nil {
-		return ctx, fmt.Errorf("check token of user %d: %w", claims.UserID, err)
-	}
-	if claims.Generation != state.TokenGeneration && !bytes.Equal(auth.Fingerprint(token), state.KeptTokenSha256) {
-		return ctx, fmt.Errorf("token of user %d revoked by a password change: %w", claims.UserID, ErrUnauthorized)
-	}
+	// Whether a password change revoked the token is checked with the
+	// request's first statement (tokencheck.go).
+	ctx = oweTokenCheck(ctx, db.CheckTokenParams{UserID: claims.UserID, Generation: claims.Generation, TokenSha256: auth.Fingerprint(token)})
 	return auth.WithUser(ctx, auth.User{ID: claims.UserID, Token: token, Generation: claims.Generation}), nil
 }
 
