@@ -66,9 +66,13 @@ func NewHandler(d Deps) (http.Handler, error) {
 		return nil, fmt.Errorf("load embedded spec: %w", err)
 	}
 	spec.Servers = nil // route on the path alone, whatever the Host header
-	router, err := gorillamux.NewRouter(spec)
+	specRouter, err := gorillamux.NewRouter(spec)
 	if err != nil {
 		return nil, fmt.Errorf("build router: %w", err)
+	}
+	router, err := newRouteIndex(spec, specRouter)
+	if err != nil {
+		return nil, fmt.Errorf("build route index: %w", err)
 	}
 	ew := errorWriter{log: d.Log}
 	if d.Draining == nil {

@@ -138,7 +138,7 @@ func jsonBodySchema(op *openapi3.Operation, streamed bool, ct string) (*openapi3
 // generated handlers bind with exact member names instead of decoding the
 // body a second time. kin-openapi validates everything else (parameters,
 // security, and bodies that are empty or not JSON).
-func validate(router routers.Router, tokens *auth.Tokens, limits bodyLimits, ew errorWriter) func(http.Handler) http.Handler {
+func validate(router *routeIndex, tokens *auth.Tokens, limits bodyLimits, ew errorWriter) func(http.Handler) http.Handler {
 	opts := &openapi3filter.Options{
 		MultiError: true,
 		AuthenticationFunc: func(ctx context.Context, in *openapi3filter.AuthenticationInput) error {
@@ -181,7 +181,7 @@ func validate(router routers.Router, tokens *auth.Tokens, limits bodyLimits, ew 
 				return
 			}
 			r.Body = http.MaxBytesReader(w, r.Body, limit)
-			if streamed || sendsFiles(route.Operation) {
+			if streamed || router.files[route.Operation] {
 				ctx, cancel := withTransferDeadline(r.Context(), transferTimeout)
 				defer cancel()
 				r = r.WithContext(ctx)
