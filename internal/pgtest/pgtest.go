@@ -39,6 +39,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -133,8 +134,10 @@ func newCluster(base, prefix, bin, user string) (*Cluster, error) {
 }
 
 // cleanupScript stops the cluster in $1 (binaries in $2, run as user $3
-// unless empty) at once and deletes it with its owner file. A guard runs it
-// when the test process ends; sweep runs it for clusters left behind.
+// unless empty) at once and deletes it, then its owner file: should the
+// directory resist (a postmaster still writing), the owner file stays and the
+// next sweep tries again. A guard runs it when the test process ends; sweep
+// runs it for clusters left behind.
 const cleanupScript = `dir=$1 bin=$2 user=$3
 if [ -f "$dir/postmaster.pid" ]; then
 	if [ -n "$user" ]; then
@@ -143,7 +146,7 @@ if [ -f "$dir/postmaster.pid" ]; then
 		"$bin/pg_ctl" -D "$dir" -m immediate -w -t 30 stop
 	fi
 fi >/dev/null 2>&1
-rm -rf "$dir" "$dir` + ownerSuffix + `"
+rm -rf "$dir" && rm -f "$dir` + ownerSuffix + `"
 `
 
 // processIdentity names process pid in a way that survives pid reuse: pid,
@@ -164,11 +167,16 @@ func processIdentity(pid int) string {
 	return fmt.Sprintf("%d %s %s\n", pid, fields[19], ns)
 }
 
+// orphanAge is how old a cluster directory without an owner file must be
+// before sweep takes it for a leftover: making one takes seconds.
+const orphanAge = time.Hour
+
 // sweep removes the clusters in base whose owner (the test process that
 // made them) is gone and whose guard did not clean up: the guard itself was
 // killed. Owners in another pid namespace are left alone, since they
-// cannot be checked; directories without an owner file too (being made, or
-// not made by this package).
+// cannot be checked. A directory without an owner file is being made, or
+// lost its owner file to an interrupted removal: it is removed once it is
+// older than orphanAge and no postmaster runs in it.
 func sweep(base, bin, user string) {
 	owners, _ := filepath.Glob(filepath.Join(base, dirPrefix+"*"+ownerSuffix))
 	ns, _ := os.Readlink("/proc/self/ns/pid")
@@ -188,6 +196,31 @@ func sweep(base, bin, user string) {
 		dir := strings.TrimSuffix(ownerFile, ownerSuffix)
 		_ = exec.Command("/bin/sh", "-c", cleanupScript, "sophsapp-pg-cleanup", dir, bin, user).Run()
 	}
+	dirs, _ := filepath.Glob(filepath.Join(base, dirPrefix+"*"))
+	for _, dir := range dirs {
+		if strings.HasSuffix(dir, ownerSuffix) {
+			continue
+		}
+		if _, err := os.Lstat(dir + ownerSuffix); !errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		fi, err := os.Lstat(dir)
+		if err != nil || !fi.IsDir() || time.Since(fi.ModTime()) < orphanAge || postmasterRuns(dir) {
+			continue
+		}
+		_ = os.RemoveAll(dir)
+	}
+}
+
+// postmasterRuns reports whether postmaster.pid in dir names a live
+// process.
+func postmasterRuns(dir string) bool {
+	b, err := os.ReadFile(filepath.Join(dir, "postmaster.pid"))
+	if err != nil {
+		return false
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(strings.SplitN(string(b), "\n", 2)[0]))
+	return err == nil && pid > 0 && syscall.Kill(pid, 0) == nil
 }
 
 // Start starts the (stopped) cluster and waits until it accepts connections.

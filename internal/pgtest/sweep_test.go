@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // TestSweepRemovesClustersOfDeadOwners makes a cluster look abandoned, as
@@ -74,4 +75,39 @@ func postmasterPID(t *testing.T, dir string) int {
 		t.Fatalf("postmaster.pid: %q", b)
 	}
 	return pid
+}
+
+// TestSweepRemovesOldOrphans checks that a cluster directory that lost its
+// owner file is removed once it is old, and that a young one (being made)
+// and one a postmaster still runs in are left alone.
+func TestSweepRemovesOldOrphans(t *testing.T) {
+	base := t.TempDir()
+	old := time.Now().Add(-2 * orphanAge)
+	mk := func(name string, pid int) string {
+		dir := filepath.Join(base, dirPrefix+name)
+		if err := os.MkdirAll(filepath.Join(dir, "base"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if pid > 0 {
+			if err := os.WriteFile(filepath.Join(dir, "postmaster.pid"), []byte(strconv.Itoa(pid)+"\n"+dir+"\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return dir
+	}
+	orphan, young, running := mk("orphan", 0), mk("young", 0), mk("running", os.Getpid())
+	for _, dir := range []string{orphan, running} {
+		if err := os.Chtimes(dir, old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sweep(base, "/nonexistent", "")
+	if _, err := os.Stat(orphan); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the old orphan is still there: %v", err)
+	}
+	for _, dir := range []string{young, running} {
+		if _, err := os.Stat(dir); err != nil {
+			t.Errorf("%s was removed: %v", filepath.Base(dir), err)
+		}
+	}
 }

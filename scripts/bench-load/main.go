@@ -13,6 +13,7 @@
 // its comments, the tags and two write mixes. For every endpoint and
 // target it prints req/s, p50/p99, non-2xx answers and socket errors, the
 // server's RSS, and the CPU per request of the server and of PostgreSQL.
+// The servers' own logs are kept in -out, one file per server and profile.
 //
 // Targets are measured alternately, endpoint by endpoint (the order flips
 // every round), so that their ratios hold on a noisy machine:
@@ -378,7 +379,7 @@ func (b *bench) startSophsapp(ctx context.Context, name, dbURL, level string, pp
 	cmd.Dir = b.tmp // no .env is read from here
 	cmd.Env = append(env, extra...)
 	url := "http://127.0.0.1:" + strconv.Itoa(port)
-	return b.start(ctx, name, url, url+"/api/health", cmd, filepath.Join(b.tmp, name+".log"))
+	return b.start(ctx, name, url, url+"/api/health", cmd, filepath.Join(b.out, name+".log"))
 }
 
 // startCeiling starts the reference server on the schema "ceiling".
@@ -389,7 +390,7 @@ func (b *bench) startCeiling(ctx context.Context, dbURL string) (*process, error
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	cmd := exec.Command(b.ceilBin, "-addr", addr, "-db", dbURL+"&search_path=ceiling", "-pool", strconv.Itoa(b.pool))
-	return b.start(ctx, "ceiling", "http://"+addr, "http://"+addr+"/api/tags", cmd, filepath.Join(b.tmp, "ceiling.log"))
+	return b.start(ctx, "ceiling", "http://"+addr, "http://"+addr+"/api/tags", cmd, filepath.Join(b.out, "ceiling.log"))
 }
 
 // pgBin finds one of PostgreSQL's programs as pgtest does: in $PG_BINDIR,
