@@ -325,28 +325,34 @@ func (s *Server) DeleteArticle(ctx context.Context, request api.DeleteArticleReq
 }
 
 // favorite adds (add true) or removes the caller's favorite and returns
-// the article: two statements and no transaction. The write is one
-// statement (its counters follow by trigger within it), and the article is
-// read after it commits, so it shows the caller's favorite as it now is.
-// Repeating a request changes nothing; no such article is a 404.
+// the article: two statements, sent in one pipeline (held), which
+// PostgreSQL runs as one implicit transaction. The write is one statement
+// (its counters follow by trigger within it), and the read after it sees
+// it, so the answer shows the caller's favorite as it now is. Repeating a
+// request changes nothing; no such article is a 404.
 func (s *Server) favorite(ctx context.Context, slug string, add bool) (api.Article, error) {
 	me, err := currentUser(ctx)
 	if err != nil {
 		return api.Article{}, err
 	}
+	var article api.Article
 	err = retryAborted(func() error {
-		var err error
+		q := db.New(&held{db: s.primary})
+		// Held, not sent: their counts are unknown, and errors come with
+		// the read's.
 		if add {
-			_, err = s.q.CreateFavorite(ctx, db.CreateFavoriteParams{UserID: me.ID, Slug: slug})
+			_, _ = q.CreateFavorite(ctx, db.CreateFavoriteParams{UserID: me.ID, Slug: slug})
 		} else {
-			_, err = s.q.DeleteFavorite(ctx, db.DeleteFavoriteParams{UserID: me.ID, Slug: slug})
+			_, _ = q.DeleteFavorite(ctx, db.DeleteFavoriteParams{UserID: me.ID, Slug: slug})
 		}
+		var err error
+		article, err = articleBySlug(ctx, q, slug)
 		return err
 	})
 	if err != nil {
 		return api.Article{}, fmt.Errorf("favorite %q: %w", slug, err)
 	}
-	return articleBySlug(ctx, s.q, slug)
+	return article, nil
 }
 
 // CreateArticleFavorite handles POST /api/articles/{slug}/favorite.

@@ -25,11 +25,15 @@ import (
 
 // statementCounter sits between the server and PostgreSQL and counts the
 // statements the server executes: each Execute message of the extended
-// protocol and each simple Query, except pgx's liveness ping.
+// protocol and each simple Query, except pgx's liveness ping. It also
+// counts the round trips that execute something: each Sync after an
+// Execute, and each simple Query (not the Sync after preparing a
+// statement, which happens on a connection's first use of it).
 type statementCounter struct {
 	ln     net.Listener
 	target string
 	n      atomic.Int64
+	trips  atomic.Int64
 	wg     sync.WaitGroup
 }
 
@@ -100,6 +104,7 @@ func (c *statementCounter) forward(server io.Writer, client io.Reader) {
 			break
 		}
 	}
+	executed := false
 	for {
 		if _, err := io.ReadFull(r, hdr[:]); err != nil {
 			return
@@ -111,9 +116,16 @@ func (c *statementCounter) forward(server io.Writer, client io.Reader) {
 		switch hdr[0] {
 		case 'E':
 			c.n.Add(1)
+			executed = true
+		case 'S':
+			if executed {
+				c.trips.Add(1)
+			}
+			executed = false
 		case 'Q':
 			if string(msg) != "-- ping\x00" {
 				c.n.Add(1)
+				c.trips.Add(1)
 			}
 		}
 		if _, err := server.Write(append(hdr[:], msg...)); err != nil {
@@ -125,7 +137,9 @@ func (c *statementCounter) forward(server io.Writer, client io.Reader) {
 // TestListArticlesIsOneStatement proves there is no query per listed
 // article: a page of 20 articles (with tags, favorites, follows and a
 // viewer) costs the server exactly as many statements as a page of 1, and
-// that is one, besides the token check every authenticated request makes.
+// that is one, besides the token check every authenticated request makes,
+// which travels in the same round trip. A favorite or an unfavorite is one
+// round trip too: the check, the write and the read of the article.
 func TestListArticlesIsOneStatement(t *testing.T) {
 	databaseURL := pgtest.NewDatabase(t)
 	counter, proxied := startStatementCounter(t, databaseURL)
@@ -143,13 +157,13 @@ func TestListArticlesIsOneStatement(t *testing.T) {
 		t.Fatalf("follow: %v", err)
 	}
 
-	statements := func(list func() int) int64 {
+	statements := func(list func() int) (n, trips int64) {
 		t.Helper()
-		before := counter.n.Load()
+		before, tripsBefore := counter.n.Load(), counter.trips.Load()
 		if got := list(); got != 20 && got != 1 {
 			t.Fatalf("page of %d articles", got)
 		}
-		return counter.n.Load() - before
+		return counter.n.Load() - before, counter.trips.Load() - tripsBefore
 	}
 	list := func(limit int32, params api.GetArticlesParams) func() int {
 		return func() int {
@@ -174,9 +188,36 @@ func TestListArticlesIsOneStatement(t *testing.T) {
 	} {
 		// Each request is authenticated: one statement checks the token
 		// (a primary-key lookup), one answers the page.
-		one, twenty := statements(c.one), statements(c.twenty)
+		one, oneTrips := statements(c.one)
+		twenty, twentyTrips := statements(c.twenty)
 		if one != 2 || twenty != 2 {
 			t.Errorf("%s: %d statements for 1 article, %d for 20; want 2 and 2 (token check and page)", name, one, twenty)
+		}
+		if oneTrips != 1 || twentyTrips != 1 {
+			t.Errorf("%s: %d round trips for 1 article, %d for 20; want 1 and 1", name, oneTrips, twentyTrips)
+		}
+	}
+	slug := createArticle(t, a, bob.Token, "Favorite me").Slug
+	for _, add := range []bool{true, false, true, false} {
+		n, trips := statements(func() int {
+			var status int
+			if add {
+				resp, err := a.Client.CreateArticleFavoriteWithResponse(ctx, slug, withToken(jake.Token))
+				if err != nil || resp.JSON200 == nil || !resp.JSON200.Article.Favorited {
+					t.Fatalf("favorite: %v", err)
+				}
+				status = resp.StatusCode()
+			} else {
+				resp, err := a.Client.DeleteArticleFavoriteWithResponse(ctx, slug, withToken(jake.Token))
+				if err != nil || resp.JSON200 == nil || resp.JSON200.Article.Favorited {
+					t.Fatalf("unfavorite: %v", err)
+				}
+				status = resp.StatusCode()
+			}
+			return map[bool]int{true: 1}[status == http.StatusOK]
+		})
+		if n != 3 || trips != 1 {
+			t.Errorf("favorite %v: %d statements in %d round trips; want 3 (token check, write, read) in 1", add, n, trips)
 		}
 	}
 }

@@ -79,29 +79,49 @@ func (c checkedDB) settle(ctx context.Context) error {
 	return nil
 }
 
-// send queues ctx's owed check and then sql in one batch. The check's
-// error, if any, is returned (and the batch closed); otherwise the batch
-// is left open on the results of sql.
-func (c checkedDB) send(ctx context.Context, chk *tokenCheck, sql string, args []any) (pgx.BatchResults, error) {
+// statement is one SQL statement with its arguments.
+type statement struct {
+	sql  string
+	args []any
+}
+
+// send sends ctx's owed check (if any), the statements before and then sql
+// as one pipeline. The first error among the check and before is returned
+// (and the batch closed); otherwise the batch is left open on the results
+// of sql.
+func (c checkedDB) send(ctx context.Context, before []statement, sql string, args []any) (pgx.BatchResults, error) {
+	chk := owed(ctx)
 	b := &pgx.Batch{}
-	b.Queue(db.CheckToken, chk.arg.UserID, chk.arg.Generation, chk.arg.TokenSha256)
+	if chk != nil {
+		b.Queue(db.CheckToken, chk.arg.UserID, chk.arg.Generation, chk.arg.TokenSha256)
+	}
+	for _, st := range before {
+		b.Queue(st.sql, st.args...)
+	}
 	b.Queue(sql, args...)
 	br := c.pool.SendBatch(ctx, b)
-	if _, err := br.Exec(); err != nil {
-		_ = br.Close()
-		return nil, fmt.Errorf("check token: %w", err)
+	if chk != nil {
+		if _, err := br.Exec(); err != nil {
+			_ = br.Close()
+			return nil, fmt.Errorf("check token: %w", err)
+		}
+		chk.paid.Store(true)
 	}
-	chk.paid.Store(true)
+	for range before {
+		if _, err := br.Exec(); err != nil {
+			_ = br.Close()
+			return nil, err
+		}
+	}
 	return br, nil
 }
 
 // Exec implements db.DBTX.
 func (c checkedDB) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
-	chk := owed(ctx)
-	if chk == nil {
+	if owed(ctx) == nil {
 		return c.pool.Exec(ctx, sql, args...)
 	}
-	br, err := c.send(ctx, chk, sql, args)
+	br, err := c.send(ctx, nil, sql, args)
 	if err != nil {
 		return pgconn.CommandTag{}, err
 	}
@@ -111,11 +131,16 @@ func (c checkedDB) Exec(ctx context.Context, sql string, args ...any) (pgconn.Co
 
 // Query implements db.DBTX.
 func (c checkedDB) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
-	chk := owed(ctx)
-	if chk == nil {
+	if owed(ctx) == nil {
 		return c.pool.Query(ctx, sql, args...)
 	}
-	br, err := c.send(ctx, chk, sql, args)
+	return c.query(ctx, nil, sql, args)
+}
+
+// query sends before and then sql in one pipeline (send) and returns the
+// rows of sql.
+func (c checkedDB) query(ctx context.Context, before []statement, sql string, args []any) (pgx.Rows, error) {
+	br, err := c.send(ctx, before, sql, args)
 	if err != nil {
 		return nil, err
 	}
@@ -143,6 +168,34 @@ func (c checkedDB) Begin(ctx context.Context) (pgx.Tx, error) {
 		return nil, err
 	}
 	return c.pool.Begin(ctx)
+}
+
+// held is a db.DBTX that holds back what is sent with Exec and sends it,
+// with the owed token check, in one pipeline with the next Query or
+// QueryRow: a write and the read of its result in one round trip (and one
+// implicit transaction, so the read sees the write). Exec cannot know its
+// count before the pipeline is sent and reports none: it is for statements
+// whose count the caller ignores. What is still held when the caller is
+// done is never sent.
+type held struct {
+	db     checkedDB
+	before []statement
+}
+
+func (h *held) Exec(_ context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	h.before = append(h.before, statement{sql, args})
+	return pgconn.CommandTag{}, nil
+}
+
+func (h *held) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	before := h.before
+	h.before = nil
+	return h.db.query(ctx, before, sql, args)
+}
+
+func (h *held) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	rows, err := h.Query(ctx, sql, args...)
+	return firstRow{rows: rows, err: err}
 }
 
 // batchRows are the rows of a batch's last statement; closing them closes
