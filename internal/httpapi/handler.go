@@ -12,7 +12,6 @@
 package httpapi
 
 import (
-	"fmt"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -21,7 +20,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/getkin/kin-openapi/routers/gorillamux"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/sophsapp/sophsapp"
@@ -61,18 +59,9 @@ type Deps struct {
 
 // NewHandler returns the whole HTTP surface of the service.
 func NewHandler(d Deps) (http.Handler, error) {
-	spec, err := api.GetSpec()
+	spec, router, err := newRouter()
 	if err != nil {
-		return nil, fmt.Errorf("load embedded spec: %w", err)
-	}
-	spec.Servers = nil // route on the path alone, whatever the Host header
-	specRouter, err := gorillamux.NewRouter(spec)
-	if err != nil {
-		return nil, fmt.Errorf("build router: %w", err)
-	}
-	router, err := newRouteIndex(spec, specRouter)
-	if err != nil {
-		return nil, fmt.Errorf("build route index: %w", err)
+		return nil, err
 	}
 	ew := errorWriter{log: d.Log}
 	if d.Draining == nil {

@@ -1,11 +1,15 @@
 package httpapi
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/gorillamux"
+
+	"github.com/sophsapp/sophsapp/gen/api"
 )
 
 // routeIndex finds the spec's route for a request with one tree lookup
@@ -27,6 +31,28 @@ type routeIndex struct {
 	// files are the operations that answer with files (sendsFiles),
 	// decided once rather than per request.
 	files map[*openapi3.Operation]bool
+}
+
+var _ routers.Router = (*routeIndex)(nil)
+
+// newRouter returns the embedded spec and the router over it: the route
+// index in front of gorillamux. Routes match on the path alone, whatever
+// the Host header.
+func newRouter() (*openapi3.T, *routeIndex, error) {
+	spec, err := api.GetSpec()
+	if err != nil {
+		return nil, nil, fmt.Errorf("load embedded spec: %w", err)
+	}
+	spec.Servers = nil
+	specRouter, err := gorillamux.NewRouter(spec)
+	if err != nil {
+		return nil, nil, fmt.Errorf("build router: %w", err)
+	}
+	ix, err := newRouteIndex(spec, specRouter)
+	if err != nil {
+		return nil, nil, fmt.Errorf("build route index: %w", err)
+	}
+	return spec, ix, nil
 }
 
 // indexedPath is one path template of the spec. It is the mux's handler

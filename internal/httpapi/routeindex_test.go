@@ -6,11 +6,6 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
-
-	"github.com/getkin/kin-openapi/routers"
-	"github.com/getkin/kin-openapi/routers/gorillamux"
-
-	"github.com/sophsapp/sophsapp/gen/api"
 )
 
 // TestRouteIndexMatchesSpecRouter checks that the route index gives the
@@ -19,19 +14,11 @@ import (
 // that match no template; and that it answers ordinary requests itself
 // rather than handing them all on.
 func TestRouteIndexMatchesSpecRouter(t *testing.T) {
-	spec, err := api.GetSpec()
+	spec, ix, err := newRouter()
 	if err != nil {
 		t.Fatal(err)
 	}
-	spec.Servers = nil
-	slow, err := gorillamux.NewRouter(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ix, err := newRouteIndex(spec, slow)
-	if err != nil {
-		t.Fatal(err)
-	}
+	slow := ix.spec
 	values := []string{"x", "feed", "comments", "follow", "favorite", "uploads", "42", "-1",
 		"j%C3%B6rg", "a%2Fb", "%41", "a%20b", "a+b", "a;b", "a=b", "..", ".", "~", "%25", "a%00b", "%E2%80%AE", "ÿ"}
 	var paths []string
@@ -60,7 +47,7 @@ func TestRouteIndexMatchesSpecRouter(t *testing.T) {
 			route, params, err := ix.FindRoute(r)
 			name := m + " " + p
 			switch {
-			case !errors.Is(err, wantErr) && !(err != nil && wantErr != nil && err.Error() == wantErr.Error()):
+			case !errors.Is(err, wantErr):
 				t.Errorf("%s: error %v, the spec router's %v", name, err, wantErr)
 			case err != nil:
 			case route.Path != wantRoute.Path || route.Method != wantRoute.Method || route.Operation != wantRoute.Operation:
@@ -83,5 +70,4 @@ func TestRouteIndexMatchesSpecRouter(t *testing.T) {
 		t.Fatal("the index answered nothing")
 	}
 	t.Logf("%d of %d requests answered by the index", answered, len(paths)*len(methods))
-	var _ routers.Router = ix
 }
