@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"crypto/tls"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -418,6 +419,81 @@ func TestNginxProxyHeaders(t *testing.T) {
 		t.Errorf("non-/api/ requests reached the upstream: %s", seen[before].URL)
 	}
 	mu.Unlock()
+}
+
+// TestNginxKeepsUpstreamConnections sends waves of concurrent requests
+// through the shipped site to a stand-in upstream that holds each wave
+// until all of it has arrived, so that Nginx has a whole wave in flight at
+// once. Nginx must keep those connections for the next wave instead of
+// closing the ones beyond its idle limit and opening new ones: that churn
+// costs a connect and an accept per few requests, and leaves a TIME_WAIT
+// socket on the loopback for each.
+func TestNginxKeepsUpstreamConnections(t *testing.T) {
+	const wave, waves = 48, 8
+	var mu sync.Mutex
+	conns := map[string]bool{}
+	arrived, full := 0, 0
+	release := make(chan struct{})
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		conns[r.RemoteAddr] = true
+		gate := release
+		if arrived++; arrived == wave {
+			full++
+			arrived = 0
+			close(release)
+			release = make(chan struct{})
+		}
+		mu.Unlock()
+		select {
+		case <-gate:
+		case <-time.After(10 * time.Second):
+			w.WriteHeader(http.StatusGatewayTimeout)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"status":"ok"}`)
+	}))
+	t.Cleanup(upstream.Close)
+	p := startNginx(t, strings.TrimPrefix(upstream.URL, "http://"))
+	c := p.client("127.0.0.22", false)
+
+	for range waves {
+		var wg sync.WaitGroup
+		errs := make(chan error, wave)
+		for range wave {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				// /api/health: not rate limited, so a whole wave from one
+				// address gets through.
+				r, err := c.Get(p.httpsURL("/api/health"))
+				if err != nil {
+					errs <- err
+					return
+				}
+				io.Copy(io.Discard, r.Body)
+				r.Body.Close()
+				if r.StatusCode != http.StatusOK {
+					errs <- fmt.Errorf("status %d", r.StatusCode)
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if full != waves {
+		t.Fatalf("%d of %d waves had all %d requests in flight at once", full, waves, wave)
+	}
+	if len(conns) > wave {
+		t.Errorf("%d waves of %d concurrent requests used %d upstream connections, want at most %d: Nginx closes and reopens connections beyond its upstream keepalive",
+			waves, wave, len(conns), wave)
+	}
 }
 
 // assertNotProxied fails when the app logged request id. The app logs a
