@@ -125,3 +125,32 @@ func TestAsyncWriterNeverBlocksAndCountsDrops(t *testing.T) {
 		t.Fatalf("%d lines kept and %d reported dropped, of %d written", kept, dropped, written)
 	}
 }
+
+// TestAsyncWriterBatchesUnderSteadyLoad: lines arriving one at a time, as
+// access-log lines do under load, go out in at most one write per batching
+// interval (plus the first and the last), not one write each.
+func TestAsyncWriterBatchesUnderSteadyLoad(t *testing.T) {
+	out := &lockedBuffer{}
+	w := newAsyncWriter(out, logBufferLimit)
+	const lines = 400
+	start := time.Now()
+	for i := range lines {
+		fmt.Fprintf(w, "{\"n\":%d}\n", i)
+		time.Sleep(100 * time.Microsecond)
+	}
+	elapsed := time.Since(start)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := out.lines(); len(got) != lines {
+		t.Fatalf("%d lines out, want %d", len(got), lines)
+	}
+	// Sleeps only ever run long, which makes batches larger: the bound
+	// holds however slow the machine is.
+	max := int(elapsed/logBatchInterval) + 2
+	out.mu.Lock()
+	defer out.mu.Unlock()
+	if out.n > max {
+		t.Errorf("%d lines over %s went out in %d writes, want at most %d (one per %s)", lines, elapsed.Round(time.Millisecond), out.n, max, logBatchInterval)
+	}
+}
