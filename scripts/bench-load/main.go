@@ -180,6 +180,20 @@ func (b *bench) main(ctx context.Context) error {
 		return err
 	}
 	b.stops = append(b.stops, b.cluster.Remove)
+	// PostgreSQL's own log, with every autovacuum run and checkpoint in
+	// it, stays with the results (stops run in reverse: this copy runs
+	// before the cluster is removed), so that a slow round can be set
+	// against what PostgreSQL was doing at the time.
+	for _, sql := range []string{"ALTER SYSTEM SET log_autovacuum_min_duration = 0", "ALTER SYSTEM SET log_checkpoints = on", "SELECT pg_reload_conf()"} {
+		if err := pgtest.Exec(ctx, b.cluster.URL("postgres"), sql); err != nil {
+			return err
+		}
+	}
+	b.stops = append(b.stops, func() {
+		if data, err := os.ReadFile(filepath.Join(b.cluster.Dir, "server.log")); err == nil {
+			_ = os.WriteFile(filepath.Join(b.out, "postgres.log"), data, 0o644)
+		}
+	})
 	if err := b.watchdog(); err != nil {
 		return err
 	}

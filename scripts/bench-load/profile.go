@@ -338,10 +338,14 @@ function setup(thread)
   thread:set("tid", counter)
   counter = counter + 1
 end
-local n, k, pending
+local n, k, pending, stamp
 function init(args)
   math.randomseed(tid * 7919)
   n = tid * 1000000
+  -- With the start time in them, titles (so slugs) are unique across
+  -- every run of the bench, warm-ups included: a title repeated from an
+  -- earlier run would make each create collide on its slug and retry.
+  stamp = os.time()
   k = 0
 end
 local function hdr(tok)
@@ -362,7 +366,7 @@ function request()
     pending = { slug = slug, tok = tok }
     return wrk.format("POST", "/api/articles/" .. slug .. "/favorite", hdr(tok))
   elseif step == 1 then
-    local body = '{"article":{"title":"Bench article ' .. n .. '","description":"written under load","body":"Some words to read, more than a few of them.","tagList":["bench","go","perf"]}}'
+    local body = '{"article":{"title":"Bench article ' .. stamp .. ' ' .. n .. '","description":"written under load","body":"Some words to read, more than a few of them.","tagList":["bench","go","perf"]}}'
     return wrk.format("POST", "/api/articles", hdr(tok), body)
   else
     local body = '{"comment":{"body":"A comment written under load, number ' .. n .. '."}}'
