@@ -333,10 +333,13 @@ SELECT id, author_id, title, slug FROM articles WHERE slug = sqlc.arg(slug) FOR 
 -- name: GetArticleOwner :one
 SELECT id, author_id FROM articles WHERE slug = sqlc.arg(slug);
 
--- name: CreateArticle :one
+-- name: CreateArticle :exec
+-- Sent in one pipeline with the statements after it (its tags, linked by
+-- slug, and the read of the new article), which PostgreSQL runs as one
+-- implicit transaction: the counter rows its triggers lock are held for
+-- that one round trip, not for several.
 INSERT INTO articles (slug, author_id, title, description, body)
-VALUES (sqlc.arg(slug), sqlc.arg(author_id), sqlc.arg(title), sqlc.arg(description), sqlc.arg(body))
-RETURNING id;
+VALUES (sqlc.arg(slug), sqlc.arg(author_id), sqlc.arg(title), sqlc.arg(description), sqlc.arg(body));
 
 -- name: UpdateArticle :exec
 -- Changes the fields given (NULL keeps the current value).

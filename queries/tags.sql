@@ -30,6 +30,15 @@ FROM unnest(sqlc.arg(names)::text[]) WITH ORDINALITY AS n(name, ord)
 JOIN tags t ON t.name = n.name
 JOIN articles a ON a.id = sqlc.arg(article_id)::bigint;
 
+-- name: LinkNewArticleTags :exec
+-- LinkArticleTags for an article created in the same pipeline, whose id
+-- the caller does not know yet: the article is found by its slug.
+INSERT INTO article_tags (article_id, tag_id, position, article_created_at)
+SELECT a.id, t.id, n.ord, a.created_at
+FROM unnest(sqlc.arg(names)::text[]) WITH ORDINALITY AS n(name, ord)
+JOIN tags t ON t.name = n.name
+JOIN articles a ON a.slug = sqlc.arg(slug);
+
 -- name: UnlinkArticleTags :exec
 DELETE FROM article_tags WHERE article_id = sqlc.arg(article_id);
 

@@ -46,6 +46,26 @@ func (q *Queries) LinkArticleTags(ctx context.Context, arg LinkArticleTagsParams
 	return err
 }
 
+const LinkNewArticleTags = `-- name: LinkNewArticleTags :exec
+INSERT INTO article_tags (article_id, tag_id, position, article_created_at)
+SELECT a.id, t.id, n.ord, a.created_at
+FROM unnest($1::text[]) WITH ORDINALITY AS n(name, ord)
+JOIN tags t ON t.name = n.name
+JOIN articles a ON a.slug = $2
+`
+
+type LinkNewArticleTagsParams struct {
+	Names []string
+	Slug  string
+}
+
+// LinkArticleTags for an article created in the same pipeline, whose id
+// the caller does not know yet: the article is found by its slug.
+func (q *Queries) LinkNewArticleTags(ctx context.Context, arg LinkNewArticleTagsParams) error {
+	_, err := q.db.Exec(ctx, LinkNewArticleTags, arg.Names, arg.Slug)
+	return err
+}
+
 const ListTags = `-- name: ListTags :one
 SELECT ARRAY(
     SELECT name

@@ -139,7 +139,8 @@ func (c *statementCounter) forward(server io.Writer, client io.Reader) {
 // viewer) costs the server exactly as many statements as a page of 1, and
 // that is one, besides the token check every authenticated request makes,
 // which travels in the same round trip. A favorite or an unfavorite is one
-// round trip too: the check, the write and the read of the article.
+// round trip too: the check, the write and the read of the article; so is
+// creating an article.
 func TestListArticlesIsOneStatement(t *testing.T) {
 	databaseURL := pgtest.NewDatabase(t)
 	counter, proxied := startStatementCounter(t, databaseURL)
@@ -218,6 +219,18 @@ func TestListArticlesIsOneStatement(t *testing.T) {
 		})
 		if n != 3 || trips != 1 {
 			t.Errorf("favorite %v: %d statements in %d round trips; want 3 (token check, write, read) in 1", add, n, trips)
+		}
+	}
+	// Creating an article holds the counters' row locks (the total, its
+	// tags') until it commits: it must not wait on the client in between.
+	for i, tags := range [][]string{{"go", "one-trip"}, nil} {
+		n, trips := statements(func() int {
+			createArticle(t, a, bob.Token, fmt.Sprintf("One trip %d", i), tags...)
+			return 1
+		})
+		want := map[bool]int64{true: 5, false: 3}[len(tags) > 0]
+		if n != want || trips != 1 {
+			t.Errorf("create with tags %q: %d statements in %d round trips; want %d (token check, insert, [tags, links,] read) in 1", tags, n, trips, want)
 		}
 	}
 }
