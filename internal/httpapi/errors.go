@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgerrcode"
@@ -243,6 +244,18 @@ func (ew errorWriter) handle(w http.ResponseWriter, r *http.Request, err error) 
 		ew.write(w, r, 499, "client closed request")
 		return
 	}
+	if answerStarted(w) {
+		// Writing the answer failed after its status went out (the access
+		// log has that status): there is no second answer to give. A
+		// client that went away (Nginx drops the connection when its own
+		// client does) is routine; anything else is worth a warning.
+		level := slog.LevelWarn
+		if r.Context().Err() != nil || errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) {
+			level = slog.LevelDebug
+		}
+		ew.log.Log(r.Context(), level, "answer cut short", "error", err.Error(), "request_id", RequestID(r.Context()))
+		return
+	}
 	p := classify(err)
 	if p.status >= 500 && !errors.Is(err, errPanicked) {
 		ew.log.ErrorContext(r.Context(), "request failed", "status", p.status, "error", err.Error(), "request_id", RequestID(r.Context()))
@@ -256,6 +269,22 @@ func (ew errorWriter) handle(w http.ResponseWriter, r *http.Request, err error) 
 		w.Header().Set("Content-Range", fmt.Sprintf("bytes */%d", badRange.Size))
 	}
 	ew.write(w, r, p.status, p.msgs...)
+}
+
+// answerStarted reports whether w's status has been sent, as the
+// statusRecorder that the middleware wraps every request's writer in
+// knows (found through the writers' Unwrap).
+func answerStarted(w http.ResponseWriter) bool {
+	for {
+		if rec, ok := w.(*statusRecorder); ok {
+			return rec.status != 0
+		}
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return false
+		}
+		w = u.Unwrap()
+	}
 }
 
 // write sends status with msgs in the API's error shape.

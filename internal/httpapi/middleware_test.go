@@ -3,10 +3,15 @@ package httpapi
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
 )
 
@@ -60,3 +65,43 @@ func TestClassifyHidesInternals(t *testing.T) {
 type errString string
 
 func (e errString) Error() string { return string(e) }
+
+// TestFailedAnswerIsNotAnsweredTwice: when writing an answer fails after
+// its status went out (a client or Nginx that dropped the connection, a
+// stream that broke off), the error hook sends nothing more (no second
+// status, no error body after the first body) and logs no "request
+// failed" with a status the client never got: a dropped connection at
+// debug level, anything else as a warning.
+func TestFailedAnswerIsNotAnsweredTwice(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		err     error
+		warning bool
+	}{
+		{"client gone", &net.OpError{Op: "write", Net: "tcp", Err: os.NewSyscallError("write", syscall.EPIPE)}, false},
+		{"stream broke off", errString("reading the upload: connection lost"), true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var logs bytes.Buffer
+			log := slog.New(slog.NewJSONHandler(&logs, nil))
+			ew := errorWriter{log: log}
+			h := recoverer(log, ew)(drain(new(atomic.Bool))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusOK)
+				io.WriteString(w, `{"articles":[`)
+				ew.handle(w, r, c.err)
+			})))
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest("GET", "/api/articles", nil))
+			if rec.Code != http.StatusOK || rec.Body.String() != `{"articles":[` {
+				t.Errorf("answered %d %q; want the 200 and its partial body alone", rec.Code, rec.Body)
+			}
+			if strings.Contains(logs.String(), "request failed") {
+				t.Errorf("logged as a failed request: %s", logs.String())
+			}
+			if warned := strings.Contains(logs.String(), `"level":"WARN","msg":"answer cut short"`); warned != c.warning {
+				t.Errorf("warning logged: %v, want %v: %s", warned, c.warning, logs.String())
+			}
+		})
+	}
+}
