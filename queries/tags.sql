@@ -20,19 +20,13 @@ ORDER BY n
 ON CONFLICT (name) DO NOTHING;
 
 -- name: LinkArticleTags :exec
--- Attaches the tags to the article in the given order. Run after CreateTags
--- as a separate statement, so that tags another transaction committed
--- meanwhile are visible. The article's created_at is copied for the tag's
--- newest-first index (schema/0006).
-INSERT INTO article_tags (article_id, tag_id, position, article_created_at)
-SELECT a.id, t.id, n.ord, a.created_at
-FROM unnest(sqlc.arg(names)::text[]) WITH ORDINALITY AS n(name, ord)
-JOIN tags t ON t.name = n.name
-JOIN articles a ON a.id = sqlc.arg(article_id)::bigint;
-
--- name: LinkNewArticleTags :exec
--- LinkArticleTags for an article created in the same pipeline, whose id
--- the caller does not know yet: the article is found by its slug.
+-- Attaches the tags to the article with the slug, in the given order. Run
+-- after CreateTags as a separate statement, so that tags another
+-- transaction committed meanwhile are visible. The article is found by
+-- slug because a create sends this in one pipeline with its insert, before
+-- its id is known (an update passes the slug it has just set). The
+-- article's created_at is copied for the tag's newest-first index
+-- (schema/0006).
 INSERT INTO article_tags (article_id, tag_id, position, article_created_at)
 SELECT a.id, t.id, n.ord, a.created_at
 FROM unnest(sqlc.arg(names)::text[]) WITH ORDINALITY AS n(name, ord)

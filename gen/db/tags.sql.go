@@ -29,40 +29,23 @@ INSERT INTO article_tags (article_id, tag_id, position, article_created_at)
 SELECT a.id, t.id, n.ord, a.created_at
 FROM unnest($1::text[]) WITH ORDINALITY AS n(name, ord)
 JOIN tags t ON t.name = n.name
-JOIN articles a ON a.id = $2::bigint
-`
-
-type LinkArticleTagsParams struct {
-	Names     []string
-	ArticleID int64
-}
-
-// Attaches the tags to the article in the given order. Run after CreateTags
-// as a separate statement, so that tags another transaction committed
-// meanwhile are visible. The article's created_at is copied for the tag's
-// newest-first index (schema/0006).
-func (q *Queries) LinkArticleTags(ctx context.Context, arg LinkArticleTagsParams) error {
-	_, err := q.db.Exec(ctx, LinkArticleTags, arg.Names, arg.ArticleID)
-	return err
-}
-
-const LinkNewArticleTags = `-- name: LinkNewArticleTags :exec
-INSERT INTO article_tags (article_id, tag_id, position, article_created_at)
-SELECT a.id, t.id, n.ord, a.created_at
-FROM unnest($1::text[]) WITH ORDINALITY AS n(name, ord)
-JOIN tags t ON t.name = n.name
 JOIN articles a ON a.slug = $2
 `
 
-type LinkNewArticleTagsParams struct {
+type LinkArticleTagsParams struct {
 	Names []string
 	Slug  string
 }
 
-// LinkArticleTags for an article created in the same pipeline, whose id
-// the caller does not know yet: the article is found by its slug.
-func (q *Queries) LinkNewArticleTags(ctx context.Context, arg LinkNewArticleTagsParams) error {
-	_, err := q.db.Exec(ctx, LinkNewArticleTags, arg.Names, arg.Slug)
+// Attaches the tags to the article with the slug, in the given order. Run
+// after CreateTags as a separate statement, so that tags another
+// transaction committed meanwhile are visible. The article is found by
+// slug because a create sends this in one pipeline with its insert, before
+// its id is known (an update passes the slug it has just set). The
+// article's created_at is copied for the tag's newest-first index
+// (schema/0006).
+func (q *Queries) LinkArticleTags(ctx context.Context, arg LinkArticleTagsParams) error {
+	_, err := q.db.Exec(ctx, LinkArticleTags, arg.Names, arg.Slug)
 	return err
 }
 

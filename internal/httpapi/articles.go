@@ -78,10 +78,11 @@ func retrySlug(write func(attempt int) error) error {
 	return err
 }
 
-// setTags replaces the article's tags with tags, in that order. The tags'
-// articles_count follows by trigger (schema/0002_article_counts.sql). (A
-// new article's tags are linked in CreateArticle's pipeline.)
-func setTags(ctx context.Context, q *db.Queries, articleID int64, tags []string) error {
+// setTags replaces the tags of the article (its id and current slug) with
+// tags, in that order. The tags' articles_count follows by trigger
+// (schema/0002_article_counts.sql). (A new article's tags are linked in
+// CreateArticle's pipeline.)
+func setTags(ctx context.Context, q *db.Queries, articleID int64, slug string, tags []string) error {
 	if len(tags) > 0 {
 		if err := q.CreateTags(ctx, tags); err != nil {
 			return fmt.Errorf("create tags: %w", err)
@@ -99,7 +100,7 @@ func setTags(ctx context.Context, q *db.Queries, articleID int64, tags []string)
 	if len(tags) == 0 {
 		return nil
 	}
-	if err := q.LinkArticleTags(ctx, db.LinkArticleTagsParams{ArticleID: articleID, Names: tags}); err != nil {
+	if err := q.LinkArticleTags(ctx, db.LinkArticleTagsParams{Slug: slug, Names: tags}); err != nil {
 		return fmt.Errorf("link tags: %w", err)
 	}
 	return nil
@@ -233,7 +234,7 @@ func (s *Server) CreateArticle(ctx context.Context, request api.CreateArticleReq
 			})
 			if len(tags) > 0 {
 				_ = q.CreateTags(ctx, tags)
-				_ = q.LinkNewArticleTags(ctx, db.LinkNewArticleTagsParams{Slug: slug, Names: tags})
+				_ = q.LinkArticleTags(ctx, db.LinkArticleTagsParams{Slug: slug, Names: tags})
 			}
 			var err error
 			article, err = articleBySlug(ctx, q, slug)
@@ -290,7 +291,7 @@ func (s *Server) UpdateArticle(ctx context.Context, request api.UpdateArticleReq
 				return fmt.Errorf("update article: %w", err)
 			}
 			if in.TagList != nil {
-				if err := setTags(ctx, q, cur.ID, cleanTags(in.TagList)); err != nil {
+				if err := setTags(ctx, q, cur.ID, slug, cleanTags(in.TagList)); err != nil {
 					return err
 				}
 			}

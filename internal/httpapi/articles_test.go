@@ -291,6 +291,19 @@ func TestUpdateArticle(t *testing.T) {
 		!slices.Equal(resp.JSON200.Article.TagList, []string{"a", "c"}) || resp.JSON200.Article.Title != "New Title" {
 		t.Fatalf("update tags: %d %s", resp.StatusCode(), resp.Body)
 	}
+	// A new title and new tags at once: the tags follow the article to its
+	// new slug.
+	resp = update("new-title", api.UpdateArticle{Title: ptr("Newer Title"), TagList: &[]string{"d"}}, withToken(jake.Token))
+	if resp.StatusCode() != http.StatusOK || resp.JSON200.Article.Slug != "newer-title" || !slices.Equal(resp.JSON200.Article.TagList, []string{"d"}) {
+		t.Fatalf("update title and tags: %d %s", resp.StatusCode(), resp.Body)
+	}
+	if page, _ := listArticles(t, a, api.GetArticlesParams{Tag: ptr("d")}); page.ArticlesCount != 1 || len(page.Articles) != 1 || page.Articles[0].Slug != "newer-title" {
+		t.Fatalf("list by the new tag: %+v", page)
+	}
+	resp = update("newer-title", api.UpdateArticle{Title: ptr("New Title")}, withToken(jake.Token))
+	if resp.StatusCode() != http.StatusOK || resp.JSON200.Article.Slug != "new-title" {
+		t.Fatalf("title back: %d %s", resp.StatusCode(), resp.Body)
+	}
 	// An empty tagList removes them all.
 	resp = update("new-title", api.UpdateArticle{TagList: &[]string{}}, withToken(jake.Token))
 	if resp.StatusCode() != http.StatusOK || len(resp.JSON200.Article.TagList) != 0 {
