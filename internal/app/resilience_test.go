@@ -151,6 +151,100 @@ func TestSlowQueryCancelledWhenClientLeaves(t *testing.T) {
 	}
 }
 
+// appBackends lists the PostgreSQL backends serving the app: every client
+// backend of the database but the caller's own and except.
+func appBackends(t *testing.T, url string, except ...int) map[int]bool {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, `SELECT pid FROM pg_stat_activity
+		WHERE datname = current_database() AND backend_type = 'client backend'
+		AND pid <> pg_backend_pid() AND pid <> ALL($1)`, append([]int{}, except...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pids, err := pgx.CollectRows(rows, pgx.RowTo[int])
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := map[int]bool{}
+	for _, p := range pids {
+		set[p] = true
+	}
+	return set
+}
+
+// TestCancelledQueryKeepsItsConnection checks that a query cut short by
+// its client hanging up, or by the request deadline, is cancelled inside
+// PostgreSQL and its connection kept (and a 499 or 503, never a 500): closing the connection instead (pgx's
+// default) makes every client that hangs up cost a PostgreSQL backend, and
+// the next request a new connection.
+func TestCancelledQueryKeepsItsConnection(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	env := apptest.Env(url)
+	env["REQUEST_TIMEOUT"] = "700ms"
+	a := apptest.StartEnv(t, env)
+	if code, body, _ := get(t, a, "/api/tags"); code != http.StatusOK {
+		t.Fatalf("GET /api/tags: %d %s", code, body)
+	}
+	before := appBackends(t, url)
+	if len(before) == 0 {
+		t.Fatal("the app holds no connection to PostgreSQL")
+	}
+
+	for _, how := range []string{"client hangs up", "deadline"} {
+		ctx := context.Background()
+		lock, err := pgx.Connect(ctx, url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var lockPID int
+		if err := lock.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&lockPID); err != nil {
+			t.Fatal(err)
+		}
+		tx, err := lock.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.Exec(ctx, "LOCK TABLE tags IN ACCESS EXCLUSIVE MODE"); err != nil {
+			t.Fatal(err)
+		}
+		if how == "client hangs up" {
+			rctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+			req, _ := http.NewRequestWithContext(rctx, "GET", a.URL+"/api/tags", nil)
+			if _, err := http.DefaultClient.Do(req); err == nil {
+				t.Fatal("the request finished although its query was blocked")
+			}
+			cancel()
+		} else if code, body, _ := get(t, a, "/api/tags"); code != http.StatusServiceUnavailable || !strings.Contains(body, `"errors"`) {
+			t.Fatalf("blocked query past the deadline: %d %s", code, body)
+		}
+		apptest.WaitFor(t, "the blocked query to be cancelled", func() bool { return waitingOnLock(t, url) == 0 })
+		_ = tx.Rollback(ctx)
+		_ = lock.Close(ctx)
+
+		if code, body, _ := get(t, a, "/api/tags"); code != http.StatusOK {
+			t.Fatalf("%s, then GET /api/tags: %d %s", how, code, body)
+		}
+		// The pool may have opened another connection for that request
+		// while the cancelled one finished its cancel; the first must
+		// still be there.
+		after := appBackends(t, url, lockPID)
+		for pid := range before {
+			if !after[pid] {
+				t.Errorf("%s: the app's connection to PostgreSQL (backend %d) was closed; now: %v", how, pid, after)
+			}
+		}
+	}
+	if strings.Contains(a.Logs(), `"status":500`) {
+		t.Errorf("a cancelled query was answered 500:\n%s", a.Logs())
+	}
+}
+
 // TestRequestDeadline checks that REQUEST_TIMEOUT bounds a request whose
 // query is blocked: 503 JSON on time, and the query is cancelled.
 func TestRequestDeadline(t *testing.T) {

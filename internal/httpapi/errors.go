@@ -213,7 +213,8 @@ func classify(err error) problem {
 			return problem{http.StatusUnprocessableEntity, []string{"a value is outside its allowed range"}, 0}
 		case pgerrcode.DeadlockDetected, pgerrcode.SerializationFailure: // that outlived inTx's retries
 			return problem{http.StatusServiceUnavailable, []string{"the request collided with others, try again"}, 1}
-		case pgerrcode.AdminShutdown, pgerrcode.CrashShutdown, pgerrcode.CannotConnectNow, pgerrcode.TooManyConnections:
+		case pgerrcode.AdminShutdown, pgerrcode.CrashShutdown, pgerrcode.CannotConnectNow, pgerrcode.TooManyConnections,
+			pgerrcode.QueryCanceled: // past the request's deadline (database.cancelInPostgres), or by an operator
 			return problem{http.StatusServiceUnavailable, []string{"service temporarily unavailable, try again"}, 1}
 		}
 		if pgerrcode.IsDataException(pgErr.Code) {
@@ -230,6 +231,13 @@ func classify(err error) problem {
 	return problem{http.StatusInternalServerError, []string{"internal server error"}, 0}
 }
 
+// queryCanceled reports whether PostgreSQL cancelled the statement, which
+// it does when the request's context ends mid-query.
+func queryCanceled(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == pgerrcode.QueryCanceled
+}
+
 // errorWriter writes errors as JSON in the API's error shape.
 type errorWriter struct {
 	log *slog.Logger
@@ -239,7 +247,8 @@ type errorWriter struct {
 // writes the response. It is the error hook of every layer: validator,
 // parameter binding, strict request decoding and handlers.
 func (ew errorWriter) handle(w http.ResponseWriter, r *http.Request, err error) {
-	if r.Context().Err() != nil && errors.Is(err, context.Canceled) {
+	if r.Context().Err() != nil && errors.Is(err, context.Canceled) ||
+		errors.Is(r.Context().Err(), context.Canceled) && queryCanceled(err) {
 		// The client went away; there is nobody to answer.
 		ew.write(w, r, 499, "client closed request")
 		return
