@@ -20,7 +20,8 @@ type run struct {
 	scale, endpoint, server string
 	round                   int
 	reqPerS                 float64
-	p50, p99                time.Duration
+	p50, p99, max           time.Duration
+	sessions                int64 // connections PostgreSQL accepted during the warm-up and the run
 	requests, non2xx, errs  int64
 	rssKB, hwmKB            int64
 	srvMS, pgMS, extraMS    float64 // CPU per request: the server, PostgreSQL, Nginx
@@ -32,6 +33,7 @@ var (
 	reRequests = regexp.MustCompile(`(\d+) requests in`)
 	reNon2xx   = regexp.MustCompile(`Non-2xx or 3xx responses:\s+(\d+)`)
 	reSocket   = regexp.MustCompile(`Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)`)
+	reMax      = regexp.MustCompile(`(?m)^\s+Latency\s+\S+\s+\S+\s+([\d.]+)(us|ms|s)\s`)
 	reLat      = regexp.MustCompile(`(?m)^\s+(50|99)(?:\.000)?%\s+([\d.]+)(us|ms|s)\s*$`)
 )
 
@@ -68,10 +70,11 @@ func parseWrk(out string, r *run) error {
 			r.errs += n
 		}
 	}
+	if m := reMax.FindStringSubmatch(out); m != nil {
+		r.max = wrkDuration(m[1], m[2])
+	}
 	for _, m := range reLat.FindAllStringSubmatch(out, -1) {
-		v, _ := strconv.ParseFloat(m[2], 64)
-		unit := map[string]time.Duration{"us": time.Microsecond, "ms": time.Millisecond, "s": time.Second}[m[3]]
-		d := time.Duration(v * float64(unit))
+		d := wrkDuration(m[2], m[3])
 		if m[1] == "50" {
 			r.p50 = d
 		} else {
@@ -205,4 +208,10 @@ func (b *bench) waitQuiet() float64 {
 			return p
 		}
 	}
+}
+
+// wrkDuration reads a latency wrk printed as a number and its unit.
+func wrkDuration(v, unit string) time.Duration {
+	f, _ := strconv.ParseFloat(v, 64)
+	return time.Duration(f * float64(map[string]time.Duration{"us": time.Microsecond, "ms": time.Millisecond, "s": time.Second}[unit]))
 }

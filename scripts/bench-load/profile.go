@@ -98,8 +98,8 @@ func (b *bench) profile(ctx context.Context, p profile) error {
 					return err
 				}
 				b.runs = append(b.runs, r)
-				b.logf("%s %-10s %-9s r%d %8.0f req/s  p50 %-8s p99 %-8s non-2xx %d err %d  rss %d MiB  cpu/req srv %.3f pg %.3f ms  host %.0f%% (before %.0f%%) steal %.0f%%",
-					p.name, ep.name, t, round, r.reqPerS, r.p50.Round(10*time.Microsecond), r.p99.Round(10*time.Microsecond), r.non2xx, r.errs,
+				b.logf("%s %-10s %-9s r%d %8.0f req/s  p50 %-8s p99 %-8s max %-8s non-2xx %d err %d  pg sessions %d  rss %d MiB  cpu/req srv %.3f pg %.3f ms  host %.0f%% (before %.0f%%) steal %.0f%%",
+					p.name, ep.name, t, round, r.reqPerS, r.p50.Round(10*time.Microsecond), r.p99.Round(10*time.Microsecond), r.max.Round(time.Millisecond), r.non2xx, r.errs, r.sessions,
 					r.rssKB>>10, r.srvMS, r.pgMS, r.busy, r.busyBefore, r.steal)
 			}
 		}
@@ -132,6 +132,10 @@ func (b *bench) measure(ctx context.Context, scale string, ep endpoint, target s
 	}
 	args = append(args, url)
 	r.busyBefore = b.waitQuiet()
+	// Connections PostgreSQL accepts while the target is under load: a
+	// server that closes its pool's connections when wrk hangs up pays
+	// for new ones (a backend each) at the start of the measured run.
+	sessions0 := b.sessions(ctx)
 	if b.warmup > 0 {
 		if _, err := b.wrk(ctx, b.warmup, args...); err != nil {
 			return r, err
@@ -169,6 +173,9 @@ func (b *bench) measure(ctx context.Context, scale string, ep endpoint, target s
 	if err := parseWrk(out, &r); err != nil {
 		return r, err
 	}
+	if sessions1 := b.sessions(ctx); sessions0 > 0 && sessions1 > 0 {
+		r.sessions = sessions1 - sessions0 - 1 // less the second count's own
+	}
 	_ = os.WriteFile(filepath.Join(b.out, fmt.Sprintf("%s-%s-%s-r%d.wrk.txt", scale, ep.name, target, round)), []byte(out), 0o644)
 	if r.requests > 0 {
 		per := func(t int64) float64 { return float64(t) / b.hz * 1000 / float64(r.requests) }
@@ -202,6 +209,21 @@ func fetch(ctx context.Context, url, file string) error {
 	defer out.Close()
 	_, err = io.Copy(out, resp.Body)
 	return err
+}
+
+// sessions returns how many connections the cluster has accepted, its
+// own included, or 0 when PostgreSQL cannot say.
+func (b *bench) sessions(ctx context.Context) int64 {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, b.cluster.URL("postgres"))
+	if err != nil {
+		return 0
+	}
+	defer conn.Close(ctx)
+	var n int64
+	_ = conn.QueryRow(ctx, "SELECT coalesce(sum(sessions), 0) FROM pg_stat_database").Scan(&n)
+	return n
 }
 
 // postmaster returns the pid of the cluster's postmaster.

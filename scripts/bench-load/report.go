@@ -117,10 +117,10 @@ func dur(ns float64) string {
 
 // tsv writes every run, one line each.
 func (b *bench) tsv(w io.Writer) {
-	fmt.Fprintln(w, "scale\tendpoint\ttarget\tround\treq_per_s\tp50_ms\tp99_ms\trequests\tnon2xx\terrors\trss_kb\thwm_kb\tcpu_server_ms\tcpu_pg_ms\tcpu_nginx_ms\tbusy_before_pct\tbusy_pct\tsteal_pct")
+	fmt.Fprintln(w, "scale\tendpoint\ttarget\tround\treq_per_s\tp50_ms\tp99_ms\tmax_ms\tpg_sessions\trequests\tnon2xx\terrors\trss_kb\thwm_kb\tcpu_server_ms\tcpu_pg_ms\tcpu_nginx_ms\tbusy_before_pct\tbusy_pct\tsteal_pct")
 	for _, r := range b.runs {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%.1f\t%.2f\t%.2f\t%d\t%d\t%d\t%d\t%d\t%.3f\t%.3f\t%.3f\t%.0f\t%.0f\t%.0f\n",
-			r.scale, r.endpoint, r.server, r.round, r.reqPerS, float64(r.p50)/1e6, float64(r.p99)/1e6, r.requests, r.non2xx, r.errs,
+		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%.1f\t%.2f\t%.2f\t%.2f\t%d\t%d\t%d\t%d\t%d\t%d\t%.3f\t%.3f\t%.3f\t%.0f\t%.0f\t%.0f\n",
+			r.scale, r.endpoint, r.server, r.round, r.reqPerS, float64(r.p50)/1e6, float64(r.p99)/1e6, float64(r.max)/1e6, r.sessions, r.requests, r.non2xx, r.errs,
 			r.rssKB, r.hwmKB, r.srvMS, r.pgMS, r.extraMS, r.busyBefore, r.busy, r.steal)
 	}
 }
