@@ -45,13 +45,14 @@ func openPool(ctx context.Context, url string, maxConns int32, what string) (*pg
 	if cfg.ConnConfig.ConnectTimeout == 0 || cfg.ConnConfig.ConnectTimeout > 2*time.Second {
 		cfg.ConnConfig.ConnectTimeout = 2 * time.Second
 	}
-	cfg.ConnConfig.BuildContextWatcherHandler = cancelInPostgres
+	cfg.ConnConfig.BuildContextWatcherHandler = newCancelHandler
 	return pgxpool.NewWithConfig(ctx, cfg)
 }
 
 // A query whose request ends early (its client hung up, or its deadline
 // passed) is cancelled in PostgreSQL rather than by closing its
-// connection, which is pgx's default. Closing threw the connection away:
+// connection, which is pgx's default, unless the context was cancelled
+// with ErrUnresponsive as its cause. Closing threw the connection away:
 // every client that hung up mid-query cost PostgreSQL a backend exit, and
 // the next request a new connection (a fork, authentication, a cold
 // catalog cache and its statements prepared again), and a load generator
@@ -68,8 +69,43 @@ const (
 	cancelGiveUp = time.Second
 )
 
-func cancelInPostgres(c *pgconn.PgConn) ctxwatch.Handler {
-	return &pgconn.CancelRequestContextWatcherHandler{Conn: c, CancelRequestDelay: cancelDelay, DeadlineDelay: cancelGiveUp}
+// ErrUnresponsive, as the cause of a cancelled context, says that the
+// server is not expected to answer (a replica found down, a probe that
+// timed out): a query on that context drops its connection at once
+// rather than asking the server to cancel it and waiting cancelGiveUp.
+var ErrUnresponsive = errors.New("the database server is not answering")
+
+// cancelHandler is the connections' reaction to a cancelled query
+// context: a cancel request, or with ErrUnresponsive the connection
+// dropped.
+type cancelHandler struct {
+	conn    *pgconn.PgConn
+	request pgconn.CancelRequestContextWatcherHandler
+	dropped bool
+}
+
+func newCancelHandler(c *pgconn.PgConn) ctxwatch.Handler {
+	return &cancelHandler{conn: c, request: pgconn.CancelRequestContextWatcherHandler{
+		Conn: c, CancelRequestDelay: cancelDelay, DeadlineDelay: cancelGiveUp,
+	}}
+}
+
+func (h *cancelHandler) HandleCancel(ctx context.Context) {
+	if errors.Is(context.Cause(ctx), ErrUnresponsive) {
+		h.dropped = true
+		_ = h.conn.Conn().SetDeadline(time.Now()) // the read fails, and pgx closes the connection
+		return
+	}
+	h.request.HandleCancel(ctx)
+}
+
+func (h *cancelHandler) HandleUnwatchAfterCancel() {
+	if h.dropped {
+		h.dropped = false
+		_ = h.conn.Conn().SetDeadline(time.Time{})
+		return
+	}
+	h.request.HandleUnwatchAfterCancel()
 }
 
 // MigrateAt applies every pending migration to the database at url (named

@@ -221,11 +221,11 @@ func (r *Replicas) Read(ctx context.Context, fn func(context.Context, *pgxpool.P
 		r.primaryReads.Add(1)
 		return fn(ctx, r.primary)
 	}
-	rctx, cancel := context.WithCancel(ctx)
-	stop := context.AfterFunc(rep.up.Load().ctx, cancel)
+	rctx, cancel := context.WithCancelCause(ctx)
+	stop := context.AfterFunc(rep.up.Load().ctx, func() { cancel(ErrUnresponsive) })
 	err := fn(rctx, rep.pool)
 	abandoned := !stop() && ctx.Err() == nil
-	cancel()
+	cancel(nil)
 	if err == nil || ctx.Err() != nil || !(abandoned || retryOnPrimary(err)) {
 		rep.reads.Add(1)
 		return err
@@ -325,7 +325,7 @@ type replayed struct {
 // probeAll samples the primary's flushed WAL position, then every replica
 // (in parallel, so one that hangs delays no other) and judges each.
 func (r *Replicas) probeAll(ctx context.Context) {
-	pctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	pctx, cancel := context.WithTimeoutCause(ctx, probeTimeout, ErrUnresponsive)
 	var lsn int64
 	err := r.probe.QueryRow(pctx, "SELECT (pg_current_wal_flush_lsn() - '0/0'::pg_lsn)::int8").Scan(&lsn)
 	cancel()
@@ -339,7 +339,7 @@ func (r *Replicas) probeAll(ctx context.Context) {
 	var wg sync.WaitGroup
 	for i, rep := range r.list {
 		wg.Go(func() {
-			pctx, cancel := context.WithTimeout(ctx, probeTimeout)
+			pctx, cancel := context.WithTimeoutCause(ctx, probeTimeout, ErrUnresponsive)
 			defer cancel()
 			got[i].err = rep.probe.QueryRow(pctx,
 				"SELECT pg_is_in_recovery(), coalesce((pg_last_wal_replay_lsn() - '0/0'::pg_lsn)::int8, -1)").
