@@ -59,10 +59,14 @@ func openPool(ctx context.Context, url string, maxConns int32, what string) (*pg
 // stopping its 32 connections at once left the pool to refill while the
 // next load arrived.
 const (
-	// cancelDelay: most queries end within a few milliseconds, and one
-	// that ends before this needs no cancel request (each one is a
-	// connection to PostgreSQL's postmaster of its own).
-	cancelDelay = 20 * time.Millisecond
+	// cancelDelay: a query that ends within this after its request did
+	// is left to finish. A cancel request costs more than most queries:
+	// a connection to PostgreSQL's postmaster of its own, and pgx then
+	// holds the connection 100 ms longer (so that a late cancel cannot
+	// hit the connection's next query). The slowest list queries end
+	// well within this; what it cuts short is a query that waits, on a
+	// lock or a stuck server.
+	cancelDelay = 100 * time.Millisecond
 	// cancelGiveUp: a server that has not stopped the query this long
 	// after the request ended (it is unreachable or hung) loses the
 	// connection as before, so a request never waits longer on it.
