@@ -88,11 +88,20 @@ func TestDatabaseLoss(t *testing.T) {
 // blocks in PostgreSQL until release is called.
 func lockTags(t *testing.T, url string) (release func()) {
 	t.Helper()
+	release, _ = lockTagsFrom(t, url)
+	return release
+}
+
+// lockTagsFrom is lockTags that also returns the backend pid of the
+// session holding the lock.
+func lockTagsFrom(t *testing.T, url string) (release func(), pid int) {
+	t.Helper()
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
 		t.Fatal(err)
 	}
+	pid = int(conn.PgConn().PID())
 	tx, err := conn.Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -108,7 +117,7 @@ func lockTags(t *testing.T, url string) (release func()) {
 		})
 	}
 	t.Cleanup(release)
-	return release
+	return release, pid
 }
 
 // waitingOnLock counts the server's queries stuck behind lockTags.
@@ -197,24 +206,9 @@ func TestCancelledQueryKeepsItsConnection(t *testing.T) {
 	}
 
 	for _, how := range []string{"client hangs up", "deadline"} {
-		ctx := context.Background()
-		lock, err := pgx.Connect(ctx, url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var lockPID int
-		if err := lock.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&lockPID); err != nil {
-			t.Fatal(err)
-		}
-		tx, err := lock.Begin(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tx.Exec(ctx, "LOCK TABLE tags IN ACCESS EXCLUSIVE MODE"); err != nil {
-			t.Fatal(err)
-		}
+		release, lockPID := lockTagsFrom(t, url)
 		if how == "client hangs up" {
-			rctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+			rctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 			req, _ := http.NewRequestWithContext(rctx, "GET", a.URL+"/api/tags", nil)
 			if _, err := http.DefaultClient.Do(req); err == nil {
 				t.Fatal("the request finished although its query was blocked")
@@ -224,8 +218,7 @@ func TestCancelledQueryKeepsItsConnection(t *testing.T) {
 			t.Fatalf("blocked query past the deadline: %d %s", code, body)
 		}
 		apptest.WaitFor(t, "the blocked query to be cancelled", func() bool { return waitingOnLock(t, url) == 0 })
-		_ = tx.Rollback(ctx)
-		_ = lock.Close(ctx)
+		release()
 
 		if code, body, _ := get(t, a, "/api/tags"); code != http.StatusOK {
 			t.Fatalf("%s, then GET /api/tags: %d %s", how, code, body)
