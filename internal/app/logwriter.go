@@ -83,9 +83,9 @@ func (a *asyncWriter) run() {
 	defer close(a.done)
 	for range a.wake {
 		a.drain()
-		// Let the next lines gather. Close cuts this short: it closes
-		// wake, which ends the loop only after the sleep, so the last
-		// lines wait at most one interval more.
+		// Let the next lines gather. Close does not interrupt the sleep:
+		// it closes wake, which ends the loop after it, so the last lines
+		// wait at most one interval more.
 		time.Sleep(a.interval)
 	}
 	a.drain()

@@ -214,7 +214,7 @@ func classify(err error) problem {
 		case pgerrcode.DeadlockDetected, pgerrcode.SerializationFailure: // that outlived inTx's retries
 			return problem{http.StatusServiceUnavailable, []string{"the request collided with others, try again"}, 1}
 		case pgerrcode.AdminShutdown, pgerrcode.CrashShutdown, pgerrcode.CannotConnectNow, pgerrcode.TooManyConnections,
-			pgerrcode.QueryCanceled: // past the request's deadline (database.cancelInPostgres), or by an operator
+			pgerrcode.QueryCanceled: // past the request's deadline (see database.newCancelHandler), or by an operator
 			return problem{http.StatusServiceUnavailable, []string{"service temporarily unavailable, try again"}, 1}
 		}
 		if pgerrcode.IsDataException(pgErr.Code) {
