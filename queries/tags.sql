@@ -46,3 +46,8 @@ WHERE name = ANY(sqlc.arg(names)::text[])
    OR id IN (SELECT at.tag_id FROM article_tags at WHERE at.article_id = sqlc.arg(article_id))
 ORDER BY id
 FOR NO KEY UPDATE;
+
+-- name: NotifyTagsChanged :exec
+-- Sends the notification every write to tags sends (schema/0009): how an
+-- instance checks that those notifications reach it.
+SELECT notify_tags_changed();

@@ -91,6 +91,17 @@ func (q *Queries) LockTagsOfArticle(ctx context.Context, arg LockTagsOfArticlePa
 	return err
 }
 
+const NotifyTagsChanged = `-- name: NotifyTagsChanged :exec
+SELECT notify_tags_changed()
+`
+
+// Sends the notification every write to tags sends (schema/0009): how an
+// instance checks that those notifications reach it.
+func (q *Queries) NotifyTagsChanged(ctx context.Context) error {
+	_, err := q.db.Exec(ctx, NotifyTagsChanged)
+	return err
+}
+
 const UnlinkArticleTags = `-- name: UnlinkArticleTags :exec
 DELETE FROM article_tags WHERE article_id = $1
 `

@@ -85,6 +85,7 @@ func Serve(ctx context.Context, cfg config.Config, ln net.Listener, log *slog.Lo
 		log.Warn("JWT_SECRET is not set: using a random secret, tokens will not survive a restart")
 	}
 	draining := new(atomic.Bool)
+	var listeners []*database.Listener
 	handler, err := httpapi.NewHandler(httpapi.Deps{
 		Draining:       draining,
 		Pool:           pool,
@@ -103,9 +104,22 @@ func Serve(ctx context.Context, cfg config.Config, ln net.Listener, log *slog.Lo
 		RequestTimeout: cfg.RequestTimeout,
 		Metrics:        m,
 		AllowedOrigins: cfg.CORSAllowedOrigins,
+		Subscribe: func(channel string, sub database.Subscriber) error {
+			// A session of its own on the primary: DATABASE_MIGRATE_URL
+			// when DATABASE_URL goes through PgBouncer.
+			url, setting := cfg.MigrationURL()
+			l, err := database.NewListener(url, setting, channel, sub, log)
+			if err == nil {
+				listeners = append(listeners, l)
+			}
+			return err
+		},
 	})
 	if err != nil {
 		return err
+	}
+	for _, l := range listeners {
+		defer l.Start(ctx)() // stopped before the pool closes
 	}
 
 	if ln == nil {

@@ -168,6 +168,12 @@ func TestNoSessionState(t *testing.T) {
 		if strings.HasSuffix(f, "_test.go") || strings.Contains(f, "/pgtest/") {
 			continue
 		}
+		// The Listener LISTENs on a connection of its own, never the
+		// pool's, and through a transaction-pooling PgBouncer finds its
+		// notifications missing and stays off (TestListenerThroughPgBouncer).
+		if f == "../database/listen.go" {
+			continue
+		}
 		src, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)

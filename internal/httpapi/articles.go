@@ -219,6 +219,9 @@ func (s *Server) CreateArticle(ctx context.Context, request api.CreateArticleReq
 	}
 	in := request.Body.Article
 	tags := cleanTags(in.TagList)
+	if len(tags) > 0 {
+		defer s.tagsChanged()
+	}
 	var article api.Article
 	base := slugify(in.Title)
 	err = retrySlug(func(attempt int) error {
@@ -268,6 +271,9 @@ func (s *Server) UpdateArticle(ctx context.Context, request api.UpdateArticleReq
 		return nil, err
 	}
 	in := request.Body.Article
+	if in.TagList != nil {
+		defer s.tagsChanged()
+	}
 	var article api.Article
 	err = retrySlug(func(attempt int) error {
 		return s.inTx(ctx, func(q *db.Queries) error {
@@ -314,6 +320,7 @@ func (s *Server) DeleteArticle(ctx context.Context, request api.DeleteArticleReq
 	if err != nil {
 		return nil, err
 	}
+	defer s.tagsChanged() // its tag links go with it
 	n, err := s.q.DeleteArticle(ctx, db.DeleteArticleParams{Slug: request.Slug, AuthorID: me.ID})
 	if err != nil {
 		return nil, fmt.Errorf("delete article %q: %w", request.Slug, err)

@@ -55,6 +55,10 @@ type Deps struct {
 	// Draining, once true, makes every answer close its connection and
 	// health answer 503 "draining"; nil means never.
 	Draining *atomic.Bool
+	// Subscribe, when set, subscribes sub to the notifications on a
+	// PostgreSQL channel; the handler keeps answers in memory that they
+	// say when to drop (tagList). nil: nothing is kept.
+	Subscribe func(channel string, sub database.Subscriber) error
 }
 
 // NewHandler returns the whole HTTP surface of the service.
@@ -70,6 +74,12 @@ func NewHandler(d Deps) (http.Handler, error) {
 	primary := checkedDB{pool: d.Pool}
 	s := &Server{primary: primary, q: db.New(primary), replicas: d.Replicas, log: d.Log, tokens: d.Tokens, version: d.Version,
 		uploads: newUploads(d.Uploads, d.Pool.Config().MaxConns), draining: d.Draining}
+	s.tags.q = db.New(d.Pool)
+	if d.Subscribe != nil {
+		if err := d.Subscribe("tags_changed", &s.tags); err != nil {
+			return nil, err
+		}
+	}
 
 	strict := api.NewStrictHandlerWithOptions(s, []api.StrictMiddlewareFunc{uploadBody, settleToken(primary)}, api.StrictHTTPServerOptions{
 		RequestErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {

@@ -33,6 +33,8 @@ type Server struct {
 	uploads  uploads
 	// draining is set when the process has been told to stop.
 	draining *atomic.Bool
+	// tags keeps GET /api/tags' answer while notifications keep it fresh.
+	tags tagList
 }
 
 var _ api.StrictServerInterface = (*Server)(nil)

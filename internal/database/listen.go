@@ -1,0 +1,188 @@
+package database
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Subscriber is what a Listener keeps informed. Its methods are called
+// from the Listener's goroutine, one at a time.
+type Subscriber interface {
+	// Probe makes the channel's notification fire, from another session
+	// than the listener's: the Listener checks that notifications reach
+	// it before it reports them live.
+	Probe(ctx context.Context) error
+	// Notified is called for every notification on the channel.
+	Notified()
+	// Live is called with true once notifications are known to arrive,
+	// and with false as soon as they may not (the session failed, or the
+	// Listener stopped). Any sent in between are lost, so what they keep
+	// fresh must not be trusted while not live.
+	Live(bool)
+}
+
+// Listener timings.
+const (
+	// listenConnectTimeout bounds a connection attempt and the probe.
+	listenConnectTimeout = 5 * time.Second
+	// listenIdlePing: after this long without a notification the session
+	// is pinged, so that a connection lost without a word (a dead peer,
+	// a dropped route) is noticed within about this long.
+	listenIdlePing = 10 * time.Second
+	// listenRetry is the first wait before a new session after one
+	// failed; it doubles up to listenRetryMax.
+	listenRetry    = time.Second
+	listenRetryMax = 30 * time.Second
+)
+
+// errNoNotifications: the probe ran but its notification never came.
+var errNoNotifications = errors.New("a notification sent from another session did not arrive: is this connection going through a transaction-pooling PgBouncer?")
+
+// Listener holds one session that LISTENs on a PostgreSQL channel, apart
+// from the pool, and tells its Subscriber of every notification and of
+// whether it is listening. A lost session is replaced, with a growing
+// wait, until the Listener stops.
+type Listener struct {
+	cfg     *pgx.ConnConfig
+	setting string
+	channel string
+	sub     Subscriber
+	log     *slog.Logger
+}
+
+// NewListener returns a Listener on channel of the database at url (named
+// by the setting in messages), which must be a session of its own on the
+// primary: a transaction-pooling PgBouncer does not deliver notifications.
+// It connects when started.
+func NewListener(url, setting, channel string, sub Subscriber, log *slog.Logger) (*Listener, error) {
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		return nil, errors.New(setting + ": not a valid PostgreSQL connection string")
+	}
+	if cfg.ConnectTimeout == 0 || cfg.ConnectTimeout > listenConnectTimeout {
+		cfg.ConnectTimeout = listenConnectTimeout
+	}
+	// Operators (and tests) tell the session apart by its name.
+	cfg.RuntimeParams["application_name"] = ListenerName(channel)
+	// LISTEN and the ping are simple statements: nothing to prepare, and
+	// the same through any pooler.
+	cfg.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol
+	return &Listener{cfg: cfg, setting: setting, channel: channel, sub: sub, log: log}, nil
+}
+
+// ListenerName is the application_name of a Listener's session on
+// channel, as pg_stat_activity shows it.
+func ListenerName(channel string) string { return "sophsapp listener " + channel }
+
+// Start listens until ctx is done or stop is called; stop returns once the
+// session is closed and the Subscriber told it is not live.
+func (l *Listener) Start(ctx context.Context) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { l.run(ctx) })
+	return func() {
+		cancel()
+		wg.Wait()
+	}
+}
+
+func (l *Listener) run(ctx context.Context) {
+	wait := listenRetry
+	var lastErr string
+	for {
+		started := time.Now()
+		err := l.session(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		// A session that lived a while starts the waits over.
+		if time.Since(started) > listenRetryMax {
+			wait = listenRetry
+		}
+		// The same failure again is not logged again.
+		if msg := err.Error(); msg != lastErr {
+			lastErr = msg
+			l.log.Warn("not listening for database notifications: what they keep fresh is read from the database each time",
+				"channel", l.channel, "setting", l.setting, "retry_in", wait.String(), "error", msg)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, listenRetryMax)
+	}
+}
+
+// session connects, listens, checks with the Subscriber's probe that
+// notifications arrive and then relays them until the connection fails or
+// ctx is done.
+func (l *Listener) session(ctx context.Context) error {
+	cctx, cancel := context.WithTimeout(ctx, listenConnectTimeout)
+	conn, err := pgx.ConnectConfig(cctx, l.cfg)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		defer cancel()
+		_ = conn.Close(cctx)
+	}()
+	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{l.channel}.Sanitize()); err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	if err := l.probe(ctx, conn); err != nil {
+		// Through a transaction-pooling PgBouncer the LISTEN stayed with
+		// a server connection other clients now use: take it back.
+		uctx, cancel := context.WithTimeout(ctx, time.Second)
+		_, _ = conn.Exec(uctx, "UNLISTEN *")
+		cancel()
+		return err
+	}
+	l.sub.Live(true)
+	defer l.sub.Live(false)
+	l.log.Info("listening for database notifications", "channel", l.channel, "setting", l.setting)
+	for {
+		wctx, cancel := context.WithTimeout(ctx, listenIdlePing)
+		_, err := conn.WaitForNotification(wctx)
+		cancel()
+		switch {
+		case err == nil:
+			l.sub.Notified()
+			continue
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case !errors.Is(err, context.DeadlineExceeded):
+			return fmt.Errorf("wait for notifications: %w", err)
+		}
+		pctx, cancel := context.WithTimeout(ctx, listenConnectTimeout)
+		err = conn.Ping(pctx)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("ping: %w", err)
+		}
+	}
+}
+
+// probe runs the Subscriber's probe and waits for a notification.
+func (l *Listener) probe(ctx context.Context, conn *pgx.Conn) error {
+	ctx, cancel := context.WithTimeout(ctx, listenConnectTimeout)
+	defer cancel()
+	if err := l.sub.Probe(ctx); err != nil {
+		return fmt.Errorf("probe: %w", err)
+	}
+	if _, err := conn.WaitForNotification(ctx); err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return errNoNotifications
+		}
+		return fmt.Errorf("wait for the probe's notification: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,203 @@
+package database_test
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/sophsapp/sophsapp/internal/database"
+	"github.com/sophsapp/sophsapp/internal/pgtest"
+)
+
+// recorder is a database.Subscriber that records what it is told; its
+// probe sends a notification on the channel from a session of its own.
+type recorder struct {
+	url, channel string
+
+	mu       sync.Mutex
+	live     []bool
+	notified int
+	probes   int
+}
+
+func (r *recorder) Probe(ctx context.Context) error {
+	r.mu.Lock()
+	r.probes++
+	r.mu.Unlock()
+	return notify(ctx, r.url, r.channel)
+}
+
+func (r *recorder) Notified() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.notified++
+}
+
+func (r *recorder) Live(live bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.live = append(r.live, live)
+}
+
+// state returns the last Live value, how many times Live was called and
+// how many notifications came.
+func (r *recorder) state() (live bool, changes, notified, probes int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.live) > 0 {
+		live = r.live[len(r.live)-1]
+	}
+	return live, len(r.live), r.notified, r.probes
+}
+
+// notify sends a notification on channel from a new session.
+func notify(ctx context.Context, url, channel string) error {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, "SELECT pg_notify($1, '')", channel)
+	return err
+}
+
+// waitUntil polls cond for up to d, failing the test with what.
+func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(d); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited %s for %s", d, what)
+		}
+	}
+}
+
+// TestListener checks that a Listener goes live only once its probe's
+// notification arrives, relays every notification, reports a session it
+// lost at once and listens again on a new one, and is no longer live once
+// stopped.
+func TestListener(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	ctx := context.Background()
+	sub := &recorder{url: url, channel: "things_changed"}
+	var logs syncBuffer
+	l, err := database.NewListener(url, "DATABASE_URL", sub.channel, sub, slog.New(slog.NewJSONHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := l.Start(ctx)
+	stopped := false
+	defer func() {
+		if !stopped {
+			stop()
+		}
+	}()
+	waitUntil(t, 10*time.Second, "the listener to go live", func() bool { live, _, _, _ := sub.state(); return live })
+	if _, changes, notified, probes := sub.state(); changes != 1 || notified != 0 || probes != 1 {
+		t.Fatalf("after start: %d Live calls, %d notifications, %d probes; want 1, 0 (the probe's is not relayed), 1", changes, notified, probes)
+	}
+
+	for i := 1; i <= 3; i++ {
+		if err := notify(ctx, url, sub.channel); err != nil {
+			t.Fatal(err)
+		}
+		waitUntil(t, 5*time.Second, "a notification", func() bool { _, _, n, _ := sub.state(); return n == i })
+	}
+	if err := notify(ctx, url, "another_channel"); err != nil {
+		t.Fatal(err)
+	}
+
+	// PostgreSQL ends the listener's session: it is reported at once,
+	// not at the next ping, and a new session goes live.
+	pid := queryInt(t, url, "SELECT pid FROM pg_stat_activity WHERE application_name = $1", database.ListenerName(sub.channel))
+	if queryInt(t, url, "SELECT pg_terminate_backend($1)::int", pid) != 1 {
+		t.Fatal("pg_terminate_backend failed")
+	}
+	waitUntil(t, time.Second, "the lost session to be reported", func() bool { _, changes, _, _ := sub.state(); return changes >= 2 })
+	waitUntil(t, 10*time.Second, "a new session to go live", func() bool { live, changes, _, _ := sub.state(); return live && changes == 3 })
+	if err := notify(ctx, url, sub.channel); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 5*time.Second, "a notification on the new session", func() bool { _, _, n, _ := sub.state(); return n == 4 })
+	if _, _, n, _ := sub.state(); n != 4 {
+		t.Errorf("%d notifications relayed, want 4 (none from another channel)", n)
+	}
+	if !strings.Contains(logs.String(), "not listening for database notifications") {
+		t.Errorf("the lost session was not logged:\n%s", logs.String())
+	}
+
+	stop()
+	stopped = true
+	if live, _, _, _ := sub.state(); live {
+		t.Error("still live after stop")
+	}
+	waitUntil(t, 5*time.Second, "the listener's session to end", func() bool {
+		return queryInt(t, url, "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1", database.ListenerName(sub.channel)) == 0
+	})
+}
+
+// TestListenerThroughPgBouncer checks that a Listener whose connection
+// goes through a transaction-pooling PgBouncer, which does not deliver
+// notifications, never goes live and says why, so that nothing is kept
+// on its word; and that it still stops promptly.
+func TestListenerThroughPgBouncer(t *testing.T) {
+	direct := pgtest.NewDatabase(t)
+	bouncer := pgtest.StartPgBouncer(t, direct, pgtest.PgBouncerOptions{PoolSize: 2})
+	sub := &recorder{url: direct, channel: "things_changed"}
+	var logs syncBuffer
+	l, err := database.NewListener(bouncer.URL(direct), "DATABASE_URL", sub.channel, sub, slog.New(slog.NewJSONHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := l.Start(context.Background())
+	waitUntil(t, 15*time.Second, "the probe to fail", func() bool { return strings.Contains(logs.String(), "transaction-pooling PgBouncer") })
+	began := time.Now()
+	stop()
+	if took := time.Since(began); took > 2*time.Second {
+		t.Errorf("stop took %s", took)
+	}
+	if _, changes, _, probes := sub.state(); changes != 0 || probes == 0 {
+		t.Errorf("through PgBouncer: %d Live calls after %d probes, want none", changes, probes)
+	}
+}
+
+// queryInt runs a query that returns one integer on a new connection to
+// url.
+func queryInt(t *testing.T, url, sql string, args ...any) int {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var n int
+	if err := conn.QueryRow(ctx, sql, args...).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	return n
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger's goroutine and the
+// test's.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
