@@ -178,7 +178,7 @@ func NewLogger(w io.Writer, level slog.Level) *slog.Logger {
 func migrate(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
-	url, what := cfg.MigrationURL()
+	url, what := cfg.DirectURL()
 	if err := database.MigrateAt(ctx, url, what, log); err != nil {
 		return err
 	}

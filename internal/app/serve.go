@@ -52,7 +52,7 @@ func Serve(ctx context.Context, cfg config.Config, ln net.Listener, log *slog.Lo
 	}
 	defer pool.Close()
 	if cfg.MigrateOnStart {
-		url, what := cfg.MigrationURL()
+		url, what := cfg.DirectURL()
 		if err := database.MigrateAt(ctx, url, what, log); err != nil {
 			return fmt.Errorf("MIGRATE_ON_START: %w", err)
 		}
@@ -107,7 +107,7 @@ func Serve(ctx context.Context, cfg config.Config, ln net.Listener, log *slog.Lo
 		Subscribe: func(channel string, sub database.Subscriber) error {
 			// A session of its own on the primary: DATABASE_MIGRATE_URL
 			// when DATABASE_URL goes through PgBouncer.
-			url, setting := cfg.MigrationURL()
+			url, setting := cfg.DirectURL()
 			l, err := database.NewListener(url, setting, channel, sub, log)
 			if err == nil {
 				listeners = append(listeners, l)

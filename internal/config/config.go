@@ -74,10 +74,11 @@ type Config struct {
 	// 4-8 suits a 2-core host.
 	DatabaseMaxConns int32 `env:"DATABASE_MAX_CONNS" envDefault:"8" description:"size of the PostgreSQL connection pool (of the primary, and of each replica)"`
 	// DatabaseMigrateURL, when set, is where migrations run instead of
-	// DatabaseURL: the primary itself, when DatabaseURL goes through a
-	// transaction-pooling PgBouncer that cannot hold the migrations'
-	// session-level lock.
-	DatabaseMigrateURL string `env:"DATABASE_MIGRATE_URL" commands:"migrate" description:"where migrate and MIGRATE_ON_START run when not DATABASE_URL: the primary directly, when DATABASE_URL goes through PgBouncer" example:"postgres://sophsapp:secret@10.0.0.11:5432/sophsapp"`
+	// DatabaseURL, and where the session listening for notifications
+	// (database.Listener) connects: the primary itself, when DatabaseURL
+	// goes through a transaction-pooling PgBouncer that cannot hold the
+	// migrations' session-level lock nor deliver notifications.
+	DatabaseMigrateURL string `env:"DATABASE_MIGRATE_URL" commands:"migrate" description:"where migrate, MIGRATE_ON_START and the session listening for notifications connect when not DATABASE_URL: the primary directly, when DATABASE_URL goes through PgBouncer" example:"postgres://sophsapp:secret@10.0.0.11:5432/sophsapp"`
 	// DatabaseReplicaURLs lists PostgreSQL streaming replicas, one
 	// single-host connection string each, that answer anonymous reads.
 	DatabaseReplicaURLs []string `env:"DATABASE_REPLICA_URLS" description:"comma-separated connection strings of streaming replicas (one host each) that answer anonymous reads" example:"postgres://sophsapp:secret@10.0.0.12:5432/sophsapp"`
@@ -204,9 +205,11 @@ func LoadFor(command string, environ map[string]string) (Config, error) {
 	return cfg, nil
 }
 
-// MigrationURL returns where migrations run, DATABASE_MIGRATE_URL when it
-// is set and DATABASE_URL otherwise, with the name of that setting.
-func (c Config) MigrationURL() (url, setting string) {
+// DirectURL returns where the work that needs one server session of its
+// own connects (migrations, the session listening for notifications):
+// DATABASE_MIGRATE_URL when it is set and DATABASE_URL otherwise, with the
+// name of that setting.
+func (c Config) DirectURL() (url, setting string) {
 	if c.DatabaseMigrateURL != "" {
 		return c.DatabaseMigrateURL, "DATABASE_MIGRATE_URL"
 	}

@@ -57,6 +57,12 @@ func mainPathsThroughPgBouncer(t *testing.T, mode string) {
 	env["MIGRATE_ON_START"] = "true"
 	env["DATABASE_MIGRATE_URL"] = direct
 	apps := []*apptest.App{apptest.StartEnv(t, env), apptest.StartEnv(t, maps.Clone(env))}
+	// Notifications do not pass a transaction-pooling PgBouncer: each
+	// instance listens through DATABASE_MIGRATE_URL.
+	for _, a := range apps {
+		listening(t, a)
+		tagsInUse(t, a) // kept: the creates below must drop it
+	}
 	const users = 8
 	name := func(i int) string { return fmt.Sprintf("pooled%d", i%users) }
 	// Each user alternates between the instances from one call to the next.
@@ -172,6 +178,14 @@ func mainPathsThroughPgBouncer(t *testing.T, mode string) {
 		if art.JSON200.Article.FavoritesCount != 1 || len(coms.JSON200.Comments) != 1 {
 			t.Errorf("%s: %d favorites, %d comments; want 1 and 1", slugs[i], art.JSON200.Article.FavoritesCount, len(coms.JSON200.Comments))
 		}
+	}
+	// Each instance's tag list shows every instance's creates.
+	wantTags := []string{"pooled"}
+	for i := range users {
+		wantTags = append(wantTags, name(i))
+	}
+	for _, a := range apps {
+		eventuallyTags(t, a, wantTags...)
 	}
 	if t.Failed() {
 		t.Logf("pgbouncer log:\n%s", bouncer.Log())

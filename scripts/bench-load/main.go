@@ -101,7 +101,7 @@ func main() {
 	flag.StringVar(&b.logLevel, "log-level", "info", "LOG_LEVEL of the sophsapp target")
 	flag.Float64Var(&b.quietMax, "quiet", 30, "before each run, wait until the host is at most this busy (percent)")
 	flag.DurationVar(&b.quietWait, "quiet-wait", 20*time.Second, "longest wait for a quiet host before measuring anyway")
-	flag.BoolVar(&b.cpuProfile, "cpuprofile", false, "save a CPU profile of the sophsapp target per run (PPROF_ADDR) in -out")
+	flag.BoolVar(&b.cpuProfile, "cpuprofile", false, "save a CPU profile of the sophsapp server per run of the sophsapp and nginx targets (PPROF_ADDR) in -out")
 	flag.BoolVar(&b.hold, "hold", false, "after the runs, keep PostgreSQL and the servers up until interrupted (for EXPLAIN)")
 	flag.StringVar(&b.out, "out", "", "directory for the results (default: a new one under /tmp)")
 	altEnv := flag.String("alt-env", "", "comma-separated NAME=value pairs for the alt target")

@@ -150,11 +150,15 @@ func (b *bench) measure(ctx context.Context, scale string, ep endpoint, target s
 	}
 	pgPid := b.postmaster()
 	var profile chan error
-	if b.cpuProfile && target == "sophsapp" && b.pprofAddr != "" {
+	if b.cpuProfile && (target == "sophsapp" || target == "nginx") && b.pprofAddr != "" {
+		name := fmt.Sprintf("%s-%s-r%d.pprof", scale, ep.name, round)
+		if target == "nginx" {
+			name = fmt.Sprintf("%s-%s-nginx-r%d.pprof", scale, ep.name, round)
+		}
 		profile = make(chan error, 1)
 		go func() {
 			profile <- fetch(ctx, fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", b.pprofAddr, int(b.duration.Seconds())-1),
-				filepath.Join(b.out, fmt.Sprintf("%s-%s-r%d.pprof", scale, ep.name, round)))
+				filepath.Join(b.out, name))
 		}()
 	}
 	s0, p0, e0 := ticks(appPid), ticks(pgPid), ticks(extraPid)
