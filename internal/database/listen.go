@@ -96,16 +96,15 @@ func (l *Listener) run(ctx context.Context) {
 	wait := listenRetry
 	var lastErr string
 	for {
-		started := time.Now()
-		err := l.session(ctx)
+		wasLive, err := l.session(ctx)
 		if ctx.Err() != nil {
 			return
 		}
-		// A session that lived a while starts the waits over.
-		if time.Since(started) > listenRetryMax {
-			wait = listenRetry
+		// After a live session the waits start over, and its failure
+		// is logged even if the last one before it said the same.
+		if wasLive {
+			wait, lastErr = listenRetry, ""
 		}
-		// The same failure again is not logged again.
 		if msg := err.Error(); msg != lastErr {
 			lastErr = msg
 			l.log.Warn("not listening for database notifications: what they keep fresh is read from the database each time",
@@ -122,13 +121,13 @@ func (l *Listener) run(ctx context.Context) {
 
 // session connects, listens, checks with the Subscriber's probe that
 // notifications arrive and then relays them until the connection fails or
-// ctx is done.
-func (l *Listener) session(ctx context.Context) error {
+// ctx is done. wasLive says whether it got that far.
+func (l *Listener) session(ctx context.Context) (wasLive bool, err error) {
 	cctx, cancel := context.WithTimeout(ctx, listenConnectTimeout)
 	conn, err := pgx.ConnectConfig(cctx, l.cfg)
 	cancel()
 	if err != nil {
-		return fmt.Errorf("connect: %w", err)
+		return false, fmt.Errorf("connect: %w", err)
 	}
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
@@ -136,7 +135,7 @@ func (l *Listener) session(ctx context.Context) error {
 		_ = conn.Close(cctx)
 	}()
 	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{l.channel}.Sanitize()); err != nil {
-		return fmt.Errorf("listen: %w", err)
+		return false, fmt.Errorf("listen: %w", err)
 	}
 	if err := l.probe(ctx, conn); err != nil {
 		// Through a transaction-pooling PgBouncer the LISTEN stayed with
@@ -144,7 +143,7 @@ func (l *Listener) session(ctx context.Context) error {
 		uctx, cancel := context.WithTimeout(ctx, time.Second)
 		_, _ = conn.Exec(uctx, "UNLISTEN *")
 		cancel()
-		return err
+		return false, err
 	}
 	l.sub.Live(true)
 	defer l.sub.Live(false)
@@ -158,15 +157,15 @@ func (l *Listener) session(ctx context.Context) error {
 			l.sub.Notified()
 			continue
 		case ctx.Err() != nil:
-			return ctx.Err()
+			return true, ctx.Err()
 		case !errors.Is(err, context.DeadlineExceeded):
-			return fmt.Errorf("wait for notifications: %w", err)
+			return true, fmt.Errorf("wait for notifications: %w", err)
 		}
 		pctx, cancel := context.WithTimeout(ctx, listenConnectTimeout)
 		err = conn.Ping(pctx)
 		cancel()
 		if err != nil {
-			return fmt.Errorf("ping: %w", err)
+			return true, fmt.Errorf("ping: %w", err)
 		}
 	}
 }

@@ -127,8 +127,15 @@ func TestListener(t *testing.T) {
 	if _, _, n, _ := sub.state(); n != 4 {
 		t.Errorf("%d notifications relayed, want 4 (none from another channel)", n)
 	}
-	if !strings.Contains(logs.String(), "not listening for database notifications") {
-		t.Errorf("the lost session was not logged:\n%s", logs.String())
+	// Lost again the same way: logged again, since a live session came
+	// in between.
+	pid = queryInt(t, url, "SELECT pid FROM pg_stat_activity WHERE application_name = $1", database.ListenerName(sub.channel))
+	if queryInt(t, url, "SELECT pg_terminate_backend($1)::int", pid) != 1 {
+		t.Fatal("pg_terminate_backend failed")
+	}
+	waitUntil(t, 10*time.Second, "a third session to go live", func() bool { live, changes, _, _ := sub.state(); return live && changes == 5 })
+	if n := strings.Count(logs.String(), "not listening for database notifications"); n != 2 {
+		t.Errorf("%d warnings for two lost sessions, want 2:\n%s", n, logs.String())
 	}
 
 	stop()
