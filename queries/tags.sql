@@ -47,7 +47,8 @@ WHERE name = ANY(sqlc.arg(names)::text[])
 ORDER BY id
 FOR NO KEY UPDATE;
 
--- name: NotifyTagsChanged :exec
--- Sends the notification every write to tags sends (schema/0009): how an
--- instance checks that those notifications reach it.
-SELECT notify_tags_changed();
+-- name: ProbeTagsChanged :exec
+-- Sends a notification on tags_changed with nonce as its payload, after
+-- checking that the trigger that notifies every write to tags is enabled
+-- (schema/0010): how an instance checks that those notifications reach it.
+SELECT probe_tags_changed(sqlc.arg(nonce)::text);

@@ -7,8 +7,8 @@
 -- notification per channel and payload per transaction, however many
 -- statements fired it.
 --
--- An instance checks that the notifications reach it by sending one
--- itself (notify_tags_changed), which takes no lock on tags.
+-- An instance checks that the notifications reach it before it trusts
+-- them (schema/0010).
 
 -- +goose StatementBegin
 CREATE FUNCTION notify_tags_changed() RETURNS void LANGUAGE sql AS $$

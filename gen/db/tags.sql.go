@@ -91,14 +91,15 @@ func (q *Queries) LockTagsOfArticle(ctx context.Context, arg LockTagsOfArticlePa
 	return err
 }
 
-const NotifyTagsChanged = `-- name: NotifyTagsChanged :exec
-SELECT notify_tags_changed()
+const ProbeTagsChanged = `-- name: ProbeTagsChanged :exec
+SELECT probe_tags_changed($1::text)
 `
 
-// Sends the notification every write to tags sends (schema/0009): how an
-// instance checks that those notifications reach it.
-func (q *Queries) NotifyTagsChanged(ctx context.Context) error {
-	_, err := q.db.Exec(ctx, NotifyTagsChanged)
+// Sends a notification on tags_changed with nonce as its payload, after
+// checking that the trigger that notifies every write to tags is enabled
+// (schema/0010): how an instance checks that those notifications reach it.
+func (q *Queries) ProbeTagsChanged(ctx context.Context, nonce string) error {
+	_, err := q.db.Exec(ctx, ProbeTagsChanged, nonce)
 	return err
 }
 

@@ -2,6 +2,7 @@ package database
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,10 +15,11 @@ import (
 // Subscriber is what a Listener keeps informed. Its methods are called
 // from the Listener's goroutine, one at a time.
 type Subscriber interface {
-	// Probe makes the channel's notification fire, from another session
-	// than the listener's: the Listener checks that notifications reach
-	// it before it reports them live.
-	Probe(ctx context.Context) error
+	// Probe sends a notification on the channel with payload, from
+	// another session than the listener's, through the same means the
+	// real ones come by where it can: the Listener waits for that payload
+	// before it reports them live.
+	Probe(ctx context.Context, payload string) error
 	// Notified is called for every notification on the channel.
 	Notified()
 	// Live is called with true once notifications are known to arrive,
@@ -41,8 +43,12 @@ const (
 	listenRetryMax = 30 * time.Second
 )
 
-// errNoNotifications: the probe ran but its notification never came.
-var errNoNotifications = errors.New("a notification sent from another session did not arrive: is this connection going through a transaction-pooling PgBouncer?")
+var (
+	// errNoNotifications: the probe ran but its notification never came.
+	errNoNotifications = errors.New("a notification sent from another session did not arrive")
+	// errPooled: the connection reaches PostgreSQL through a pooler.
+	errPooled = errors.New("the connection goes through a pooler such as PgBouncer, which does not keep a LISTEN with its client: set DATABASE_MIGRATE_URL to the primary itself")
+)
 
 // Listener holds one session that LISTENs on a PostgreSQL channel, apart
 // from the pool, and tells its Subscriber of every notification and of
@@ -134,15 +140,21 @@ func (l *Listener) session(ctx context.Context) (wasLive bool, err error) {
 		defer cancel()
 		_ = conn.Close(cctx)
 	}()
+	// A pooler answers the startup with a backend key of its own, not the
+	// server's: a LISTEN sent through it would stay with a server
+	// connection that other clients go on using, and its notifications
+	// would reach them, not this session.
+	var pid uint32
+	if err := conn.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&pid); err != nil {
+		return false, fmt.Errorf("backend pid: %w", err)
+	}
+	if pid != conn.PgConn().PID() {
+		return false, errPooled
+	}
 	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{l.channel}.Sanitize()); err != nil {
 		return false, fmt.Errorf("listen: %w", err)
 	}
 	if err := l.probe(ctx, conn); err != nil {
-		// Through a transaction-pooling PgBouncer the LISTEN stayed with
-		// a server connection other clients now use: take it back.
-		uctx, cancel := context.WithTimeout(ctx, time.Second)
-		_, _ = conn.Exec(uctx, "UNLISTEN *")
-		cancel()
 		return false, err
 	}
 	l.sub.Live(true)
@@ -170,18 +182,24 @@ func (l *Listener) session(ctx context.Context) (wasLive bool, err error) {
 	}
 }
 
-// probe runs the Subscriber's probe and waits for a notification.
+// probe runs the Subscriber's probe with a payload of its own and waits
+// for that notification; others that come meanwhile prove nothing.
 func (l *Listener) probe(ctx context.Context, conn *pgx.Conn) error {
 	ctx, cancel := context.WithTimeout(ctx, listenConnectTimeout)
 	defer cancel()
-	if err := l.sub.Probe(ctx); err != nil {
+	nonce := rand.Text()
+	if err := l.sub.Probe(ctx, nonce); err != nil {
 		return fmt.Errorf("probe: %w", err)
 	}
-	if _, err := conn.WaitForNotification(ctx); err != nil {
-		if errors.Is(err, context.DeadlineExceeded) {
+	for {
+		n, err := conn.WaitForNotification(ctx)
+		switch {
+		case errors.Is(err, context.DeadlineExceeded):
 			return errNoNotifications
+		case err != nil:
+			return fmt.Errorf("wait for the probe's notification: %w", err)
+		case n.Payload == nonce:
+			return nil
 		}
-		return fmt.Errorf("wait for the probe's notification: %w", err)
 	}
-	return nil
 }

@@ -26,11 +26,11 @@ type recorder struct {
 	probes   int
 }
 
-func (r *recorder) Probe(ctx context.Context) error {
+func (r *recorder) Probe(ctx context.Context, payload string) error {
 	r.mu.Lock()
 	r.probes++
 	r.mu.Unlock()
-	return notify(ctx, r.url, r.channel)
+	return notify(ctx, r.url, r.channel, payload)
 }
 
 func (r *recorder) Notified() {
@@ -56,14 +56,14 @@ func (r *recorder) state() (live bool, changes, notified, probes int) {
 	return live, len(r.live), r.notified, r.probes
 }
 
-// notify sends a notification on channel from a new session.
-func notify(ctx context.Context, url, channel string) error {
+// notify sends a notification on channel with payload from a new session.
+func notify(ctx context.Context, url, channel, payload string) error {
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
 		return err
 	}
 	defer conn.Close(ctx)
-	_, err = conn.Exec(ctx, "SELECT pg_notify($1, '')", channel)
+	_, err = conn.Exec(ctx, "SELECT pg_notify($1, $2)", channel, payload)
 	return err
 }
 
@@ -103,12 +103,12 @@ func TestListener(t *testing.T) {
 	}
 
 	for i := 1; i <= 3; i++ {
-		if err := notify(ctx, url, sub.channel); err != nil {
+		if err := notify(ctx, url, sub.channel, ""); err != nil {
 			t.Fatal(err)
 		}
 		waitUntil(t, 5*time.Second, "a notification", func() bool { _, _, n, _ := sub.state(); return n == i })
 	}
-	if err := notify(ctx, url, "another_channel"); err != nil {
+	if err := notify(ctx, url, "another_channel", ""); err != nil {
 		t.Fatal(err)
 	}
 
@@ -120,7 +120,7 @@ func TestListener(t *testing.T) {
 	}
 	waitUntil(t, time.Second, "the lost session to be reported", func() bool { _, changes, _, _ := sub.state(); return changes >= 2 })
 	waitUntil(t, 10*time.Second, "a new session to go live", func() bool { live, changes, _, _ := sub.state(); return live && changes == 3 })
-	if err := notify(ctx, url, sub.channel); err != nil {
+	if err := notify(ctx, url, sub.channel, ""); err != nil {
 		t.Fatal(err)
 	}
 	waitUntil(t, 5*time.Second, "a notification on the new session", func() bool { _, _, n, _ := sub.state(); return n == 4 })
@@ -149,9 +149,10 @@ func TestListener(t *testing.T) {
 }
 
 // TestListenerThroughPgBouncer checks that a Listener whose connection
-// goes through a transaction-pooling PgBouncer, which does not deliver
-// notifications, never goes live and says why, so that nothing is kept
-// on its word; and that it still stops promptly.
+// goes through a transaction-pooling PgBouncer, which does not keep a
+// LISTEN with its client, never goes live, never sends LISTEN to a server
+// connection other clients use, and says why; and that it still stops
+// promptly.
 func TestListenerThroughPgBouncer(t *testing.T) {
 	direct := pgtest.NewDatabase(t)
 	bouncer := pgtest.StartPgBouncer(t, direct, pgtest.PgBouncerOptions{PoolSize: 2})
@@ -162,15 +163,63 @@ func TestListenerThroughPgBouncer(t *testing.T) {
 		t.Fatal(err)
 	}
 	stop := l.Start(context.Background())
-	waitUntil(t, 15*time.Second, "the probe to fail", func() bool { return strings.Contains(logs.String(), "transaction-pooling PgBouncer") })
+	waitUntil(t, 15*time.Second, "the pooler to be found", func() bool { return strings.Contains(logs.String(), "goes through a pooler") })
 	began := time.Now()
 	stop()
 	if took := time.Since(began); took > 2*time.Second {
 		t.Errorf("stop took %s", took)
 	}
-	if _, changes, _, probes := sub.state(); changes != 0 || probes == 0 {
-		t.Errorf("through PgBouncer: %d Live calls after %d probes, want none", changes, probes)
+	if _, changes, _, _ := sub.state(); changes != 0 {
+		t.Errorf("through PgBouncer: %d Live calls, want none", changes)
 	}
+	if n := queryInt(t, direct, "SELECT count(*) FROM pg_stat_activity WHERE query ILIKE 'listen%'"); n != 0 {
+		t.Errorf("%d server connections were sent LISTEN through PgBouncer", n)
+	}
+}
+
+// TestListenerWaitsForItsOwnProbe checks that notifications other
+// sessions send while the Listener waits for its probe's do not pass for
+// it: with a probe that sends nothing, it never goes live, however busy
+// the channel.
+func TestListenerWaitsForItsOwnProbe(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	sub := &silentProbe{recorder{url: url, channel: "things_changed"}}
+	var logs syncBuffer
+	l, err := database.NewListener(url, "DATABASE_URL", sub.channel, sub, slog.New(slog.NewJSONHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		conn, err := pgx.Connect(ctx, url)
+		if err != nil {
+			return
+		}
+		defer conn.Close(context.Background())
+		for ctx.Err() == nil {
+			_, _ = conn.Exec(ctx, "SELECT pg_notify($1, 'someone else')", sub.channel)
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
+	stop := l.Start(ctx)
+	waitUntil(t, 15*time.Second, "the probe to time out", func() bool { return strings.Contains(logs.String(), "did not arrive") })
+	stop()
+	cancel()
+	wg.Wait()
+	if _, changes, _, probes := sub.state(); changes != 0 || probes == 0 {
+		t.Errorf("%d Live calls after %d probes that sent nothing, want none", changes, probes)
+	}
+}
+
+// silentProbe is a recorder whose probe sends nothing.
+type silentProbe struct{ recorder }
+
+func (s *silentProbe) Probe(context.Context, string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.probes++
+	return nil
 }
 
 // queryInt runs a query that returns one integer on a new connection to

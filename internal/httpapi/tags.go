@@ -103,7 +103,9 @@ func (c *tagList) drop() {
 }
 
 // Probe implements database.Subscriber.
-func (c *tagList) Probe(ctx context.Context) error { return c.q.NotifyTagsChanged(ctx) }
+func (c *tagList) Probe(ctx context.Context, payload string) error {
+	return c.q.ProbeTagsChanged(ctx, payload)
+}
 
 // Notified implements database.Subscriber.
 func (c *tagList) Notified() { c.drop() }

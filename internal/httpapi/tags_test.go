@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -172,5 +173,34 @@ func TestTagsKeptInMemory(t *testing.T) {
 	eventuallyTags(t, a, "db", "golang")
 	if got := tagsInUse(t, b); !slices.Equal(got, []string{"db", "golang"}) {
 		t.Fatalf("tags on the other instance: %q", got)
+	}
+}
+
+// TestTagsNotKeptWithoutTrigger disables the trigger that notifies every
+// write to tags: the probe refuses it, so no instance keeps the tag list,
+// and each sees the other's changes at once.
+func TestTagsNotKeptWithoutTrigger(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	if err := pgtest.Exec(context.Background(), url, "ALTER TABLE tags DISABLE TRIGGER tags_changed"); err != nil {
+		t.Fatal(err)
+	}
+	a := apptest.StartEnv(t, apptest.Env(url))
+	b := apptest.StartEnv(t, apptest.Env(url))
+	apptest.WaitFor(t, "the probe to be refused", func() bool {
+		return strings.Contains(a.Logs(), "the trigger tags_changed on tags is missing or disabled")
+	})
+	jake := register(t, a, "jake")
+	createArticle(t, a, jake.Token, "One", "go")
+	if got := tagsInUse(t, a); !slices.Equal(got, []string{"go"}) {
+		t.Fatalf("tags %q, want [go]", got)
+	}
+	createArticle(t, b, jake.Token, "Two", "db")
+	if got, want := tagsInUse(t, a), []string{"db", "go"}; !slices.Equal(got, want) {
+		t.Fatalf("tags right after the other instance's create: %q, want %q", got, want)
+	}
+	for _, l := range a.LogLines() {
+		if l["msg"] == "listening for database notifications" {
+			t.Error("went live without the trigger")
+		}
 	}
 }
