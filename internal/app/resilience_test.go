@@ -131,27 +131,8 @@ func lockTagsFrom(t *testing.T, url string) (release func(), pid int) {
 // waitingOnLock counts the server's queries stuck behind lockTags.
 func waitingOnLock(t *testing.T, url string) int {
 	t.Helper()
-	return ints(t, url, `SELECT count(*) FROM pg_stat_activity
+	return pgtest.Ints(t, url, `SELECT count(*) FROM pg_stat_activity
 		WHERE datname = current_database() AND wait_event_type = 'Lock' AND query ILIKE '%FROM tags%'`)[0]
-}
-
-// ints runs a query of one integer column on a connection of its own to
-// url (so that the test's view of pg_stat_activity is never one of the
-// server's) and returns the column.
-func ints(t *testing.T, url, sql string, args ...any) []int {
-	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	rows, _ := conn.Query(ctx, sql, args...)
-	col, err := pgx.CollectRows(rows, pgx.RowTo[int])
-	if err != nil {
-		t.Fatal(err)
-	}
-	return col
 }
 
 // TestSlowQueryCancelledWhenClientLeaves checks that a query blocked in
@@ -180,7 +161,7 @@ func TestSlowQueryCancelledWhenClientLeaves(t *testing.T) {
 // backend of the database but the caller's own and except.
 func appBackends(t *testing.T, url string, except ...int) map[int]bool {
 	t.Helper()
-	pids := ints(t, url, `SELECT pid FROM pg_stat_activity
+	pids := pgtest.Ints(t, url, `SELECT pid FROM pg_stat_activity
 		WHERE datname = current_database() AND backend_type = 'client backend'
 		AND pid <> pg_backend_pid() AND pid <> ALL($1)`, append([]int{}, except...))
 	set := map[int]bool{}

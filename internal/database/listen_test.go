@@ -1,7 +1,6 @@
 package database_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"strings"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/sophsapp/sophsapp/internal/apptest"
 	"github.com/sophsapp/sophsapp/internal/database"
 	"github.com/sophsapp/sophsapp/internal/pgtest"
 )
@@ -85,7 +85,7 @@ func TestListener(t *testing.T) {
 	url := pgtest.NewDatabase(t)
 	ctx := context.Background()
 	sub := &recorder{url: url, channel: "things_changed"}
-	var logs syncBuffer
+	var logs apptest.SyncBuffer
 	l, err := database.NewListener(url, "DATABASE_URL", sub.channel, sub, slog.New(slog.NewJSONHandler(&logs, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -114,8 +114,8 @@ func TestListener(t *testing.T) {
 
 	// PostgreSQL ends the listener's session: it is reported at once,
 	// not at the next ping, and a new session goes live.
-	pid := queryInt(t, url, "SELECT pid FROM pg_stat_activity WHERE application_name = $1", database.ListenerName(sub.channel))
-	if queryInt(t, url, "SELECT pg_terminate_backend($1)::int", pid) != 1 {
+	pid := pgtest.Ints(t, url, "SELECT pid FROM pg_stat_activity WHERE application_name = $1", database.ListenerName(sub.channel))[0]
+	if pgtest.Ints(t, url, "SELECT pg_terminate_backend($1)::int", pid)[0] != 1 {
 		t.Fatal("pg_terminate_backend failed")
 	}
 	waitUntil(t, time.Second, "the lost session to be reported", func() bool { _, changes, _, _ := sub.state(); return changes >= 2 })
@@ -129,8 +129,8 @@ func TestListener(t *testing.T) {
 	}
 	// Lost again the same way: logged again, since a live session came
 	// in between.
-	pid = queryInt(t, url, "SELECT pid FROM pg_stat_activity WHERE application_name = $1", database.ListenerName(sub.channel))
-	if queryInt(t, url, "SELECT pg_terminate_backend($1)::int", pid) != 1 {
+	pid = pgtest.Ints(t, url, "SELECT pid FROM pg_stat_activity WHERE application_name = $1", database.ListenerName(sub.channel))[0]
+	if pgtest.Ints(t, url, "SELECT pg_terminate_backend($1)::int", pid)[0] != 1 {
 		t.Fatal("pg_terminate_backend failed")
 	}
 	waitUntil(t, 10*time.Second, "a third session to go live", func() bool { live, changes, _, _ := sub.state(); return live && changes == 5 })
@@ -144,7 +144,7 @@ func TestListener(t *testing.T) {
 		t.Error("still live after stop")
 	}
 	waitUntil(t, 5*time.Second, "the listener's session to end", func() bool {
-		return queryInt(t, url, "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1", database.ListenerName(sub.channel)) == 0
+		return pgtest.Ints(t, url, "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1", database.ListenerName(sub.channel))[0] == 0
 	})
 }
 
@@ -157,7 +157,7 @@ func TestListenerThroughPgBouncer(t *testing.T) {
 	direct := pgtest.NewDatabase(t)
 	bouncer := pgtest.StartPgBouncer(t, direct, pgtest.PgBouncerOptions{PoolSize: 2})
 	sub := &recorder{url: direct, channel: "things_changed"}
-	var logs syncBuffer
+	var logs apptest.SyncBuffer
 	l, err := database.NewListener(bouncer.URL(direct), "DATABASE_URL", sub.channel, sub, slog.New(slog.NewJSONHandler(&logs, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -172,7 +172,7 @@ func TestListenerThroughPgBouncer(t *testing.T) {
 	if _, changes, _, _ := sub.state(); changes != 0 {
 		t.Errorf("through PgBouncer: %d Live calls, want none", changes)
 	}
-	if n := queryInt(t, direct, "SELECT count(*) FROM pg_stat_activity WHERE query ILIKE 'listen%'"); n != 0 {
+	if n := pgtest.Ints(t, direct, "SELECT count(*) FROM pg_stat_activity WHERE query ILIKE 'listen%'")[0]; n != 0 {
 		t.Errorf("%d server connections were sent LISTEN through PgBouncer", n)
 	}
 }
@@ -184,7 +184,7 @@ func TestListenerThroughPgBouncer(t *testing.T) {
 func TestListenerWaitsForItsOwnProbe(t *testing.T) {
 	url := pgtest.NewDatabase(t)
 	sub := &silentProbe{recorder{url: url, channel: "things_changed"}}
-	var logs syncBuffer
+	var logs apptest.SyncBuffer
 	l, err := database.NewListener(url, "DATABASE_URL", sub.channel, sub, slog.New(slog.NewJSONHandler(&logs, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -220,40 +220,4 @@ func (s *silentProbe) Probe(context.Context, string) error {
 	defer s.mu.Unlock()
 	s.probes++
 	return nil
-}
-
-// queryInt runs a query that returns one integer on a new connection to
-// url.
-func queryInt(t *testing.T, url, sql string, args ...any) int {
-	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	var n int
-	if err := conn.QueryRow(ctx, sql, args...).Scan(&n); err != nil {
-		t.Fatalf("%s: %v", sql, err)
-	}
-	return n
-}
-
-// syncBuffer is a bytes.Buffer safe for a logger's goroutine and the
-// test's.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }

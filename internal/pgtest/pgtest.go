@@ -409,6 +409,24 @@ func Exec(ctx context.Context, url, sql string) error {
 	return err
 }
 
+// Ints runs a query whose rows are one integer each on a connection of
+// its own to url and returns them, failing t on any error.
+func Ints(t testing.TB, url, sql string, args ...any) []int {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	rows, _ := conn.Query(ctx, sql, args...)
+	col, err := pgx.CollectRows(rows, pgx.RowTo[int])
+	if err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	return col
+}
+
 // withDatabase returns u with its database name replaced by name.
 func withDatabase(u, name string) string {
 	parsed, err := url.Parse(u)
