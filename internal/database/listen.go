@@ -15,10 +15,10 @@ import (
 // Subscriber is what a Listener keeps informed. Its methods are called
 // from the Listener's goroutine, one at a time.
 type Subscriber interface {
-	// Probe sends a notification on the channel with payload, from
-	// another session than the listener's, through the same means the
-	// real ones come by where it can: the Listener waits for that payload
-	// before it reports them live.
+	// Probe sends a notification on the channel with payload from
+	// another session than the listener's, after checking what the real
+	// notifications depend on (for the tags: their trigger, enabled).
+	// The Listener waits for that payload before it reports them live.
 	Probe(ctx context.Context, payload string) error
 	// Notified is called for every notification on the channel.
 	Notified()
@@ -63,9 +63,8 @@ type Listener struct {
 }
 
 // NewListener returns a Listener on channel of the database at url (named
-// by the setting in messages), which must be a session of its own on the
-// primary: a transaction-pooling PgBouncer does not deliver notifications.
-// It connects when started.
+// by the setting in messages), which must reach the primary itself: a
+// connection through a pooler is refused. It connects when started.
 func NewListener(url, setting, channel string, sub Subscriber, log *slog.Logger) (*Listener, error) {
 	cfg, err := pgx.ParseConfig(url)
 	if err != nil {
@@ -76,8 +75,7 @@ func NewListener(url, setting, channel string, sub Subscriber, log *slog.Logger)
 	}
 	// Operators (and tests) tell the session apart by its name.
 	cfg.RuntimeParams["application_name"] = ListenerName(channel)
-	// LISTEN and the ping are simple statements: nothing to prepare, and
-	// the same through any pooler.
+	// Its few statements are simple ones: nothing to prepare.
 	cfg.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol
 	return &Listener{cfg: cfg, setting: setting, channel: channel, sub: sub, log: log}, nil
 }

@@ -46,9 +46,9 @@ func (s *Server) GetTags(ctx context.Context, _ api.GetTagsRequestObject) (api.G
 //
 //   - a notification drops the kept answer;
 //   - nothing is kept while the Listener is not live (not yet started,
-//     its session lost, or notifications not arriving, e.g. through a
-//     transaction-pooling PgBouncer): every request reads the database,
-//     as if there were no tagList;
+//     its session lost, or refused: through a pooler, or with the
+//     trigger disabled): every request reads the database, as if there
+//     were no tagList;
 //   - an answer read before a notification, or before the Listener last
 //     went live, is not kept: each of those bumps gen, and keep only takes
 //     an answer read under the gen it was read after.
@@ -57,7 +57,7 @@ func (s *Server) GetTags(ctx context.Context, _ api.GetTagsRequestObject) (api.G
 // the instance that made the change drops its answer itself
 // (tagsChanged), so a caller always sees their own change at once.
 type tagList struct {
-	// q fires the notification for the Listener's probe.
+	// q sends the Listener's probe (schema/0010).
 	q *db.Queries
 
 	kept atomic.Pointer[[]string]
