@@ -118,6 +118,7 @@ func Serve(ctx context.Context, cfg config.Config, ln net.Listener, log *slog.Lo
 	if err != nil {
 		return err
 	}
+	m.WatchListeners(listeners)
 	for _, l := range listeners {
 		defer l.Start(ctx)() // stopped before the pool closes
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -60,7 +61,15 @@ type Listener struct {
 	channel string
 	sub     Subscriber
 	log     *slog.Logger
+	live    atomic.Bool
 }
+
+// Channel is the channel the Listener listens on.
+func (l *Listener) Channel() string { return l.channel }
+
+// Live reports whether the Listener is live: listening, with its probe's
+// notification received.
+func (l *Listener) Live() bool { return l.live.Load() }
 
 // NewListener returns a Listener on channel of the database at url (named
 // by the setting in messages), which must reach the primary itself: a
@@ -156,7 +165,11 @@ func (l *Listener) session(ctx context.Context) (wasLive bool, err error) {
 		return false, err
 	}
 	l.sub.Live(true)
-	defer l.sub.Live(false)
+	l.live.Store(true)
+	defer func() {
+		l.live.Store(false)
+		l.sub.Live(false)
+	}()
 	l.log.Info("listening for database notifications", "channel", l.channel, "setting", l.setting)
 	for {
 		wctx, cancel := context.WithTimeout(ctx, listenIdlePing)

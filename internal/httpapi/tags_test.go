@@ -93,6 +93,9 @@ func TestTagsKeptInMemory(t *testing.T) {
 	b := apptest.StartEnv(t, apptest.Env(url))
 	listening(t, a)
 	listening(t, b)
+	if v := scrape(t, a)[`sophsapp_db_listening{channel="tags_changed"}`]; v != 1 {
+		t.Errorf("sophsapp_db_listening is %v while listening, want 1", v)
+	}
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
@@ -189,6 +192,9 @@ func TestTagsNotKeptWithoutTrigger(t *testing.T) {
 	apptest.WaitFor(t, "the probe to be refused", func() bool {
 		return strings.Contains(a.Logs(), "the trigger tags_changed on tags is missing or disabled")
 	})
+	if v, ok := scrape(t, a)[`sophsapp_db_listening{channel="tags_changed"}`]; !ok || v != 0 {
+		t.Errorf("sophsapp_db_listening is %v (exported: %v) with the trigger disabled, want 0", v, ok)
+	}
 	jake := register(t, a, "jake")
 	createArticle(t, a, jake.Token, "One", "go")
 	if got := tagsInUse(t, a); !slices.Equal(got, []string{"go"}) {

@@ -1,6 +1,7 @@
 // Package metrics exposes sophsapp's Prometheus metrics: HTTP requests by
 // operation and status, requests in flight, the PostgreSQL pool, the Go
-// runtime, the build, and the read replicas.
+// runtime, the build, the read replicas and the sessions listening for
+// notifications.
 package metrics
 
 import (
@@ -124,6 +125,24 @@ func (c poolCollector) Collect(ch chan<- prometheus.Metric) {
 func (m *Metrics) WatchReplicas(r *database.Replicas) {
 	if r.Configured() {
 		m.reg.MustRegister(replicaCollector{r})
+	}
+}
+
+// WatchListeners exports, for each Listener, whether it is live: while it
+// is not, the answers it keeps fresh (the tag list) are read from the
+// database on every request.
+func (m *Metrics) WatchListeners(ls []*database.Listener) {
+	for _, l := range ls {
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name:        "sophsapp_db_listening",
+			Help:        "1 while the session listening for the channel's notifications is live, 0 otherwise.",
+			ConstLabels: prometheus.Labels{"channel": l.Channel()},
+		}, func() float64 {
+			if l.Live() {
+				return 1
+			}
+			return 0
+		}))
 	}
 }
 
