@@ -117,9 +117,11 @@ elif [ -n "$root" ]; then
 fi
 
 # Folders. The app directory is readable by the service, writable by root
-# only: the service writes nothing to disk.
+# only: the service writes nothing to disk. /var/cache/nginx holds the
+# site's one-second cache of anonymous reads (Nginx creates its own
+# directory in it, owned by its workers' user).
 install -d -m 0755 "$root/usr/local/bin" "$root/usr/local/sbin" "$root/etc/systemd/system" \
-    "$root/etc/nginx/snippets" "$root$webroot/.well-known/acme-challenge"
+    "$root/etc/nginx/snippets" "$root$webroot/.well-known/acme-challenge" "$root/var/cache/nginx"
 install -d -m 0750 "$root$app_dir"
 install -d -m 0700 "$root$tls_dir"
 run chown "root:$user" "$app_dir"

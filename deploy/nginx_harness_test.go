@@ -95,6 +95,7 @@ func startNginx(t *testing.T, upstreams ...string) *proxy {
 		{"/var/log/nginx/sophsapp.access.log", p.accessLog, 2},
 		{"/var/log/nginx/sophsapp.error.log", p.errorLog, 2},
 		{"root /var/www/sophsapp-acme;", "root " + p.webroot + ";", 1},
+		{"/var/cache/nginx/sophsapp", filepath.Join(prefix, "cache"), 1},
 		{"include /etc/nginx/snippets/sophsapp-upstream.conf;", "include " + upstreamFile + ";", 1},
 	})
 	writeFile(t, settingsFile, settings)

@@ -22,8 +22,12 @@
 //	warn      a second instance with LOG_LEVEL=warn (what logging costs)
 //	alt       a second instance with the -alt-env variables added (an
 //	          experiment: GOGC=100, DATABASE_MAX_CONNS=4, ...)
-//	nginx     sophsapp behind the shipped Nginx site (TLS, access log;
-//	          the rate limit raised, since all the load comes from one address)
+//	nginx     sophsapp behind the shipped Nginx site (TLS, access log, the
+//	          one-second cache of anonymous reads; the rate limit raised,
+//	          since all the load comes from one address)
+//	nginx-uncached
+//	          the same site with that cache off: what every request that
+//	          reaches the app costs through Nginx (every signed-in one)
 //	ceiling   the bare reference server in -ceiling, on a copy of the same
 //	          rows in the schema "ceiling" (read endpoints only)
 //
@@ -89,7 +93,7 @@ func main() {
 	b := &bench{hz: 100, progress: os.Stderr, jwtSecret: rand.Text() + rand.Text()}
 	var profiles, targets, endpoints string
 	flag.StringVar(&profiles, "profiles", "small,big", "data sets to measure: small (20 users, 200 articles), big (10,000 users, 100,000 articles)")
-	flag.StringVar(&targets, "targets", "sophsapp", "servers to compare, alternated endpoint by endpoint: sophsapp, warn, nginx, ceiling")
+	flag.StringVar(&targets, "targets", "sophsapp", "servers to compare, alternated endpoint by endpoint: sophsapp, warn, nginx, nginx-uncached, ceiling")
 	flag.StringVar(&endpoints, "endpoints", "", "comma-separated endpoint names to run (default all)")
 	flag.StringVar(&b.ceilingDir, "ceiling", "", "directory of the reference server (its schema.sql and main package); needed for the ceiling target")
 	flag.DurationVar(&b.duration, "duration", 10*time.Second, "length of each measured wrk run")
@@ -147,7 +151,7 @@ func (b *bench) cleanup() {
 
 func (b *bench) main(ctx context.Context) error {
 	for _, t := range b.targets {
-		if !slices.Contains([]string{"sophsapp", "warn", "alt", "nginx", "ceiling"}, t) {
+		if !slices.Contains([]string{"sophsapp", "warn", "alt", "nginx", "nginx-uncached", "ceiling"}, t) {
 			return fmt.Errorf("unknown target %q", t)
 		}
 	}

@@ -22,13 +22,17 @@ import (
 	"github.com/sophsapp/sophsapp/internal/pgtest"
 )
 
+// isNginx says whether target is the app behind Nginx.
+func isNginx(target string) bool { return target == "nginx" || target == "nginx-uncached" }
+
 // startNginx runs the shipped site (deploy/nginx) in front of app on
 // private ports, with two changes: paths inside a private prefix, and the
 // rate limit and its burst lifted, since the whole load comes from one
-// address. TLS,
-// HTTP/1.1 keep-alive to the app, gzip and the JSON access log stay as
-// shipped.
-func (b *bench) startNginx(ctx context.Context, app *process) (*process, error) {
+// address. TLS, HTTP/1.1 keep-alive to the app, gzip, the JSON access log
+// and the one-second cache of anonymous reads stay as shipped; for the
+// target nginx-uncached that cache is off, so every request reaches the
+// app, as every signed-in one does.
+func (b *bench) startNginx(ctx context.Context, app *process, target string) (*process, error) {
 	if _, err := exec.LookPath("nginx"); err != nil {
 		return nil, fmt.Errorf("the nginx target needs nginx (apt-get install nginx)")
 	}
@@ -36,7 +40,7 @@ func (b *bench) startNginx(ctx context.Context, app *process) (*process, error) 
 	if err != nil {
 		return nil, err
 	}
-	prefix := filepath.Join(b.tmp, "nginx")
+	prefix := filepath.Join(b.tmp, target)
 	for _, d := range []string{"conf", "logs", "tmp", "acme"} {
 		if err := os.MkdirAll(filepath.Join(prefix, d), 0o755); err != nil {
 			return nil, err
@@ -81,6 +85,7 @@ func (b *bench) startNginx(ctx context.Context, app *process) (*process, error) 
 		{"    listen [::]:443 ssl http2;\n", ""},
 		{"include /etc/nginx/snippets/sophsapp-site.conf;", "include " + siteFile + ";"},
 		{"/var/log/nginx/", prefix + "/logs/"},
+		{"/var/cache/nginx/sophsapp", prefix + "/cache"},
 		{"root /var/www/sophsapp-acme;", "root " + prefix + "/acme;"},
 		{"include /etc/nginx/snippets/sophsapp-upstream.conf;", "include " + upstreamFile + ";"},
 		// One client address sends everything: no rate limit (nginx
@@ -89,6 +94,9 @@ func (b *bench) startNginx(ctx context.Context, app *process) (*process, error) 
 		{"burst=20 nodelay", "burst=1000000 nodelay"},
 		{"burst=100 nodelay", "burst=1000000 nodelay"},
 	})
+	if err == nil && target == "nginx-uncached" {
+		conf, err = render(conf, [][2]string{{"proxy_cache sophsapp_reads;", "proxy_cache off;"}})
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -136,7 +144,7 @@ http {
 	old := http.DefaultTransport.(*http.Transport).TLSClientConfig
 	http.DefaultTransport.(*http.Transport).TLSClientConfig = &tls.Config{InsecureSkipVerify: true}
 	defer func() { http.DefaultTransport.(*http.Transport).TLSClientConfig = old }()
-	return b.start(ctx, "nginx", url, url+"/api/health", cmd, filepath.Join(prefix, "logs", "stderr.log"))
+	return b.start(ctx, target, url, url+"/api/health", cmd, filepath.Join(prefix, "logs", "stderr.log"))
 }
 
 // render replaces each old string (which must occur) by its new one.

@@ -71,8 +71,8 @@ func (b *bench) profile(ctx context.Context, p profile) error {
 			if servers[t], err = b.startCeiling(ctx, url); err != nil {
 				return err
 			}
-		case "nginx":
-			if servers[t], err = b.startNginx(ctx, main); err != nil {
+		case "nginx", "nginx-uncached":
+			if servers[t], err = b.startNginx(ctx, main, t); err != nil {
 				return err
 			}
 		}
@@ -90,7 +90,7 @@ func (b *bench) profile(ctx context.Context, p profile) error {
 				}
 			}
 			for _, t := range order {
-				if (t == "ceiling" && !ep.ceiling) || (t == "nginx" && ep.lua != "") {
+				if (t == "ceiling" && !ep.ceiling) || (isNginx(t) && ep.lua != "") {
 					continue
 				}
 				r, err := b.measure(ctx, p.name, ep, t, servers[t], main, f, round)
@@ -145,15 +145,15 @@ func (b *bench) measure(ctx context.Context, scale string, ep endpoint, target s
 	// is counted apart).
 	appPid := srv.pid()
 	extraPid := 0
-	if target == "nginx" {
+	if isNginx(target) {
 		appPid, extraPid = main.pid(), srv.pid()
 	}
 	pgPid := b.postmaster()
 	var profile chan error
-	if b.cpuProfile && (target == "sophsapp" || target == "nginx") && b.pprofAddr != "" {
+	if b.cpuProfile && (target == "sophsapp" || isNginx(target)) && b.pprofAddr != "" {
 		name := fmt.Sprintf("%s-%s-r%d.pprof", scale, ep.name, round)
-		if target == "nginx" {
-			name = fmt.Sprintf("%s-%s-nginx-r%d.pprof", scale, ep.name, round)
+		if isNginx(target) {
+			name = fmt.Sprintf("%s-%s-%s-r%d.pprof", scale, ep.name, target, round)
 		}
 		profile = make(chan error, 1)
 		go func() {

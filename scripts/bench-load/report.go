@@ -44,8 +44,8 @@ func (b *bench) report(w io.Writer) {
 					// for Nginx: what it keeps of the direct throughput.
 					x := median(values(base, func(r run) float64 { return r.reqPerS })) / median(rps)
 					label := first + "/" + t
-					if t == "nginx" {
-						x, label = 1/x, "nginx/direct"
+					if isNginx(t) {
+						x, label = 1/x, t+"/direct"
 					}
 					ratio = fmt.Sprintf("%.2f (%s)", x, label)
 				}
@@ -57,7 +57,7 @@ func (b *bench) report(w io.Writer) {
 					hwm = max(hwm, r.hwmKB)
 				}
 				cpuSrv := median(values(rs, func(r run) float64 { return r.srvMS }))
-				if t == "nginx" {
+				if isNginx(t) {
 					cpuSrv = median(values(rs, func(r run) float64 { return r.srvMS + r.extraMS }))
 				}
 				fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %d | %d | %.0f (%.0f) | %.3f | %.3f | %s |\n",
