@@ -60,6 +60,9 @@ func TestInstallScript(t *testing.T) {
 	if st, err := os.Stat(filepath.Join(root, "var/www/sophsapp-acme/.well-known/acme-challenge")); err != nil || !st.IsDir() {
 		t.Errorf("ACME webroot not created: %v", err)
 	}
+	// The parent of the site's proxy_cache_path: Nginx creates only the
+	// last component.
+	assertMode(t, filepath.Join(root, "var/cache/nginx"), 0o755|os.ModeDir)
 	if link, err := os.Readlink(filepath.Join(root, "etc/nginx/sites-enabled/sophsapp.conf")); err != nil || link != "/etc/nginx/sites-available/sophsapp.conf" {
 		t.Errorf("site not enabled: %q %v", link, err)
 	}
