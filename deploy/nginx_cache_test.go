@@ -1,8 +1,11 @@
 package deploy_test
 
 import (
+	"bufio"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -36,7 +39,9 @@ func TestNginxKeepsAnonymousReads(t *testing.T) {
 		}
 		return b
 	}
-	var u struct{ User struct{ Token, Username string } }
+	var u struct {
+		User struct{ Token, Username string }
+	}
 	if err := json.Unmarshal(send("POST", "/api/users", "", `{"user":{"username":"cached","email":"cached@example.test","password":"cached-password-1"}}`), &u); err != nil {
 		t.Fatal(err)
 	}
@@ -135,6 +140,37 @@ func TestNginxKeepsAnonymousReads(t *testing.T) {
 					t.Errorf("%s %s: %d through Nginx, %d direct", c.method, c.path, r.StatusCode, direct.StatusCode)
 				}
 				apptest.WaitFor(t, fmt.Sprintf("%s %s (token %q) in the app's log", c.method, c.path, c.token), func() bool { return reached(id) })
+			}
+		}
+	})
+
+	t.Run("a signed-in answer never reaches an anonymous reader", func(t *testing.T) {
+		send("POST", "/api/articles/"+slug+"/favorite", token, "")
+		favorited := func(body []byte) bool { return strings.Contains(string(body), `"favorited":true`) }
+		signedIn := map[string]string{"Authorization": "Token " + token}
+		// Anonymous first (kept), then signed in, then anonymous again.
+		for i, h := range []map[string]string{nil, signedIn, nil, signedIn} {
+			r, _ := get("GET", "/api/articles?limit=3", h)
+			if r.StatusCode != http.StatusOK || favorited(r.body) != (h != nil) {
+				t.Errorf("request %d (signed in: %v): %d %s", i, h != nil, r.StatusCode, r.body)
+			}
+		}
+		// Two Authorization headers, one of them empty: refused by Nginx,
+		// never taken for an anonymous request.
+		for _, hs := range [][2]string{{"", "Token " + token}, {"Token " + token, ""}} {
+			c, err := tls.Dial("tcp", p.httpsAddr, &tls.Config{RootCAs: p.roots, ServerName: testServerName})
+			if err != nil {
+				t.Fatal(err)
+			}
+			fmt.Fprintf(c, "GET /api/articles?limit=3 HTTP/1.1\r\nHost: %s\r\nAuthorization: %s\r\nAuthorization: %s\r\nConnection: close\r\n\r\n", testServerName, hs[0], hs[1])
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			c.Close()
+			if resp.StatusCode != http.StatusBadRequest || favorited(body) {
+				t.Errorf("two Authorization headers: %d %s", resp.StatusCode, body)
 			}
 		}
 	})
