@@ -118,14 +118,13 @@ func run(ctx context.Context, args []string, environ map[string]string, stdout, 
 	// and all of them are out before Run returns.
 	out := newAsyncWriter(stdout, logBufferLimit)
 	defer out.Close()
-	log := NewLogger(out, cfg.LogLevel)
 	if cmd == config.Migrate {
-		return migrate(ctx, cfg, log)
+		return migrate(ctx, cfg, NewLogger(out, cfg.LogLevel))
 	}
 	if err := tuneGC(env); err != nil {
 		return err
 	}
-	return Serve(ctx, cfg, nil, log)
+	return Serve(ctx, cfg, nil, out)
 }
 
 // help describes command and the settings it reads, derived from

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -45,7 +46,11 @@ const (
 // reset by the kernel; the server never saw them. Under systemd socket
 // activation the socket outlives the process and they wait for the next
 // one; behind a load balancer the drain has moved new connections away.
-func Serve(ctx context.Context, cfg config.Config, ln net.Listener, log *slog.Logger) error {
+//
+// Every log line, one per request among them, goes to out as JSON at
+// cfg.LogLevel (NewLogger).
+func Serve(ctx context.Context, cfg config.Config, ln net.Listener, out io.Writer) error {
+	log := NewLogger(out, cfg.LogLevel)
 	pool, err := database.Open(ctx, cfg.DatabaseURL, cfg.DatabaseMaxConns)
 	if err != nil {
 		return err
@@ -91,6 +96,7 @@ func Serve(ctx context.Context, cfg config.Config, ln net.Listener, log *slog.Lo
 		Pool:           pool,
 		Replicas:       replicas,
 		Log:            log,
+		AccessLog:      out,
 		Tokens:         auth.NewTokens(secret, cfg.JWTTTL),
 		Version:        version,
 		TrustedProxies: cfg.TrustedProxies,

@@ -90,7 +90,7 @@ func StartEnv(t testing.TB, env map[string]string) *App {
 	ln := &trackingListener{Listener: tcp, accepted: map[string]bool{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	a := &App{URL: "http://" + ln.Addr().String(), Addr: ln.Addr().String(), ln: ln, cancel: cancel, done: make(chan error, 1), logs: &SyncBuffer{}}
-	go func() { a.done <- app.Serve(ctx, cfg, ln, app.NewLogger(a.logs, cfg.LogLevel)) }()
+	go func() { a.done <- app.Serve(ctx, cfg, ln, a.logs) }()
 	t.Cleanup(func() {
 		if err := a.Stop(); err != nil {
 			t.Errorf("apptest: server stopped with error: %v", err)

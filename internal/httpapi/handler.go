@@ -12,6 +12,7 @@
 package httpapi
 
 import (
+	"io"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -36,8 +37,12 @@ import (
 type Deps struct {
 	Pool *pgxpool.Pool
 	// Replicas answer anonymous reads when configured; nil means none.
-	Replicas       *database.Replicas
-	Log            *slog.Logger
+	Replicas *database.Replicas
+	Log      *slog.Logger
+	// AccessLog takes one JSON line per request, in the shape of Log's
+	// lines, while Log takes info lines: normally the writer under Log.
+	// nil: none.
+	AccessLog      io.Writer
 	Tokens         *auth.Tokens
 	Version        string
 	TrustedProxies []netip.Prefix
@@ -129,7 +134,7 @@ func NewHandler(d Deps) (http.Handler, error) {
 	h = withCORS(d.AllowedOrigins, spec)(h)
 	h = drain(d.Draining)(h)
 	h = recoverer(d.Log, ew)(h)
-	h = accessLog(d.Log, d.Metrics)(h)
+	h = accessLog(d.Log, d.AccessLog, d.Metrics)(h)
 	h = withRequestInfo(d.TrustedProxies)(h)
 	return h, nil
 }
