@@ -125,9 +125,9 @@ func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter 
 // accessLog records every request in m and, while log takes info lines,
 // writes one JSON line for it to out. The line has the shape of log's own
 // lines (time, level and msg first, the time as slog's JSON handler
-// writes it) but is written with zerolog: it is the
-// one line per request, and through slog's JSON handler it cost about a
-// tenth of the CPU of the cheapest requests (docs/PERFORMANCE.md).
+// writes it) but is written with zerolog: it is the one line per request,
+// and through slog's JSON handler it cost about a tenth of the CPU of the
+// cheapest requests (docs/PERFORMANCE.md).
 func accessLog(log *slog.Logger, out io.Writer, m *metrics.Metrics) func(http.Handler) http.Handler {
 	if out == nil {
 		out = io.Discard
