@@ -7,6 +7,7 @@ package metrics
 import (
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -23,6 +24,22 @@ type Metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	inFlight prometheus.Gauge
+	// series keeps each (operation, method, status) triple's counter and
+	// histogram once looked up: the label vectors hash and lock on every
+	// lookup. Operations come from the spec and statuses from the
+	// handlers, so the triples are few and fixed; a request that matched
+	// no operation is one triple whatever its method or path.
+	series sync.Map // seriesKey -> requestSeries
+}
+
+type seriesKey struct {
+	operation, method string
+	status            int
+}
+
+type requestSeries struct {
+	count    prometheus.Counter
+	duration prometheus.Observer
 }
 
 // New registers the collectors; pool may be nil.
@@ -78,9 +95,18 @@ func (m *Metrics) Observe(operation, method string, status int, took time.Durati
 		operation = NoOperation
 		method = "other"
 	}
-	code := strconv.Itoa(status)
-	m.requests.WithLabelValues(operation, method, code).Inc()
-	m.duration.WithLabelValues(operation, code).Observe(took.Seconds())
+	key := seriesKey{operation, method, status}
+	v, ok := m.series.Load(key)
+	if !ok {
+		code := strconv.Itoa(status)
+		v, _ = m.series.LoadOrStore(key, requestSeries{
+			count:    m.requests.WithLabelValues(operation, method, code),
+			duration: m.duration.WithLabelValues(operation, code),
+		})
+	}
+	s := v.(requestSeries)
+	s.count.Inc()
+	s.duration.Observe(took.Seconds())
 }
 
 // InFlight returns the in-flight gauge.
