@@ -54,6 +54,10 @@ func validRequestID(id string) bool {
 	return true
 }
 
+// requestIDHeader is X-Request-ID's canonical form, the key net/http
+// stores it under.
+const requestIDHeader = "X-Request-Id"
+
 // withRequestInfo assigns the request id (an incoming X-Request-ID when it
 // is sane, a new one otherwise), echoes it, and works out the client's
 // address and scheme. X-Real-IP and X-Forwarded-Proto are believed only from
@@ -70,7 +74,12 @@ func withRequestInfo(trusted []netip.Prefix) func(http.Handler) http.Handler {
 	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			ri := &requestInfo{id: r.Header.Get("X-Request-ID"), scheme: "http"}
+			// The header's canonical key, used as is: Get and Set would
+			// canonicalize "X-Request-ID" on every request.
+			ri := &requestInfo{scheme: "http"}
+			if v := r.Header[requestIDHeader]; len(v) > 0 {
+				ri.id = v[0]
+			}
 			if !validRequestID(ri.id) {
 				ri.id = rand.Text()
 			}
@@ -90,7 +99,7 @@ func withRequestInfo(trusted []netip.Prefix) func(http.Handler) http.Handler {
 					ri.scheme = p
 				}
 			}
-			w.Header().Set("X-Request-ID", ri.id)
+			w.Header()[requestIDHeader] = []string{ri.id}
 			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), infoKey{}, ri)))
 		})
 	}

@@ -180,7 +180,12 @@ func validate(router *routeIndex, tokens *auth.Tokens, limits bodyLimits, ew err
 				ew.handle(w, r, &http.MaxBytesError{Limit: limit})
 				return
 			}
-			r.Body = http.MaxBytesReader(w, r.Body, limit)
+			if r.Body != http.NoBody {
+				// A request without a body keeps http.NoBody: kin-openapi's
+				// security check reads and copies any other body, even an
+				// empty one, for each requirement it tries.
+				r.Body = http.MaxBytesReader(w, r.Body, limit)
+			}
 			if streamed || router.files[route.Operation] {
 				ctx, cancel := withTransferDeadline(r.Context(), transferTimeout)
 				defer cancel()
