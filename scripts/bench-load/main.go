@@ -184,11 +184,12 @@ func (b *bench) main(ctx context.Context) error {
 		return err
 	}
 	b.stops = append(b.stops, b.cluster.Remove)
-	// PostgreSQL's own log, with every autovacuum run and checkpoint in
-	// it, stays with the results (stops run in reverse: this copy runs
-	// before the cluster is removed), so that a slow round can be set
+	// PostgreSQL's own log, with every autovacuum run, checkpoint and
+	// statement that took 100 ms or more in it, stays with the results
+	// (stops run in reverse: this copy runs before the cluster is
+	// removed), so that a slow round or a run's slowest request can be set
 	// against what PostgreSQL was doing at the time.
-	for _, sql := range []string{"ALTER SYSTEM SET log_autovacuum_min_duration = 0", "ALTER SYSTEM SET log_checkpoints = on", "SELECT pg_reload_conf()"} {
+	for _, sql := range []string{"ALTER SYSTEM SET log_autovacuum_min_duration = 0", "ALTER SYSTEM SET log_checkpoints = on", "ALTER SYSTEM SET log_min_duration_statement = 100", "SELECT pg_reload_conf()"} {
 		if err := pgtest.Exec(ctx, b.cluster.URL("postgres"), sql); err != nil {
 			return err
 		}

@@ -24,8 +24,10 @@ type run struct {
 	sessions                int64 // connections PostgreSQL accepted during the warm-up and the run
 	requests, non2xx, errs  int64
 	rssKB, hwmKB            int64
-	srvMS, pgMS, extraMS    float64 // CPU per request: the server, PostgreSQL, Nginx
-	busyBefore, busy, steal float64 // host CPU, percent
+	srvMS, pgMS, extraMS    float64       // CPU per request: the server, PostgreSQL, Nginx
+	busyBefore, busy, steal float64       // host CPU, percent
+	stall                   time.Duration // the stall probe's longest oversleep during the run
+	stalls                  int           // and how many of its oversleeps exceeded 50 ms
 }
 
 var (

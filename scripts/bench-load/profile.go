@@ -98,9 +98,9 @@ func (b *bench) profile(ctx context.Context, p profile) error {
 					return err
 				}
 				b.runs = append(b.runs, r)
-				b.logf("%s %-10s %-9s r%d %8.0f req/s  p50 %-8s p99 %-8s max %-8s non-2xx %d err %d  pg sessions %d  rss %d MiB  cpu/req srv %.3f pg %.3f ms  host %.0f%% (before %.0f%%) steal %.0f%%",
+				b.logf("%s %-10s %-9s r%d %8.0f req/s  p50 %-8s p99 %-8s max %-8s non-2xx %d err %d  pg sessions %d  rss %d MiB  cpu/req srv %.3f pg %.3f ms  host %.0f%% (before %.0f%%) steal %.0f%%  host stall %s (%d over 50ms)",
 					p.name, ep.name, t, round, r.reqPerS, r.p50.Round(10*time.Microsecond), r.p99.Round(10*time.Microsecond), r.max.Round(time.Millisecond), r.non2xx, r.errs, r.sessions,
-					r.rssKB>>10, r.srvMS, r.pgMS, r.busy, r.busyBefore, r.steal)
+					r.rssKB>>10, r.srvMS, r.pgMS, r.busy, r.busyBefore, r.steal, r.stall.Round(time.Millisecond), r.stalls)
 			}
 		}
 	}
@@ -163,8 +163,11 @@ func (b *bench) measure(ctx context.Context, scale string, ep endpoint, target s
 	}
 	s0, p0, e0 := ticks(appPid), ticks(pgPid), ticks(extraPid)
 	hb0, hi0, hs0 := hostCPU()
+	probe := startStallProbe()
 	out, err := b.wrk(ctx, b.duration, args...)
+	stall := probe.finish()
 	hb1, hi1, hs1 := hostCPU()
+	r.stall, r.stalls = stall.longest, stall.over50
 	s1, p1, e1 := ticks(appPid), ticks(pgPid), ticks(extraPid)
 	if err != nil {
 		return r, err

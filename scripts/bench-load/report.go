@@ -77,6 +77,38 @@ func (b *bench) report(w io.Writer) {
 	if len(busy) > 0 {
 		fmt.Fprintf(w, "\nhost busy before runs: %s %%; steal during runs: %s %%\n", spread(busy, "%.0f"), spread(steal, "%.0f"))
 	}
+	b.stallReport(w)
+}
+
+// stallReport sets the runs' slowest requests beside the stall probe's
+// longest oversleeps: a slow request that came with a host stall in the
+// same run is the host's, whichever server answered it.
+func (b *bench) stallReport(w io.Writer) {
+	if len(b.runs) == 0 {
+		return
+	}
+	var stalls []float64
+	slow, slowStalled := map[string]int{}, map[string]int{}
+	var targets []string
+	for _, r := range b.runs {
+		stalls = append(stalls, float64(r.stall)/1e6)
+		if _, ok := slow[r.server]; !ok {
+			targets = append(targets, r.server)
+			slow[r.server] = 0
+		}
+		if r.max > 200*time.Millisecond {
+			slow[r.server]++
+			if r.stall > 100*time.Millisecond {
+				slowStalled[r.server]++
+			}
+		}
+	}
+	fmt.Fprintf(w, "host stall probe, longest oversleep of a 1 ms sleep per run: %s ms\n", spread(stalls, "%.1f"))
+	fmt.Fprintf(w, "runs whose slowest request took over 200 ms (of them, with a host stall over 100 ms):")
+	for _, t := range targets {
+		fmt.Fprintf(w, " %s %d (%d)", t, slow[t], slowStalled[t])
+	}
+	fmt.Fprintln(w)
 }
 
 func values(rs []run, f func(run) float64) []float64 {
@@ -117,10 +149,10 @@ func dur(ns float64) string {
 
 // tsv writes every run, one line each.
 func (b *bench) tsv(w io.Writer) {
-	fmt.Fprintln(w, "scale\tendpoint\ttarget\tround\treq_per_s\tp50_ms\tp99_ms\tmax_ms\tpg_sessions\trequests\tnon2xx\terrors\trss_kb\thwm_kb\tcpu_server_ms\tcpu_pg_ms\tcpu_nginx_ms\tbusy_before_pct\tbusy_pct\tsteal_pct")
+	fmt.Fprintln(w, "scale\tendpoint\ttarget\tround\treq_per_s\tp50_ms\tp99_ms\tmax_ms\tpg_sessions\trequests\tnon2xx\terrors\trss_kb\thwm_kb\tcpu_server_ms\tcpu_pg_ms\tcpu_nginx_ms\tbusy_before_pct\tbusy_pct\tsteal_pct\tstall_ms\tstalls_over_50ms")
 	for _, r := range b.runs {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%.1f\t%.2f\t%.2f\t%.2f\t%d\t%d\t%d\t%d\t%d\t%d\t%.3f\t%.3f\t%.3f\t%.0f\t%.0f\t%.0f\n",
+		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%.1f\t%.2f\t%.2f\t%.2f\t%d\t%d\t%d\t%d\t%d\t%d\t%.3f\t%.3f\t%.3f\t%.0f\t%.0f\t%.0f\t%.1f\t%d\n",
 			r.scale, r.endpoint, r.server, r.round, r.reqPerS, float64(r.p50)/1e6, float64(r.p99)/1e6, float64(r.max)/1e6, r.sessions, r.requests, r.non2xx, r.errs,
-			r.rssKB, r.hwmKB, r.srvMS, r.pgMS, r.extraMS, r.busyBefore, r.busy, r.steal)
+			r.rssKB, r.hwmKB, r.srvMS, r.pgMS, r.extraMS, r.busyBefore, r.busy, r.steal, float64(r.stall)/1e6, r.stalls)
 	}
 }
