@@ -87,6 +87,8 @@ type bench struct {
 	hz        float64
 	progress  io.Writer
 	pprofAddr string
+	autogroup string // -autogroup: off or keep
+	sched     string // how the kernel shared the CPUs, for the summary
 }
 
 func main() {
@@ -108,6 +110,7 @@ func main() {
 	flag.BoolVar(&b.cpuProfile, "cpuprofile", false, "save a CPU profile of the sophsapp server per run of the sophsapp and nginx targets (PPROF_ADDR) in -out")
 	flag.BoolVar(&b.hold, "hold", false, "after the runs, keep PostgreSQL and the servers up until interrupted (for EXPLAIN)")
 	flag.StringVar(&b.out, "out", "", "directory for the results (default: a new one under /tmp)")
+	flag.StringVar(&b.autogroup, "autogroup", "off", "the kernel's autogroup scheduling while measuring: off (as the deploy kit sets it; needs root, restored after) or keep")
 	altEnv := flag.String("alt-env", "", "comma-separated NAME=value pairs for the alt target")
 	flag.Parse()
 	b.profiles = split(profiles)
@@ -155,6 +158,9 @@ func (b *bench) main(ctx context.Context) error {
 			return fmt.Errorf("unknown target %q", t)
 		}
 	}
+	if b.autogroup != "off" && b.autogroup != "keep" {
+		return fmt.Errorf("-autogroup %q: off or keep", b.autogroup)
+	}
 	if slices.Contains(b.targets, "ceiling") && b.ceilingDir == "" {
 		return errors.New("the ceiling target needs -ceiling DIR")
 	}
@@ -175,6 +181,7 @@ func (b *bench) main(ctx context.Context) error {
 		return err
 	}
 	b.logf("results in %s", b.out)
+	b.setAutogroup()
 	if err := b.build(ctx); err != nil {
 		return err
 	}

@@ -26,8 +26,8 @@ func (b *bench) report(w io.Writer) {
 		}
 	}
 	first := b.targets[0]
-	fmt.Fprintf(w, "\nwrk -t%d -c%d -d%s after %s of warm-up; pool %d; %d round(s); medians [min-max]; cpu = ms of CPU per request\n",
-		b.threads, b.conns, b.duration, b.warmup, b.pool, b.rounds)
+	fmt.Fprintf(w, "\nwrk -t%d -c%d -d%s after %s of warm-up; pool %d; %d round(s); medians [min-max]; cpu = ms of CPU per request; %s\n",
+		b.threads, b.conns, b.duration, b.warmup, b.pool, b.rounds, b.sched)
 	for _, s := range scales {
 		fmt.Fprintf(w, "\n### %s\n\n| endpoint | target | req/s | p50 | p99 | non-2xx | errors | RSS MiB (peak) | cpu server | cpu pg | ratio |\n|---|---|---|---|---|---|---|---|---|---|---|\n", s)
 		for _, e := range endpoints {
