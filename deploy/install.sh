@@ -71,6 +71,7 @@ webroot=/var/www/sophsapp-acme    # certbot --webroot -w
 settings=/etc/nginx/snippets/sophsapp-site.conf
 tls_dir=/etc/nginx/sophsapp-tls
 hook_path=/usr/local/sbin/sophsapp-certbot-deploy-hook
+sysctl_path=/etc/sysctl.d/90-sophsapp.conf   # kernel settings (scheduling)
 
 say() { printf 'install: %s\n' "$*"; }
 die() { printf 'install: %s\n' "$*" >&2; exit 1; }
@@ -120,7 +121,7 @@ fi
 # only: the service writes nothing to disk. /var/cache/nginx holds the
 # site's one-second cache of anonymous reads (Nginx creates its own
 # directory in it, owned by its workers' user).
-install -d -m 0755 "$root/usr/local/bin" "$root/usr/local/sbin" "$root/etc/systemd/system" \
+install -d -m 0755 "$root/usr/local/bin" "$root/usr/local/sbin" "$root/etc/systemd/system" "$root/etc/sysctl.d" \
     "$root/etc/nginx/snippets" "$root$webroot/.well-known/acme-challenge" "$root/var/cache/nginx"
 install -d -m 0750 "$root$app_dir"
 install -d -m 0700 "$root$tls_dir"
@@ -134,6 +135,16 @@ install -m 0644 "$here/systemd/$socket" "$root$socket_path"
 install -m 0644 "$here/systemd/$template" "$root/etc/systemd/system/$template"
 install -m 0644 "$here/systemd/$socket_template" "$root/etc/systemd/system/$socket_template"
 install -m 0755 "$here/certbot/sophsapp-deploy-hook" "$root$hook_path"
+
+# Kernel settings (deploy/sysctl/90-sophsapp.conf: no autogroup scheduling),
+# applied now and at every boot. -e: a kernel without the key is no error.
+# A host that cannot change them (a container) keeps its own.
+install -m 0644 "$here/sysctl/90-sophsapp.conf" "$root$sysctl_path"
+if [ -n "$root" ]; then
+    run sysctl -q -e -p "$sysctl_path"
+elif ! sysctl -q -e -p "$sysctl_path"; then
+    say "could not apply $sysctl_path now (read-only /proc/sys?); the host keeps its own scheduling settings"
+fi
 say "installed $bin_path, $unit_path, $socket_path, $template, $socket_template, $hook_path"
 
 # .env: created once from .env.example with a fresh JWT_SECRET, never

@@ -50,6 +50,7 @@ func TestInstallScript(t *testing.T) {
 		"etc/nginx/snippets/sophsapp-upstream.conf":   repoFile(t, "deploy/nginx/sophsapp-upstream.conf"),
 		"etc/nginx/sites-available/sophsapp.conf":     repoFile(t, "deploy/nginx/sophsapp.conf"),
 		"usr/local/sbin/sophsapp-certbot-deploy-hook": repoFile(t, "deploy/certbot/sophsapp-deploy-hook"),
+		"etc/sysctl.d/90-sophsapp.conf":               repoFile(t, "deploy/sysctl/90-sophsapp.conf"),
 	}
 	for rel, src := range wantSame {
 		assertSameFile(t, filepath.Join(root, rel), src)
@@ -91,7 +92,7 @@ func TestInstallScript(t *testing.T) {
 
 	// Host commands are printed, not run. A fresh .env still needs a
 	// DATABASE_URL, so the service is not migrated nor started yet.
-	for _, want := range []string{"would run: useradd", "would run: nginx -t", "would run: systemctl reload nginx", "would run: systemctl daemon-reload", "would run: systemctl enable sophsAppApi.service sophsAppApi.socket", "would run: openssl req"} {
+	for _, want := range []string{"would run: useradd", "would run: nginx -t", "would run: systemctl reload nginx", "would run: systemctl daemon-reload", "would run: systemctl enable sophsAppApi.service sophsAppApi.socket", "would run: openssl req", "would run: sysctl -q -e -p /etc/sysctl.d/90-sophsapp.conf"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("first run does not say %q:\n%s", want, out)
 		}
@@ -346,5 +347,33 @@ func assertMode(t *testing.T, path string, want os.FileMode) {
 	}
 	if st.Mode() != want {
 		t.Errorf("%s: mode %s, want %s", path, st.Mode(), want)
+	}
+}
+
+// TestSysctlSettings checks the shipped kernel settings: every line a
+// comment or "key = value", and autogroup scheduling off.
+func TestSysctlSettings(t *testing.T) {
+	got := map[string]string{}
+	for i, line := range strings.Split(readRepoFile(t, "deploy/sysctl/90-sophsapp.conf"), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		key, value, ok := strings.Cut(line, "=")
+		key, value = strings.TrimSpace(key), strings.TrimSpace(value)
+		if !ok || key == "" || value == "" || strings.ContainsAny(key, " \t") {
+			t.Errorf("line %d is not key = value: %q", i+1, line)
+			continue
+		}
+		got[key] = value
+	}
+	if got["kernel.sched_autogroup_enabled"] != "0" {
+		t.Errorf("kernel.sched_autogroup_enabled = %q, want 0", got["kernel.sched_autogroup_enabled"])
+	}
+	for key := range got {
+		// Each key names a file under /proc/sys on kernels that have it.
+		if _, err := os.Stat(filepath.Join("/proc/sys", strings.ReplaceAll(key, ".", "/"))); err != nil {
+			t.Logf("%s: not on this kernel (%v); sysctl -e skips it", key, err)
+		}
 	}
 }
