@@ -89,13 +89,8 @@ func (b *bench) stallReport(w io.Writer) {
 	}
 	var stalls []float64
 	slow, slowStalled := map[string]int{}, map[string]int{}
-	var targets []string
 	for _, r := range b.runs {
 		stalls = append(stalls, float64(r.stall)/1e6)
-		if _, ok := slow[r.server]; !ok {
-			targets = append(targets, r.server)
-			slow[r.server] = 0
-		}
 		if r.max > 200*time.Millisecond {
 			slow[r.server]++
 			if r.stall > 100*time.Millisecond {
@@ -105,7 +100,7 @@ func (b *bench) stallReport(w io.Writer) {
 	}
 	fmt.Fprintf(w, "host stall probe, longest oversleep of a 1 ms sleep per run: %s ms\n", spread(stalls, "%.1f"))
 	fmt.Fprintf(w, "runs whose slowest request took over 200 ms (of them, with a host stall over 100 ms):")
-	for _, t := range targets {
+	for _, t := range b.targets {
 		fmt.Fprintf(w, " %s %d (%d)", t, slow[t], slowStalled[t])
 	}
 	fmt.Fprintln(w)
