@@ -44,10 +44,19 @@ func (b *bench) report(w io.Writer) {
 					// for Nginx: what it keeps of the direct throughput.
 					x := median(values(base, func(r run) float64 { return r.reqPerS })) / median(rps)
 					label := first + "/" + t
+					perRound := roundRatios(base, rs)
 					if isNginx(t) {
 						x, label = 1/x, t+"/direct"
+						for i := range perRound {
+							perRound[i] = 1 / perRound[i]
+						}
 					}
 					ratio = fmt.Sprintf("%.2f (%s)", x, label)
+					if len(perRound) > 1 {
+						// The two were measured back to back in each round:
+						// a round's ratio escapes the drift between rounds.
+						ratio += "; per round " + spread(perRound, "%.2f")
+					}
 				}
 				var non2xx, errs, rss, hwm int64
 				for _, r := range rs {
@@ -104,6 +113,20 @@ func (b *bench) stallReport(w io.Writer) {
 		fmt.Fprintf(w, " %s %d (%d)", t, slow[t], slowStalled[t])
 	}
 	fmt.Fprintln(w)
+}
+
+// roundRatios is base's req/s over other's, round by round, for the
+// rounds both ran.
+func roundRatios(base, other []run) []float64 {
+	var out []float64
+	for _, o := range other {
+		for _, r := range base {
+			if r.round == o.round && o.reqPerS > 0 {
+				out = append(out, r.reqPerS/o.reqPerS)
+			}
+		}
+	}
+	return out
 }
 
 func values(rs []run, f func(run) float64) []float64 {
