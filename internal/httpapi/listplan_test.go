@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -126,5 +127,74 @@ func TestListQueriesUseGenericPlans(t *testing.T) {
 	}
 	if len(seen) != 8 {
 		t.Errorf("found the prepared statements of %v, want 8", seen)
+	}
+}
+
+// TestListTablesVacuumEarly checks what keeps the lists' index-only
+// scans off the heap (schema/0011, docs/PERFORMANCE.md, "Visibility"):
+//
+//   - the tables they read are vacuumed after 1 % of inserts and 2 % of
+//     changed rows, not PostgreSQL's 20 %;
+//   - a favorite's counter update stays on its article's page (a HOT
+//     update), also on pages the inserts filled: otherwise it moves the
+//     row, and the dead entry it leaves behind keeps the page from being
+//     marked visible by any vacuum that skips the indexes, as vacuum does
+//     when few pages have one.
+func TestListTablesVacuumEarly(t *testing.T) {
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, pgtest.NewDatabase(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for _, table := range []string{"articles", "article_tags", "favorites"} {
+		var opts []string
+		if err := conn.QueryRow(ctx, `SELECT coalesce(reloptions, '{}') FROM pg_class WHERE oid = $1::regclass`, table).Scan(&opts); err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{"autovacuum_vacuum_insert_scale_factor=0.01", "autovacuum_vacuum_scale_factor=0.02"} {
+			if !slices.Contains(opts, want) {
+				t.Errorf("%s: storage parameters %q lack %s", table, opts, want)
+			}
+		}
+	}
+
+	// Articles of a realistic size, inserted one statement at a time
+	// like the API's, so that every page is filled as far as the table
+	// lets inserts fill it.
+	_, err = conn.Exec(ctx, `
+		INSERT INTO users (username, email, password_hash)
+		SELECT 'user' || g, 'user' || g || '@example.com', 'x' FROM generate_series(1, 40) g;
+		INSERT INTO articles (slug, author_id, title, description, body)
+		SELECT 'article-' || g, 1 + g % 40, 'Article ' || g, 'About article ' || g, repeat('Some words of a body. ', 25)
+		FROM generate_series(1, 2000) g`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// One favorite for the first article of every page, in one
+	// transaction, which counts its own updates as it goes.
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	var favorited int
+	err = tx.QueryRow(ctx, `
+		WITH firsts AS (
+			SELECT DISTINCT ON ((ctid::text::point)[0]) id FROM articles ORDER BY (ctid::text::point)[0], id
+		), fav AS (
+			INSERT INTO favorites (user_id, article_id) SELECT 1, id FROM firsts RETURNING 1
+		)
+		SELECT count(*) FROM fav`).Scan(&favorited)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var updated, hot int
+	err = tx.QueryRow(ctx, `SELECT pg_stat_get_xact_tuples_updated('articles'::regclass), pg_stat_get_xact_tuples_hot_updated('articles'::regclass)`).Scan(&updated, &hot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if favorited < 20 || updated != favorited || hot != updated {
+		t.Errorf("favorited the first article of %d pages: %d counter updates, %d of them on the article's own page (HOT), want all", favorited, updated, hot)
 	}
 }
