@@ -270,8 +270,9 @@ func repoRoot() (string, error) {
 }
 
 // watchdog starts a process outside our process group that stops the
-// cluster (and everything else started in its own process group) when
-// this process dies without cleaning up, e.g. on SIGKILL.
+// cluster (and everything else started in its own process group), and
+// gives the kernel back its autogroup setting, when this process dies
+// without cleaning up, e.g. on SIGKILL or a second interrupt.
 func (b *bench) watchdog() error {
 	pgctl := pgBin("pg_ctl")
 	stop := fmt.Sprintf("%s -D %s -m immediate stop", pgctl, b.cluster.Dir)
@@ -280,7 +281,9 @@ func (b *bench) watchdog() error {
 	}
 	script := fmt.Sprintf(`while kill -0 %d 2>/dev/null; do sleep 1; done
 for g in $(cat %[2]s/pgids 2>/dev/null); do kill -KILL -- -$g 2>/dev/null; done
-%[3]s >/dev/null 2>&1; rm -rf %[4]s %[2]s`, os.Getpid(), b.tmp, stop, b.cluster.Dir)
+%[3]s >/dev/null 2>&1
+if [ -f %[2]s/autogroup ]; then cat %[2]s/autogroup > %[5]s; fi
+rm -rf %[4]s %[2]s`, os.Getpid(), b.tmp, stop, b.cluster.Dir, autogroupPath)
 	cmd := exec.Command("sh", "-c", script)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 )
 
@@ -37,6 +38,8 @@ func (b *bench) setAutogroup() {
 		return
 	}
 	b.stops = append(b.stops, func() { _ = os.WriteFile(autogroupPath, []byte(was), 0o644) })
+	// For the watchdog, should this process die before its stops run.
+	_ = os.WriteFile(filepath.Join(b.tmp, "autogroup"), []byte(was), 0o644)
 	b.logf("autogroup scheduling off while measuring, as the deploy kit sets it (back %s at the end)", state)
 	b.sched = fmt.Sprintf("autogroup scheduling off, as deploy/sysctl sets it (the host's setting, %s, restored after)", state)
 }
