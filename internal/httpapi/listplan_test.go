@@ -137,9 +137,9 @@ func TestListQueriesUseGenericPlans(t *testing.T) {
 //     changed rows, not PostgreSQL's 20 %;
 //   - a favorite's counter update stays on its article's page (a HOT
 //     update), also on pages the inserts filled: otherwise it moves the
-//     row, and the dead entry it leaves behind keeps the page from being
-//     marked visible by any vacuum that skips the indexes, as vacuum does
-//     when few pages have one.
+//     row, and the dead line pointer it leaves behind keeps the page from
+//     being marked visible by any vacuum that skips the indexes, as
+//     vacuum does when few pages have one.
 func TestListTablesVacuumEarly(t *testing.T) {
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, pgtest.NewDatabase(t))
@@ -159,9 +159,8 @@ func TestListTablesVacuumEarly(t *testing.T) {
 		}
 	}
 
-	// Articles of a realistic size, inserted one statement at a time
-	// like the API's, so that every page is filled as far as the table
-	// lets inserts fill it.
+	// Articles of a realistic size. Inserts fill each page as far as the
+	// table's fill factor lets them, whether one row or many at a time.
 	_, err = conn.Exec(ctx, `
 		INSERT INTO users (username, email, password_hash)
 		SELECT 'user' || g, 'user' || g || '@example.com', 'x' FROM generate_series(1, 40) g;
