@@ -144,7 +144,7 @@ ORDER BY x.created_at DESC, x.id DESC;
 
 -- name: ListArticlesByFavoriter :many
 -- The articles the user favorited, newest article first; the count is
--- users.favorites_count, 0 for an unknown user.
+-- user_counts.favorites_count, 0 for an unknown user.
 SELECT total.n AS articles_count,
        COALESCE(x.id, 0)::bigint AS id, COALESCE(x.slug, '')::text AS slug,
        COALESCE(x.title, '')::text AS title, COALESCE(x.description, '')::text AS description,
@@ -154,7 +154,8 @@ SELECT total.n AS articles_count,
        COALESCE(x.username, '')::text AS username, COALESCE(x.bio, '')::text AS bio,
        COALESCE(x.image, '')::text AS image, COALESCE(x.tag_list, '{}')::text[] AS tag_list,
        COALESCE(x.favorited, false)::bool AS favorited, COALESCE(x.following, false)::bool AS following
-FROM (SELECT COALESCE((SELECT cu.favorites_count FROM users cu WHERE cu.username = sqlc.arg(favorited)), 0)::bigint AS n) total
+FROM (SELECT COALESCE((SELECT uc.favorites_count FROM users cu JOIN user_counts uc ON uc.user_id = cu.id
+                        WHERE cu.username = sqlc.arg(favorited)), 0)::bigint AS n) total
 LEFT JOIN (
     SELECT a.id, a.slug, a.title, a.description,
            a.created_at, a.updated_at, a.favorites_count,

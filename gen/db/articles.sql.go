@@ -559,7 +559,8 @@ SELECT total.n AS articles_count,
        COALESCE(x.username, '')::text AS username, COALESCE(x.bio, '')::text AS bio,
        COALESCE(x.image, '')::text AS image, COALESCE(x.tag_list, '{}')::text[] AS tag_list,
        COALESCE(x.favorited, false)::bool AS favorited, COALESCE(x.following, false)::bool AS following
-FROM (SELECT COALESCE((SELECT cu.favorites_count FROM users cu WHERE cu.username = $1), 0)::bigint AS n) total
+FROM (SELECT COALESCE((SELECT uc.favorites_count FROM users cu JOIN user_counts uc ON uc.user_id = cu.id
+                        WHERE cu.username = $1), 0)::bigint AS n) total
 LEFT JOIN (
     SELECT a.id, a.slug, a.title, a.description,
            a.created_at, a.updated_at, a.favorites_count,
@@ -607,7 +608,7 @@ type ListArticlesByFavoriterRow struct {
 }
 
 // The articles the user favorited, newest article first; the count is
-// users.favorites_count, 0 for an unknown user.
+// user_counts.favorites_count, 0 for an unknown user.
 func (q *Queries) ListArticlesByFavoriter(ctx context.Context, arg ListArticlesByFavoriterParams) ([]ListArticlesByFavoriterRow, error) {
 	rows, err := q.db.Query(ctx, ListArticlesByFavoriter,
 		arg.Favorited,

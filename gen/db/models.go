@@ -92,16 +92,22 @@ type UploadUsage struct {
 }
 
 type User struct {
-	ID              int64
-	Username        string
-	Email           string
-	PasswordHash    string
-	Bio             string
-	Image           string
-	CreatedAt       time.Time
-	UpdatedAt       time.Time
-	ArticlesCount   int32
+	ID            int64
+	Username      string
+	Email         string
+	PasswordHash  string
+	Bio           string
+	Image         string
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+	ArticlesCount int32
+	// Not kept since schema/0012: the count is user_counts.favorites_count. Left for binaries older than 0012.
 	FavoritesCount  int32
 	TokenGeneration int32
 	KeptTokenSha256 []byte
+}
+
+type UserCount struct {
+	UserID         int64
+	FavoritesCount int32
 }

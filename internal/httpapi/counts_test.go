@@ -105,8 +105,10 @@ func checkCounts(t *testing.T, a *apptest.App, conn *pgx.Conn, step string) {
 		SELECT 'articles of user ' || u.username, u.articles_count,
 		       (SELECT count(*) FROM articles a WHERE a.author_id = u.id) FROM users u
 		UNION ALL
-		SELECT 'favorites of user ' || u.username, u.favorites_count,
-		       (SELECT count(*) FROM favorites f WHERE f.user_id = u.id) FROM users u
+		SELECT 'favorites of user ' || u.username, uc.favorites_count,
+		       (SELECT count(*) FROM favorites f WHERE f.user_id = u.id) FROM users u JOIN user_counts uc ON uc.user_id = u.id
+		UNION ALL
+		SELECT 'user_counts rows', (SELECT count(*) FROM user_counts), (SELECT count(*) FROM users)
 		UNION ALL
 		SELECT 'articles of tag ' || t.name, t.articles_count,
 		       (SELECT count(*) FROM article_tags at WHERE at.tag_id = t.id) FROM tags t

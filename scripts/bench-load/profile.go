@@ -270,7 +270,7 @@ func (b *bench) facts(ctx context.Context, url string, p profile) (*facts, error
 	for k, q := range map[string]string{
 		"tag":       `SELECT articles_count FROM tags WHERE name = '` + f.tag + `'`,
 		"author":    `SELECT articles_count FROM users WHERE username = '` + f.author + `'`,
-		"favorited": `SELECT favorites_count FROM users WHERE username = '` + f.favorited + `'`,
+		"favorited": `SELECT uc.favorites_count FROM users u JOIN user_counts uc ON uc.user_id = u.id WHERE u.username = '` + f.favorited + `'`,
 		"followees": `SELECT count(*) FROM follows WHERE follower_id = 1`,
 		"feed":      `SELECT count(*) FROM articles WHERE author_id IN (SELECT followee_id FROM follows WHERE follower_id = 1)`,
 	} {
