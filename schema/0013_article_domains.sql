@@ -7,8 +7,9 @@
 -- A table's CHECK constraints are all evaluated on every row a statement
 -- writes, and read back from the catalog's text form for each statement
 -- that writes it: every favorite's counter update of articles parsed the
--- five of them (3.7 KB of node text), about a tenth of PostgreSQL's CPU
--- per favorite (docs/PERFORMANCE.md). A domain's check runs only when a
+-- five of them (3.7 KB of node text). With the users row's, which 0012
+-- takes out of that path, the parsing was 9 % of PostgreSQL's CPU in a
+-- profile of the favorite mix (docs/PERFORMANCE.md). A domain's check runs only when a
 -- value is stored in a column of that type, from a form PostgreSQL keeps
 -- in memory per session: the counter update checks the count alone,
 -- creating or editing an article checks the texts it stores.
