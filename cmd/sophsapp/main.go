@@ -9,17 +9,16 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/sophsapp/sophsapp/internal/app"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	// The first signal starts a graceful stop; a second one, back to the
-	// default action, ends the process at once.
-	context.AfterFunc(ctx, stop)
+	ctx, cancel := context.WithCancel(context.Background())
+	go onSignals(cancel)
 	err := app.Run(ctx, os.Args, environ(), os.Stdout, os.Stderr)
-	stop()
+	cancel()
 	switch {
 	case errors.Is(err, app.ErrUsage):
 		os.Exit(2)
@@ -35,4 +34,23 @@ func environ() map[string]string {
 		env[k] = v
 	}
 	return env
+}
+
+// onSignals calls stop on the first SIGINT or SIGTERM, which starts a
+// graceful stop, and ends the process at once on the second, by that
+// signal's default action (as if the program had not caught it). Both
+// arrive on one channel with room for both, so a second signal sent right
+// after the first is never lost while the graceful stop sets up.
+func onSignals(stop context.CancelFunc) {
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	<-sigs
+	stop()
+	sig := (<-sigs).(syscall.Signal)
+	signal.Reset(os.Interrupt, syscall.SIGTERM)
+	_ = syscall.Kill(os.Getpid(), sig)
+	// Only reached if the signal's action was "ignore" when the program
+	// started (signal.Reset restores it), or while the kernel delivers it.
+	time.Sleep(time.Second)
+	os.Exit(128 + int(sig))
 }

@@ -2,6 +2,7 @@ package main_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -101,4 +102,53 @@ func TestBinaryDrainsThenSecondSignalStops(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = s.wait(t)
+}
+
+// TestBinarySecondSignalRightAfterDrainStarts: a second SIGTERM sent the
+// moment the drain has begun (health answers 503) ends the binary at
+// once, by the signal's default action: it must never be swallowed while
+// the graceful stop is setting up. (Two signals sent back to back, before
+// the first is taken, are one to the kernel.) Several times over, as the
+// window is short.
+func TestBinarySecondSignalRightAfterDrainStarts(t *testing.T) {
+	bin := build(t)
+	env := apptest.Env(pgtest.NewDatabase(t))
+	env["SHUTDOWN_DRAIN"] = "10m"
+	for i := range 5 {
+		s := serve(t, bin, env)
+		if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		// Health answers 503 from the moment the drain begins.
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			resp, err := http.Get(s.url + "/api/health")
+			if err != nil {
+				t.Fatalf("try %d: health while draining: %v\n%s", i, err, s.out)
+			}
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusServiceUnavailable {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("try %d: no drain 15 s after SIGTERM:\n%s", i, s.out)
+			}
+		}
+		if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-s.done:
+			s.done <- err // for serve's cleanup
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) {
+				t.Fatalf("try %d: exit %v, want death by SIGTERM\n%s", i, err, s.out)
+			}
+			if ws, ok := exit.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGTERM {
+				t.Fatalf("try %d: exit %v, want death by SIGTERM\n%s", i, err, s.out)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("try %d: still running 20 s after the second SIGTERM (a 10m drain):\n%s", i, s.out)
+		}
+	}
 }
