@@ -16,7 +16,10 @@ import (
 
 func main() {
 	ctx, cancel := context.WithCancel(context.Background())
-	go onSignals(cancel)
+	// Caught from here on, before anything else starts.
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go onSignals(sigs, cancel)
 	err := app.Run(ctx, os.Args, environ(), os.Stdout, os.Stderr)
 	cancel()
 	switch {
@@ -36,14 +39,13 @@ func environ() map[string]string {
 	return env
 }
 
-// onSignals calls stop on the first SIGINT or SIGTERM, which starts a
-// graceful stop, and ends the process at once on the second, by that
-// signal's default action (as if the program had not caught it). Both
-// arrive on one channel with room for both, so a second signal sent right
-// after the first is never lost while the graceful stop sets up.
-func onSignals(stop context.CancelFunc) {
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+// onSignals calls stop on the first SIGINT or SIGTERM from sigs, which
+// starts a graceful stop, and ends the process at once on the second, by
+// that signal's default action (as if the program had not caught it).
+// Both arrive on the one channel, which has room for both, so a second
+// signal sent right after the first is never lost while the graceful stop
+// sets up.
+func onSignals(sigs <-chan os.Signal, stop context.CancelFunc) {
 	<-sigs
 	stop()
 	sig := (<-sigs).(syscall.Signal)
