@@ -73,25 +73,7 @@ func TestBinaryDrainsThenSecondSignalStops(t *testing.T) {
 	env := apptest.Env(pgtest.NewDatabase(t))
 	env["SHUTDOWN_DRAIN"] = "10m"
 	s := serve(t, bin, env)
-	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		resp, err := http.Get(s.url + "/api/health")
-		if err != nil {
-			t.Fatalf("health while draining: %v\n%s", err, s.out)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode == http.StatusServiceUnavailable && strings.Contains(string(body), `"status":"draining"`) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("health never said draining: %d %s", resp.StatusCode, body)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	startDrain(t, s)
 	if resp, err := http.Get(s.url + "/api/tags"); err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("a request during the drain: %v %v", resp, err)
 	} else {
@@ -116,24 +98,7 @@ func TestBinarySecondSignalRightAfterDrainStarts(t *testing.T) {
 	env["SHUTDOWN_DRAIN"] = "10m"
 	for i := range 5 {
 		s := serve(t, bin, env)
-		if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-			t.Fatal(err)
-		}
-		// Health answers 503 from the moment the drain begins.
-		deadline := time.Now().Add(15 * time.Second)
-		for {
-			resp, err := http.Get(s.url + "/api/health")
-			if err != nil {
-				t.Fatalf("try %d: health while draining: %v\n%s", i, err, s.out)
-			}
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusServiceUnavailable {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("try %d: no drain 15 s after SIGTERM:\n%s", i, s.out)
-			}
-		}
+		startDrain(t, s)
 		if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 			t.Fatal(err)
 		}
@@ -149,6 +114,30 @@ func TestBinarySecondSignalRightAfterDrainStarts(t *testing.T) {
 			}
 		case <-time.After(20 * time.Second):
 			t.Fatalf("try %d: still running 20 s after the second SIGTERM (a 10m drain):\n%s", i, s.out)
+		}
+	}
+}
+
+// startDrain sends s a SIGTERM and returns as soon as its health says it
+// is draining (503 "draining", set the moment the drain begins).
+func startDrain(t *testing.T, s *server) {
+	t.Helper()
+	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		resp, err := http.Get(s.url + "/api/health")
+		if err != nil {
+			t.Fatalf("health while draining: %v\n%s", err, s.out)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusServiceUnavailable && strings.Contains(string(body), `"status":"draining"`) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("health never said draining: %d %s\n%s", resp.StatusCode, body, s.out)
 		}
 	}
 }
