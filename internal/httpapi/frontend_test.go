@@ -339,6 +339,9 @@ func TestMethodNotAllowedListsAllow(t *testing.T) {
 	order := map[string]int{"GET": 0, "HEAD": 1, "POST": 2, "PUT": 3, "PATCH": 4, "DELETE": 5}
 	for template, methods := range specMethods(t) {
 		path := fill(template, map[string]string{"username": "someone", "slug": "some-slug", "id": "1"})
+		if slices.Contains(methods, "GET") && !slices.Contains(methods, "HEAD") {
+			methods = append(methods, "HEAD") // every GET answers HEAD too
+		}
 		sort.Slice(methods, func(i, j int) bool { return order[methods[i]] < order[methods[j]] })
 		want := strings.Join(append(methods, "OPTIONS"), ", ")
 		for _, m := range []string{"GET", "POST", "PUT", "PATCH", "DELETE"} {
@@ -370,6 +373,78 @@ func TestMethodNotAllowedListsAllow(t *testing.T) {
 			t.Errorf("OPTIONS %s: %d Allow %q", p, resp.StatusCode, resp.Header.Get("Allow"))
 		}
 	}
+}
+
+// TestHeadAnswersAsGet checks HEAD on every path of the spec that has a
+// GET and no HEAD of its own, signed in and not, and on the error answers a
+// GET can get: the same status and headers as the GET, no body, and the
+// GET's operation with 0 bytes in the access log.
+func TestHeadAnswersAsGet(t *testing.T) {
+	a := apptest.Start(t, nil)
+	jake := register(t, a, "jake")
+	art := createArticle(t, a, jake.Token, "Heads up", "news")
+	values := map[string]string{"username": jake.Username, "slug": art.Slug, "id": "1"}
+	signedIn := map[string]string{"Authorization": "Token " + jake.Token}
+	type check struct {
+		path   string
+		header map[string]string
+	}
+	checks := []check{
+		{"/api/articles?limit=abc", nil},                             // 422
+		{"/api/articles/no-such-article", nil},                       // 404
+		{"/api/user", nil},                                           // 401
+		{"/api/user", map[string]string{"Authorization": "Token x"}}, // 401
+		{"/api/tags/", nil},                                          // one trailing slash
+		{"/api/articles?limit=2&tag=news", signedIn},                 // a query, signed in
+	}
+	gets := 0
+	for template, methods := range specMethods(t) {
+		if !slices.Contains(methods, "GET") || slices.Contains(methods, "HEAD") {
+			continue
+		}
+		gets++
+		p := fill(template, values)
+		checks = append(checks, check{p, nil}, check{p, signedIn})
+	}
+	if gets < 8 {
+		t.Fatalf("%d paths with a GET in the spec, expected at least 8", gets)
+	}
+	statuses := map[int]int{}
+	for i, c := range checks {
+		get, getBody := request(t, a, "GET", c.path, "", c.header)
+		h := map[string]string{"X-Request-ID": fmt.Sprintf("head-%d", i)}
+		maps.Copy(h, c.header)
+		head, headBody := request(t, a, "HEAD", c.path, "", h)
+		statuses[head.StatusCode]++
+		name := fmt.Sprintf("HEAD %s (signed in: %v)", c.path, c.header != nil)
+		if head.StatusCode != get.StatusCode || len(headBody) != 0 {
+			t.Errorf("%s: %d with %d bytes; GET: %d", name, head.StatusCode, len(headBody), get.StatusCode)
+		}
+		for _, k := range []string{"Content-Type", "Content-Length", "Cache-Control", "Vary", "WWW-Authenticate"} {
+			if got, want := head.Header.Values(k), get.Header.Values(k); !slices.Equal(got, want) {
+				t.Errorf("%s: %s %q; GET: %q", name, k, got, want)
+			}
+		}
+		if cl := get.Header.Get("Content-Length"); cl != "" && cl != strconv.Itoa(len(getBody)) {
+			t.Errorf("GET %s: Content-Length %s for %d bytes", c.path, cl, len(getBody))
+		}
+	}
+	for _, code := range []int{http.StatusOK, http.StatusUnauthorized, http.StatusNotFound, http.StatusUnprocessableEntity} {
+		if statuses[code] == 0 {
+			t.Errorf("no HEAD answered %d (answers: %v): the checks miss a case", code, statuses)
+		}
+	}
+	apptest.WaitFor(t, "the HEADs in the access log", func() bool {
+		for _, l := range a.LogLines() {
+			if l["request_id"] == "head-4" {
+				if l["method"] != "HEAD" || l["operation"] != "GetTags" || l["status"] != float64(http.StatusOK) || l["bytes"] != float64(0) {
+					t.Errorf("access log of HEAD /api/tags/: %v", l)
+				}
+				return true
+			}
+		}
+		return false
+	})
 }
 
 // TestUpdateUserBlankPasswordKeepsIt covers settings forms that always send

@@ -110,6 +110,7 @@ type statusRecorder struct {
 	http.ResponseWriter
 	status int
 	bytes  int64
+	head   bool // a HEAD: the server drops whatever is written
 }
 
 func (s *statusRecorder) WriteHeader(code int) {
@@ -124,7 +125,9 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 		s.status = http.StatusOK
 	}
 	n, err := s.ResponseWriter.Write(b)
-	s.bytes += int64(n)
+	if !s.head {
+		s.bytes += int64(n)
+	}
 	return n, err
 }
 
@@ -145,7 +148,7 @@ func accessLog(log *slog.Logger, out io.Writer, m *metrics.Metrics) func(http.Ha
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
-			rec := &statusRecorder{ResponseWriter: w}
+			rec := &statusRecorder{ResponseWriter: w, head: r.Method == http.MethodHead}
 			m.InFlight().Inc()
 			defer func() {
 				m.InFlight().Dec()
@@ -185,7 +188,7 @@ func accessLog(log *slog.Logger, out io.Writer, m *metrics.Metrics) func(http.Ha
 func recoverer(log *slog.Logger, ew errorWriter) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			rec := &statusRecorder{ResponseWriter: w}
+			rec := &statusRecorder{ResponseWriter: w, head: r.Method == http.MethodHead}
 			defer func() {
 				v := recover()
 				if v == nil {

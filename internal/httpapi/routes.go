@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"errors"
 	"net/http"
 	"strings"
 
@@ -18,11 +19,30 @@ func allowedMethods(router routers.Router, r *http.Request) string {
 	probe := r.WithContext(r.Context())
 	for _, m := range methodOrder {
 		probe.Method = m
-		if _, _, err := router.FindRoute(probe); err == nil {
+		if _, _, err := FindRoute(router, probe); err == nil {
 			allow = append(allow, m)
 		}
 	}
 	return strings.Join(append(allow, http.MethodOptions), ", ")
+}
+
+// FindRoute is router.FindRoute, plus HEAD on every path that has a GET
+// and no HEAD operation of its own: the GET's operation answers it, with
+// the GET's parameters, security and headers, and the server sends no body
+// (RFC 9110, section 9.3.2: HEAD is GET without the content). A client that
+// checks a URL with HEAD (an uptime monitor, curl -I, a link checker) then
+// gets what a GET would get, not a 405.
+func FindRoute(router routers.Router, r *http.Request) (*routers.Route, map[string]string, error) {
+	route, params, err := router.FindRoute(r)
+	if r.Method != http.MethodHead || !errors.Is(err, routers.ErrMethodNotAllowed) {
+		return route, params, err
+	}
+	get := r.WithContext(r.Context())
+	get.Method = http.MethodGet
+	if route, params, getErr := router.FindRoute(get); getErr == nil {
+		return route, params, nil
+	}
+	return nil, nil, err
 }
 
 // WithoutTrailingSlash returns r with one trailing slash removed from its

@@ -157,7 +157,7 @@ func validate(router *routeIndex, tokens *auth.Tokens, limits bodyLimits, ew err
 	optsWithoutBody := &streamOpts
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			route, params, err := router.FindRoute(r)
+			route, params, err := FindRoute(router, r)
 			switch {
 			case errors.Is(err, routers.ErrMethodNotAllowed):
 				// The path exists: say which methods it has. A plain OPTIONS
